@@ -1,0 +1,3 @@
+from cpoms_kit.cli import main
+
+main()

@@ -1,0 +1,98 @@
+"""The `cpoms` command: a thin click layer. Each command group lives in its own module and is
+imported only when used, so `cpoms add` does not pay for the site builder's imports."""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import os
+import sys
+
+import click
+
+from cpoms_kit.errors import CpomsError
+
+# name -> "module:attribute"; one module per command group.
+COMMANDS = {
+    "init": "cpoms_kit.cli.init:init",
+    "staff": "cpoms_kit.cli.staff:staff",
+    "pupil": "cpoms_kit.cli.pupil:pupil",
+    "add": "cpoms_kit.cli.entries:add",
+    "new": "cpoms_kit.cli.entries:new",
+    "list": "cpoms_kit.cli.entries:list_entries",
+    "show": "cpoms_kit.cli.entries:show",
+    "categories": "cpoms_kit.cli.info:categories",
+    "plugins": "cpoms_kit.cli.info:plugins",
+    # issue 3: the policy's clock
+    "check": "cpoms_kit.cli.check:check",
+    "case": "cpoms_kit.cli.case:case",
+    # issue 4: alerts
+    "alerts": "cpoms_kit.cli.alerts:alerts",
+    # issue 5: the chronology site
+    "site": "cpoms_kit.cli.site:site",
+    # issue 6: audit and sync
+    "verify": "cpoms_kit.cli.audit:verify",
+    "log": "cpoms_kit.cli.audit:log",
+    "reencrypt": "cpoms_kit.cli.audit:reencrypt",
+    "doctor": "cpoms_kit.cli.audit:doctor",
+    "remote": "cpoms_kit.cli.sync:remote",
+    "sync": "cpoms_kit.cli.sync:sync",
+    "hook": "cpoms_kit.cli.sync:hook",
+    # issue 7: recording quality
+    "lint": "cpoms_kit.cli.lint:lint",
+}
+
+
+class CpomsGroup(click.Group):
+    """Lazy sub-commands, and one place where every failure becomes `error: <one line>`."""
+
+    def list_commands(self, ctx):
+        return sorted(n for n, t in COMMANDS.items() if importlib.util.find_spec(t.split(":")[0]))
+
+    def get_command(self, ctx, name):
+        target = COMMANDS.get(name)
+        if target is None or not importlib.util.find_spec(target.split(":")[0]):
+            return None
+        module, attr = target.split(":")
+        return getattr(importlib.import_module(module), attr)
+
+    def main(self, args=None, prog_name=None, **extra):
+        try:
+            rv = super().main(args=args, prog_name=prog_name or "cpoms", standalone_mode=False, **extra)
+        except CpomsError as exc:
+            exc.show()
+            sys.exit(exc.exit_code)
+        except click.UsageError as exc:
+            hint = f" (see `{exc.ctx.command_path} --help`)" if exc.ctx else ""
+            click.echo(f"error: {' '.join(exc.format_message().split())}{hint}", err=True)
+            sys.exit(2)
+        except click.ClickException as exc:
+            click.echo(f"error: {' '.join(exc.format_message().split())}", err=True)
+            sys.exit(exc.exit_code)
+        except click.Abort:
+            click.echo("error: aborted", err=True)
+            sys.exit(1)
+        except Exception as exc:  # a bug: say so in one line; CPOMS_DEBUG=1 shows the traceback
+            if os.environ.get("CPOMS_DEBUG"):
+                raise
+            click.echo(f"error: internal error ({type(exc).__name__}: {exc}); rerun with CPOMS_DEBUG=1 and report it", err=True)
+            sys.exit(1)
+        sys.exit(rv if isinstance(rv, int) else 0)
+
+
+@click.group(cls=CpomsGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.version_option(package_name="cpoms-kit")
+def main():
+    """Child-protection and welfare records, encrypted, in your school's own git repository.
+
+    \b
+    Start here:
+      cpoms init records --school "Follifoot Primary"     create the records repository
+      cpoms staff add dsl1 --name "A. Lead" --role dsl --key FPR
+      cpoms pupil add P001 --name "Sam Pupil" --dob 2016-04-01
+      cpoms new --by dsl1                                 record a concern in your $EDITOR
+      cpoms list / cpoms show ID                          read what is recorded
+
+    Every command takes --repo DIR (default: the nearest folder upwards holding cpoms.toml, else
+    $CPOMS_REPO). CPOMS_NOW=2026-11-28T09:00 fixes the clock for demos and tests.
+    """

@@ -1,0 +1,124 @@
+"""`cpoms add`, `cpoms new`, `cpoms list`, `cpoms show`: recording and reading entries."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from cpoms_kit.cli.common import emit_json, json_option, table, with_store
+
+
+@click.command()
+@click.option("--by", required=True, metavar="STAFF_ID", help="Who is recording (their key signs the commit).")
+@click.option("--type", "etype", metavar="TYPE", help="concern (default), action, check-in, referral, parent-contact, agency-contact, meeting, review, closure, note.")
+@click.option("--pupil", "pupils", multiple=True, metavar="PUPIL_ID[:ROLE]", help="Pupil concerned; repeat for several. ROLE: subject, victim, alleged-perpetrator, witness, involved.")
+@click.option("--category", help="Policy category (see `cpoms categories`).")
+@click.option("--tag", "tags", multiple=True, metavar="SUBCATEGORY", help="Subcategory of the category; repeatable.")
+@click.option("--follows", metavar="ENTRY_ID", help="The entry this follows up; pupils and category are inherited.")
+@click.option("--amends", metavar="ENTRY_ID", help="The entry this corrects (entries are never edited).")
+@click.option("--action", metavar="KIND", help="For --type action: dsl-response, monitoring, referral, parent-meeting, check-in, inform-reporter.")
+@click.option("--status", type=click.Choice(["planned", "done"]), help="For actions (default done).")
+@click.option("--assign", metavar="STAFF_ID", help="For actions: who should carry it out.")
+@click.option("--high-priority", is_flag=True, help="Needs URGENT action.")
+@click.option("--about-staff", metavar="STAFF_ID", help="The concern is about this member of staff (about a DSL: routed to the governor).")
+@click.option("--occurred", required=True, metavar="ISO_TIME", help="When it happened, e.g. 2026-11-28T10:40 (school time).")
+@click.option("--body", help="The text of the entry.")
+@click.option("--body-file", type=click.File("r", encoding="utf-8"), metavar="FILE|-", help="Read the text from FILE, or - for stdin.")
+@click.option("--meta", "meta", multiple=True, metavar="KEY=VALUE", help="Extra front-matter field a plugin reads (e.g. decision=keep-open).")
+@json_option
+@with_store
+def add(store, by, etype, pupils, category, tags, follows, amends, action, status, assign,
+        high_priority, about_staff, occurred, body, body_file, meta, as_json):
+    """Record an entry from a script: validate, encrypt, commit (signed), print its id.
+
+    \b
+    cpoms add --by tjones --pupil P001 --category Safeguarding --tag "Neglect related" \\
+              --occurred 2026-11-28T08:50 --body "Sam said: 'there was no tea last night'…"
+    cpoms add --by dsl1 --type action --action monitoring --status planned --assign tjones \\
+              --follows 01JD… --occurred 2026-11-28T11:00 --body "Check in at lunch daily."
+    """
+    from cpoms_kit.errors import InputError
+    from cpoms_kit.recording import Draft, record, validate
+
+    if (body is None) == (body_file is None):
+        raise InputError("give the text with exactly one of --body TEXT or --body-file FILE|-")
+    text = body if body is not None else body_file.read()
+    extra = {}
+    for item in meta:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise InputError(f"--meta {item!r} must be KEY=VALUE")
+        extra[key.strip()] = value
+    draft = Draft(by=by, body=text, occurred=occurred, type=etype, pupils=list(pupils), category=category,
+                  tags=list(tags), follows=follows, amends=amends, action=action, status=status,
+                  assign=assign, high_priority=high_priority, about_staff=about_staff, extra=extra)
+    entry = record(store, validate(store, draft))
+    if as_json:
+        emit_json({"id": entry.id})
+    else:
+        click.echo(entry.id)
+
+
+@click.command()
+@click.option("--by", required=True, metavar="STAFF_ID", help="Who is recording.")
+@json_option
+@with_store
+def new(store, by, as_json):
+    """Write an entry in your $EDITOR (template in RAM only), then encrypt and commit it.
+
+    Errors are shown at the top of the re-opened file. Leave the template unchanged, or empty
+    it, to abort without recording anything.
+    """
+    from cpoms_kit.editor import write_in_editor
+    from cpoms_kit.recording import record, validate
+
+    entry = write_in_editor(store, by, lambda draft: validate(store, draft))
+    record(store, entry)
+    if as_json:
+        emit_json({"id": entry.id})
+    else:
+        click.echo(entry.id)
+
+
+def _summary(e) -> dict:
+    return {
+        "id": e.id, "type": e.type, "occurred_at": e.occurred_at.isoformat(),
+        "recorded_at": e.recorded_at.isoformat(), "category": e.category,
+        "high_priority": e.high_priority, "pupils": list(e.pupil_ids), "recorded_by": e.recorded_by,
+    }
+
+
+@click.command("list")
+@click.option("--pupil", metavar="PUPIL_ID", help="Only entries naming this pupil.")
+@json_option
+@with_store
+def list_entries(store, pupil, as_json):
+    """Entries you can read, newest first (decrypted in memory, in one batch)."""
+    entries, unreadable = store.entries()
+    if pupil:
+        entries = [e for e in entries if pupil in e.pupil_ids]
+    entries.sort(key=lambda e: (e.recorded_at, e.id), reverse=True)
+    if as_json:
+        emit_json([_summary(e) for e in entries])
+    else:
+        table(None, ["id", "type", "occurred", "recorded", "category", "!", "pupils", "by"],
+              [[e.id, e.type, f"{e.occurred_at:%Y-%m-%d %H:%M}", f"{e.recorded_at:%Y-%m-%d %H:%M}", e.category,
+                "HIGH" if e.high_priority else "", " ".join(e.pupil_ids), e.recorded_by] for e in entries])
+    if unreadable and not pupil:
+        click.echo(f"{len(unreadable)} entries are not addressed to your key and were skipped", err=True)
+
+
+@click.command()
+@click.argument("entry_id")
+@json_option
+@with_store
+def show(store, entry_id, as_json):
+    """One entry, whole: its front matter and text."""
+    from cpoms_kit.model import check_id
+
+    entry = store.entry(check_id(entry_id, "entry id"))
+    if as_json:
+        emit_json(entry.to_json())
+    else:
+        sys.stdout.write(entry.to_markdown())

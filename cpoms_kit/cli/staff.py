@@ -1,0 +1,49 @@
+"""`cpoms staff`: the staff roster, with each person's role and key."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+
+import click
+
+from cpoms_kit.cli.common import emit_json, json_option, table, with_store
+from cpoms_kit.model import ROLES
+
+
+@click.group()
+def staff():
+    """Enrol staff and list who is on the roster.
+
+    Everyone who records entries needs an OpenPGP key; the DSL team (dsl, deputy-dsl) can read
+    every entry, staff read what they wrote, governors read concerns about the DSL team.
+    """
+
+
+@staff.command("add")
+@click.argument("staff_id")
+@click.option("--name", required=True, help="Full name.")
+@click.option("--role", required=True, type=click.Choice(ROLES), help="dsl, deputy-dsl, staff or governor.")
+@click.option("--key", "fingerprint", required=True, metavar="FPR",
+              help="Full 40-hex fingerprint of their key in your keyring (gpg --fingerprint).")
+@click.option("--email", help="Where alerts for them go.")
+@click.option("--by", metavar="DSL_ID", help="The DSL signing this roster change (default: the DSL whose key is here).")
+@with_store
+def add_staff(store, staff_id, name, role, fingerprint, email, by):
+    """Enrol STAFF_ID and keep their public key in the repository."""
+    from cpoms_kit.roster import enrol_staff
+
+    member = enrol_staff(store, staff_id, name, role, fingerprint, email, by)
+    click.echo(f"enrolled {member.id} ({member.role}) with key {member.fingerprint}")
+
+
+@staff.command("list")
+@json_option
+@with_store
+def list_staff(store, as_json):
+    """Everyone on the roster, with role and key fingerprint."""
+    members = list(store.staff().values())
+    if as_json:
+        emit_json([asdict(m) for m in members])
+        return
+    table("Staff", ["id", "name", "role", "fingerprint", "email", "active"],
+          [[m.id, m.name, m.role, m.fingerprint, m.email, "yes" if m.active else "no"] for m in members])

@@ -1,0 +1,117 @@
+"""`cpoms new`: an entry written in the user's $EDITOR, on a template kept in tmpfs only."""
+
+from __future__ import annotations
+
+import os
+import shlex
+import subprocess
+from typing import Callable
+
+import yaml
+
+from cpoms_kit.errors import CpomsError, InputError
+from cpoms_kit.model import split_front_matter
+from cpoms_kit.recording import Draft
+from cpoms_kit.store import Store
+from cpoms_kit.tmpfs import secure_tmpdir
+
+
+class Aborted(CpomsError):
+    """The writer left the template unchanged or emptied it: nothing is recorded."""
+
+    exit_code = 1
+
+
+def template(store: Store, by: str, errors: list[str] | None = None, previous: str | None = None) -> str:
+    if previous is not None:
+        head = "".join(f"# ERROR: {e}\n" for e in errors or [])
+        # Drop earlier error lines so they do not pile up on each round.
+        kept = "".join(line for line in previous.splitlines(keepends=True) if not line.startswith("# ERROR: "))
+        return kept.replace("---\n", "---\n" + head, 1)
+    now = store.now().replace(second=0, microsecond=0, tzinfo=None).isoformat(timespec="minutes")
+    cats = []
+    for c in store.categories.values():
+        cats.append(f"#   {c.name}")
+        cats.extend(f"#     - {s}" for s in c.subcategories)
+    types = ", ".join(store.entry_types)
+    return (
+        "---\n"
+        f"# Recording as {by}. Write facts, full names and the pupil's own words; no opinions.\n"
+        "# Lines starting with # are ignored. Save and close to record; leave unchanged to abort.\n"
+        f"# type: one of {types}\n"
+        "type: concern\n"
+        "# pupils: ids from `cpoms pupil list`, optionally with a role, e.g. [P001, P002:witness]\n"
+        "pupils: []\n"
+        "category: \n"
+        "subcategories: []\n"
+        "high_priority: false\n"
+        f"occurred_at: {now}\n"
+        "# about_staff: staff id, only for a concern about a member of staff\n"
+        "about_staff: \n"
+        "# follows: entry id this follows up (actions, check-ins, reviews)\n"
+        "follows: \n"
+        "# Categories and subcategories:\n"
+        + "\n".join(cats) + "\n"
+        "---\n"
+    )
+
+
+def draft_from_text(text: str, by: str) -> Draft:
+    head, body = split_front_matter(text)
+    def as_list(key):
+        value = head.get(key) or []
+        return [str(v) for v in (value if isinstance(value, list) else [value])]
+    known = {"type", "pupils", "category", "subcategories", "high_priority", "occurred_at", "about_staff",
+             "follows", "amends", "action", "status", "assigned_to"}
+    unknown = sorted(set(head) - known)
+    if unknown:
+        raise InputError(f"unknown field(s) in the front matter: {', '.join(unknown)}")
+    occurred = head.get("occurred_at")
+    return Draft(
+        by=by,
+        body=body,
+        occurred=occurred.isoformat() if hasattr(occurred, "isoformat") else (str(occurred) if occurred else None),
+        type=head.get("type") or None,
+        pupils=as_list("pupils"),
+        category=head.get("category") or None,
+        tags=as_list("subcategories"),
+        follows=head.get("follows") or None,
+        amends=head.get("amends") or None,
+        action=head.get("action") or None,
+        status=head.get("status") or None,
+        assign=head.get("assigned_to") or None,
+        high_priority=bool(head.get("high_priority")),
+        about_staff=head.get("about_staff") or None,
+    )
+
+
+def _run_editor(path) -> None:
+    editor = os.environ.get("VISUAL") or os.environ.get("EDITOR") or "vi"
+    try:
+        rc = subprocess.call([*shlex.split(editor), str(path)])
+    except FileNotFoundError:
+        raise CpomsError(f"editor {editor!r} not found; set $EDITOR") from None
+    if rc != 0:
+        raise Aborted(f"the editor exited with status {rc}; nothing recorded")
+
+
+def write_in_editor(store: Store, by: str, validate: Callable[[Draft], object]):
+    """Open the template; on save, validate; re-open with the errors on top until it is right.
+
+    Returns what `validate` returned. The plaintext lives only in a 0700 tmpfs folder that is
+    removed however this ends.
+    """
+    store.staff_member(by, "--by")
+    text = template(store, by)
+    with secure_tmpdir("cpoms-new-") as tmp:
+        path = tmp / "entry.md"
+        while True:
+            path.write_text(text, encoding="utf-8")
+            _run_editor(path)
+            saved = path.read_text(encoding="utf-8")
+            if saved == text or not saved.strip():
+                raise Aborted("the template was left unchanged or emptied; nothing recorded")
+            try:
+                return validate(draft_from_text(saved, by))
+            except (InputError, yaml.YAMLError) as exc:
+                text = template(store, by, [str(getattr(exc, "message", exc))], saved)

@@ -1,0 +1,148 @@
+"""GnuPG: encryption to checked recipients over pipes, and batch decryption in tmpfs.
+
+python-gnupg drives one gpg process per call, which is right for writing one entry. Reading many
+entries goes through `gpg --decrypt-files` over copies in a 0700 tmpfs folder, split across cores,
+so 2,000 entries cost a handful of gpg processes rather than 2,000.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
+
+from cpoms_kit.errors import GpgError
+from cpoms_kit.tmpfs import secure_tmpdir
+
+BATCH = ["--batch", "--yes", "--no-tty", "--quiet"]
+
+
+@dataclass(frozen=True)
+class KeyInfo:
+    fingerprint: str
+    uids: tuple[str, ...]
+    validity: str  # gpg's field 2: e expired, r revoked, d disabled, i invalid…
+    can_encrypt: bool
+    can_sign: bool
+    expires: int | None
+
+    @property
+    def problem(self) -> str | None:
+        if self.validity == "e":
+            return "has expired"
+        if self.validity == "r":
+            return "is revoked"
+        if self.validity in ("d", "i"):
+            return "is disabled or invalid"
+        if not self.can_encrypt:
+            return "has no usable encryption subkey"
+        return None
+
+
+class Gpg:
+    def __init__(self, homedir: str | None = None):
+        self.homedir = homedir or os.environ.get("GNUPGHOME")
+
+    @cached_property
+    def _gpg(self):
+        import gnupg  # lazy: keeps `cpoms --help` fast
+
+        return gnupg.GPG(gnupghome=self.homedir) if self.homedir else gnupg.GPG()
+
+    def _env(self) -> dict[str, str]:
+        env = dict(os.environ)
+        if self.homedir:
+            env["GNUPGHOME"] = self.homedir
+        return env
+
+    # -- keys ---------------------------------------------------------------------------------
+    def keys(self, fingerprints: list[str] | None = None, secret: bool = False) -> dict[str, KeyInfo]:
+        listed = self._gpg.list_keys(secret=secret, keys=fingerprints or None)
+        out = {}
+        for k in listed:
+            cap = k.get("cap", "")
+            expires = k.get("expires")
+            out[k["fingerprint"].upper()] = KeyInfo(
+                fingerprint=k["fingerprint"].upper(),
+                uids=tuple(k.get("uids", ())),
+                validity=k.get("trust", "-"),
+                can_encrypt="E" in cap,
+                can_sign="S" in cap,
+                expires=int(expires) if expires else None,
+            )
+        return out
+
+    def has_secret(self, fingerprint: str) -> bool:
+        return fingerprint.upper() in self.keys([fingerprint], secret=True)
+
+    def check_recipients(self, fingerprints: list[str], names: dict[str, str] | None = None) -> None:
+        """Refuse, naming the person, any recipient whose key is missing or unusable: never drop one."""
+        names = names or {}
+        known = self.keys(fingerprints)
+        for fpr in fingerprints:
+            who = names.get(fpr, fpr)
+            info = known.get(fpr.upper())
+            if info is None:
+                raise GpgError(f"recipient {who}: public key {fpr} is not in the keyring (cpoms staff list shows who is enrolled)")
+            if info.problem:
+                raise GpgError(f"recipient {who}: key {fpr} {info.problem}; ask them for a new key, then `cpoms staff add` again")
+
+    def export_public(self, fingerprint: str) -> str:
+        armored = self._gpg.export_keys([fingerprint])
+        if not armored:
+            raise GpgError(f"no public key {fingerprint} in the keyring")
+        return armored
+
+    def import_keys(self, armored: str) -> list[str]:
+        result = self._gpg.import_keys(armored)
+        return [f.upper() for f in result.fingerprints]
+
+    # -- data ---------------------------------------------------------------------------------
+    def encrypt(self, plaintext: bytes, fingerprints: list[str], names: dict[str, str] | None = None) -> bytes:
+        self.check_recipients(fingerprints, names)
+        # always_trust: the roster's fingerprints are the trust root, not the web of trust.
+        result = self._gpg.encrypt(plaintext, fingerprints, always_trust=True, armor=False)
+        if not result.ok:
+            raise GpgError(f"gpg could not encrypt: {result.status}")
+        return result.data
+
+    def decrypt(self, ciphertext: bytes) -> bytes:
+        result = self._gpg.decrypt(ciphertext)
+        if not result.ok:
+            raise GpgError(f"gpg could not decrypt: {result.status or 'no secret key'}")
+        return result.data
+
+    def decrypt_many(self, blobs: dict[str, bytes], workers: int | None = None) -> dict[str, bytes | None]:
+        """Decrypt many ciphertexts; None for those this keyring cannot read.
+
+        Copies go to a 0700 tmpfs folder, split in one chunk per core for `gpg --decrypt-files`;
+        plaintext is read back into memory and the folder removed before returning.
+        """
+        if not blobs:
+            return {}
+        names = list(blobs)
+        workers = max(1, min(workers or os.cpu_count() or 2, len(names), 8))
+        with secure_tmpdir("cpoms-dec-") as tmp:
+            paths = []
+            for i, name in enumerate(names):
+                p = tmp / f"{i}.gpg"
+                p.write_bytes(blobs[name])
+                paths.append(p)
+            chunks = [paths[i::workers] for i in range(workers)]
+            with ThreadPoolExecutor(workers) as pool:
+                list(pool.map(self._decrypt_files, chunks))
+            out: dict[str, bytes | None] = {}
+            for name, p in zip(names, paths):
+                plain = p.with_suffix("")
+                out[name] = plain.read_bytes() if plain.exists() else None
+            return out
+
+    def _decrypt_files(self, paths: list[Path]) -> None:
+        # gpg carries on past a file it cannot decrypt; missing outputs tell us which.
+        subprocess.run(
+            ["gpg", *BATCH, "--decrypt-files", *map(str, paths)],
+            env=self._env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False,
+        )

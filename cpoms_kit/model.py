@@ -1,0 +1,188 @@
+"""The entry model: typed dataclasses and their Markdown + YAML front matter form."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import asdict, dataclass, field, fields, replace
+from datetime import date, datetime
+from typing import Any
+
+import yaml
+
+from cpoms_kit.errors import InputError
+
+ID_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+ROLES = ("dsl", "deputy-dsl", "staff", "governor")
+DSL_ROLES = ("dsl", "deputy-dsl")
+PUPIL_ROLES = ("subject", "victim", "alleged-perpetrator", "witness", "involved")
+STATUSES = ("planned", "done")
+FRONT = "---"
+
+
+def check_id(value: str, what: str = "id") -> str:
+    if not isinstance(value, str) or not ID_RE.match(value):
+        raise InputError(f"{what} {value!r} must be 1-64 characters from A-Z a-z 0-9 _ -")
+    return value
+
+
+@dataclass(frozen=True)
+class Staff:
+    id: str
+    name: str
+    role: str
+    fingerprint: str
+    email: str | None = None
+    active: bool = True
+
+    @property
+    def is_dsl(self) -> bool:
+        return self.role in DSL_ROLES
+
+
+@dataclass(frozen=True)
+class Pupil:
+    id: str
+    name: str
+    dob: date
+    year_group: str | None = None
+
+
+@dataclass(frozen=True)
+class PupilRef:
+    """A pupil named on an entry, with their role on the incident."""
+
+    id: str
+    role: str = "subject"
+
+    @classmethod
+    def parse(cls, text: str) -> "PupilRef":
+        """`P001` or `P001:witness`."""
+        pid, _, role = str(text).partition(":")
+        check_id(pid, "pupil id")
+        role = role or "subject"
+        if role not in PUPIL_ROLES:
+            raise InputError(f"pupil role {role!r} is not one of {', '.join(PUPIL_ROLES)}")
+        return cls(pid, role)
+
+
+@dataclass(frozen=True)
+class Entry:
+    id: str
+    type: str
+    occurred_at: datetime
+    recorded_at: datetime
+    recorded_by: str
+    body: str
+    pupils: tuple[PupilRef, ...] = ()
+    category: str | None = None
+    subcategories: tuple[str, ...] = ()
+    high_priority: bool = False
+    about_staff: str | None = None
+    follows: str | None = None
+    amends: str | None = None
+    action: str | None = None
+    status: str | None = None
+    assigned_to: str | None = None
+    attachments: tuple[str, ...] = ()
+    # Fields that plugins add (review decision, informs_reporter, accepted lint warnings…).
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def pupil_ids(self) -> tuple[str, ...]:
+        return tuple(p.id for p in self.pupils)
+
+    def front_matter(self) -> dict[str, Any]:
+        """Front matter fields in a stable order, empties dropped, times as ISO strings."""
+        out: dict[str, Any] = {}
+        for f in fields(self):
+            if f.name in ("body", "extra"):
+                continue
+            value = getattr(self, f.name)
+            if value in (None, (), False) and f.name not in ("high_priority",):
+                continue
+            if isinstance(value, datetime):
+                value = value.isoformat()
+            elif f.name == "pupils":
+                value = [asdict(p) for p in value]
+            elif isinstance(value, tuple):
+                value = list(value)
+            out[f.name] = value
+        out.update(self.extra)
+        return out
+
+    def to_json(self) -> dict[str, Any]:
+        return {**self.front_matter(), "body": self.body}
+
+    def to_markdown(self) -> str:
+        head = yaml.safe_dump(self.front_matter(), sort_keys=False, allow_unicode=True)
+        return f"{FRONT}\n{head}{FRONT}\n{self.body.rstrip()}\n"
+
+    def with_(self, **changes: Any) -> "Entry":
+        return replace(self, **changes)
+
+
+_KNOWN = {f.name for f in fields(Entry)} - {"extra", "body"}
+
+
+def split_front_matter(text: str) -> tuple[dict[str, Any], str]:
+    """Split `---\\nyaml\\n---\\nbody`. Raises InputError on a malformed document."""
+    lines = text.lstrip("\ufeff").splitlines(keepends=True)
+    if not lines or lines[0].strip() != FRONT:
+        raise InputError("the entry must start with a '---' front matter line")
+    for i, line in enumerate(lines[1:], start=1):
+        if line.strip() == FRONT:
+            try:
+                head = yaml.safe_load("".join(lines[1:i])) or {}
+            except yaml.YAMLError as exc:
+                mark = getattr(exc, "problem_mark", None)
+                where = f" (line {mark.line + 2})" if mark else ""
+                raise InputError(f"front matter is not valid YAML{where}") from None
+            if not isinstance(head, dict):
+                raise InputError("front matter must be a mapping of field: value")
+            return head, "".join(lines[i + 1 :])
+    raise InputError("the front matter has no closing '---' line")
+
+
+def _as_time(value: Any, name: str) -> datetime:
+    if isinstance(value, datetime):
+        return value
+    try:
+        return datetime.fromisoformat(str(value))
+    except ValueError:
+        raise InputError(f"{name} {value!r} is not an ISO 8601 time") from None
+
+
+def entry_from_fields(head: dict[str, Any], body: str) -> Entry:
+    """Build an Entry from decrypted front matter (trusted shape, but checked)."""
+    try:
+        pupils = tuple(
+            PupilRef(p["id"], p.get("role", "subject")) if isinstance(p, dict) else PupilRef.parse(p)
+            for p in head.get("pupils") or ()
+        )
+        return Entry(
+            id=str(head["id"]),
+            type=str(head["type"]),
+            occurred_at=_as_time(head["occurred_at"], "occurred_at"),
+            recorded_at=_as_time(head["recorded_at"], "recorded_at"),
+            recorded_by=str(head["recorded_by"]),
+            body=body.strip("\n"),
+            pupils=pupils,
+            category=head.get("category"),
+            subcategories=tuple(head.get("subcategories") or ()),
+            high_priority=bool(head.get("high_priority", False)),
+            about_staff=head.get("about_staff"),
+            follows=head.get("follows"),
+            amends=head.get("amends"),
+            action=head.get("action"),
+            status=head.get("status"),
+            assigned_to=head.get("assigned_to"),
+            attachments=tuple(head.get("attachments") or ()),
+            extra={k: v for k, v in head.items() if k not in _KNOWN},
+        )
+    except KeyError as exc:
+        raise InputError(f"entry is missing the field {exc.args[0]!r}") from None
+
+
+def parse_entry(text: str) -> Entry:
+    head, body = split_front_matter(text)
+    return entry_from_fields(head, body)

@@ -1,0 +1,24 @@
+"""Who may read an entry. The DSL team and the author; a concern about a DSL or deputy goes to the
+safeguarding governor(s) and the author instead, and never to the person it is about."""
+
+from __future__ import annotations
+
+from cpoms_kit.errors import InputError
+from cpoms_kit.model import Entry, Staff
+
+
+def recipients_for(entry: Entry, staff: dict[str, Staff]) -> list[Staff]:
+    active = [s for s in staff.values() if s.active]
+    about = staff.get(entry.about_staff) if entry.about_staff else None
+    if about is not None and about.is_dsl:
+        readers = [s for s in active if s.role == "governor"]
+        if not readers:
+            raise InputError("a concern about a DSL or deputy DSL must go to the safeguarding governor, and none is enrolled (`cpoms staff add … --role governor`)")
+    else:
+        readers = [s for s in active if s.is_dsl]
+        if not readers:
+            raise InputError("no DSL or deputy DSL is enrolled to receive entries (`cpoms staff add … --role dsl`)")
+    author = staff[entry.recorded_by]
+    readers.append(author)
+    out = {s.id: s for s in readers if s.id != entry.about_staff}
+    return list(out.values())

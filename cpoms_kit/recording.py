@@ -1,0 +1,161 @@
+"""From what a member of staff typed to a committed entry: validate, encrypt, commit, announce."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from cpoms_kit.clock import parse_time
+from cpoms_kit.errors import InputError
+from cpoms_kit.model import STATUSES, Entry, PupilRef, check_id
+from cpoms_kit.recipients import recipients_for
+from cpoms_kit.store import Store
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Draft:
+    """An entry as given on the command line or in the editor, not yet checked."""
+
+    by: str
+    body: str
+    occurred: str | datetime | None
+    type: str | None = None
+    pupils: list[str] = field(default_factory=list)
+    category: str | None = None
+    tags: list[str] = field(default_factory=list)
+    follows: str | None = None
+    amends: str | None = None
+    action: str | None = None
+    status: str | None = None
+    assign: str | None = None
+    high_priority: bool = False
+    about_staff: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def _norm(text: str) -> str:
+    # The policy's own list has stray full stops ("FSW involved."): match without them.
+    return " ".join(text.casefold().split()).rstrip(" .")
+
+
+def _canonical(name: str, choices, what: str) -> str:
+    for choice in choices:
+        if _norm(choice) == _norm(name):
+            return choice
+    raise InputError(f"unknown {what} {name!r} (see `cpoms categories`)")
+
+
+def validate(store: Store, d: Draft) -> Entry:
+    """Every refusal happens here, before anything is encrypted or written."""
+    now = store.now()
+    author = store.staff_member(check_id(d.by, "--by"), "--by")
+    body = (d.body or "").strip()
+    if not body:
+        raise InputError("the entry text is empty")
+    if d.occurred is None or d.occurred == "":
+        raise InputError("--occurred is required: when did it happen?")
+    occurred = d.occurred if isinstance(d.occurred, datetime) else parse_time(str(d.occurred), store.config.timezone, "--occurred")
+    if occurred.tzinfo is None:
+        occurred = occurred.replace(tzinfo=store.config.timezone)
+    if occurred > now:
+        raise InputError(f"--occurred {occurred.isoformat(timespec='minutes')} is in the future (now is {now.isoformat(timespec='minutes')})")
+
+    etype = d.type or ("action" if d.action else "concern")
+    types = store.entry_types
+    if etype not in types:
+        raise InputError(f"unknown entry type {etype!r}; known: {', '.join(sorted(types))}")
+    spec = types[etype]
+
+    parent = None
+    for link in ("follows", "amends"):
+        value = getattr(d, link)
+        if value:
+            check_id(value, f"--{link}")
+            parent = store.entry(value)  # refuses an unknown or unreadable entry
+    pupils = [PupilRef.parse(p) for p in d.pupils]
+    if not pupils and parent is not None:
+        pupils = list(parent.pupils)
+    if not pupils:
+        raise InputError("name at least one --pupil, or --follows an entry to inherit its pupils")
+    roster = store.pupils()
+    for ref in pupils:
+        if ref.id not in roster:
+            raise InputError(f"unknown pupil {ref.id!r} (see `cpoms pupil list`)")
+    if len({p.id for p in pupils}) != len(pupils):
+        raise InputError("a pupil is named twice")
+
+    category = d.category or (parent.category if parent else None)
+    tags: tuple[str, ...] = ()
+    if category:
+        cats = store.categories
+        category = _canonical(category, cats, "category")
+        tags = tuple(_canonical(t, cats[category].subcategories, f"subcategory of {category}") for t in d.tags)
+    elif d.tags:
+        raise InputError("--tag needs a --category")
+    if spec.needs_category and not category:
+        raise InputError(f"a {etype} needs a --category (see `cpoms categories`)")
+
+    action = status = assigned = None
+    if spec.kinds:
+        if not d.action:
+            raise InputError(f"a {etype} needs --action KIND: one of {', '.join(spec.kinds)}")
+        if d.action not in spec.kinds:
+            raise InputError(f"unknown action {d.action!r}; one of {', '.join(spec.kinds)}")
+        if parent is None:
+            raise InputError(f"a{'n' if etype[0] in 'aeiou' else ''} {etype} must --follows the entry it acts on")
+        action, status = d.action, d.status or "done"
+        if status not in STATUSES:
+            raise InputError(f"--status must be one of {', '.join(STATUSES)}")
+        if d.assign:
+            assigned = store.staff_member(check_id(d.assign, "--assign"), "--assign").id
+    elif d.action or d.status or d.assign:
+        raise InputError(f"--action, --status and --assign belong to actions, not a {etype}")
+
+    about = d.about_staff or (parent.about_staff if parent else None)
+    if about:
+        store.staff_member(check_id(about, "--about-staff"), "--about-staff")
+        if about == author.id:
+            raise InputError("--about-staff cannot be the person recording the entry")
+
+    from ulid import ULID
+
+    return Entry(
+        id=str(ULID.from_datetime(now)),
+        type=etype,
+        occurred_at=occurred,
+        recorded_at=now,
+        recorded_by=author.id,
+        body=body,
+        pupils=tuple(pupils),
+        category=category,
+        subcategories=tags,
+        high_priority=bool(d.high_priority),
+        about_staff=about,
+        follows=d.follows,
+        amends=d.amends,
+        action=action,
+        status=status,
+        assigned_to=assigned,
+        extra=dict(d.extra),
+    )
+
+
+def record(store: Store, entry: Entry) -> Entry:
+    """Encrypt to the entry's recipients and commit it, signed by its author. Then tell the plugins."""
+    staff = store.staff()
+    readers = recipients_for(entry, staff)
+    author = store.signer(entry.recorded_by, must_be_dsl=False)
+    ciphertext = store.encrypt(entry.to_markdown().encode("utf-8"), readers)
+    rel = store.entry_path(entry.id).relative_to(store.root).as_posix()
+    with store.transaction(f"add entry {entry.id}", author) as tx:
+        tx.write(rel, ciphertext)
+    # The entry is committed: nothing after this line may lose it.
+    try:
+        store.pm.hook.cpoms_entry_recorded(store=store, entry=entry)
+    except Exception as exc:  # noqa: BLE001 - a plugin's failure is logged, never fatal here
+        log.warning("a plugin failed after entry %s was committed: %s", entry.id, exc)
+    return entry

@@ -1,0 +1,25 @@
+"""The kinds of entry a chronology holds, and the kinds of action the policy's clock tracks."""
+
+from cpoms_kit.hookspecs import hookimpl
+from cpoms_kit.registry import EntryType
+
+ACTION_KINDS = ("dsl-response", "monitoring", "referral", "parent-meeting", "check-in", "inform-reporter")
+
+ENTRY_TYPES = (
+    EntryType("concern", "A concern raised by any member of staff", needs_category=True),
+    EntryType("action", "An action planned or taken on an entry (DSL response, monitoring, referral…)", kinds=ACTION_KINDS),
+    EntryType("check-in", "A check-in with the pupil, as planned by a DSL"),
+    EntryType("referral", "A referral made to children's social care, Early Help or another agency"),
+    EntryType("parent-contact", "Contact with or from a parent or carer"),
+    EntryType("agency-contact", "Contact with an outside agency or professional"),
+    EntryType("meeting", "A meeting (with parents, professionals, or a strategy meeting)"),
+    EntryType("review", "An SLT review of the case, with the decision and its reasons"),
+    EntryType("closure", "The case is closed, with the reasons"),
+    EntryType("note", "Any other significant information for the chronology"),
+)
+
+
+@hookimpl
+def cpoms_register_entry_types(register):
+    for entry_type in ENTRY_TYPES:
+        register(entry_type)

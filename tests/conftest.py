@@ -1,0 +1,171 @@
+"""Shared fixtures: a throwaway keyring with real keys, isolated git, and a ready records repository.
+
+Everything is real: gpg with a short-path GNUPGHOME, git with no user or system config, the `cpoms`
+CLI driven through click's runner (in-process) or as a subprocess where a real process matters.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from cpoms_kit import keygen
+from cpoms_kit.cli import main as cli_main
+
+PEOPLE = {
+    # id: (name, role)
+    "dsl1": ("Alison Lead", "dsl"),
+    "dep1": ("Dev Deputy", "deputy-dsl"),
+    "tj": ("Tom Jones", "staff"),
+    "ms": ("Mia Smith", "staff"),
+    "gov1": ("Grace Governor", "governor"),
+}
+PUPILS = {
+    "P001": ("Samira Okonkwo-Bright", "2016-04-01", "4"),
+    "P002": ("Jack Pennywhistle", "2015-09-12", "5"),
+    "P003": ("Lily-Mae Thornbury", "2017-01-30", "3"),
+}
+NOW = "2026-11-27T15:00"  # a Friday afternoon in term
+
+
+@pytest.fixture(scope="session")
+def keyring(tmp_path_factory):
+    """One GNUPGHOME for the session holding every person's secret key; fingerprints by staff id."""
+    home = keygen.new_gnupghome()
+    fprs = {pid: keygen.generate_key(home, pid, f"{pid}@school.test") for pid in PEOPLE}
+    yield home, fprs
+    keygen.kill_agent(home)
+    shutil.rmtree(home, ignore_errors=True)
+
+
+@pytest.fixture
+def env(keyring, tmp_path, monkeypatch):
+    """Process environment for a test: the session keyring, isolated git config, a fixed clock."""
+    home, _ = keyring
+    gitconfig = tmp_path / "gitconfig"
+    gitconfig.write_text("[init]\n\tdefaultBranch = main\n")
+    values = {
+        "GNUPGHOME": str(home),
+        "GIT_CONFIG_GLOBAL": str(gitconfig),
+        "GIT_CONFIG_NOSYSTEM": "1",
+        "CPOMS_NOW": NOW,
+        "CPOMS_DEBUG": "",
+        "TZ": "Europe/London",
+    }
+    for k, v in values.items():
+        monkeypatch.setenv(k, v)
+    monkeypatch.delenv("CPOMS_REPO", raising=False)
+    monkeypatch.delenv("CPOMS_DEBUG", raising=False)
+    return values
+
+
+@dataclass
+class Result:
+    code: int
+    stdout: str
+    stderr: str
+
+    def json(self):
+        return json.loads(self.stdout)
+
+
+class Cpoms:
+    """Runs `cpoms` against one records repository."""
+
+    def __init__(self, repo: Path):
+        self.repo = repo
+
+    def __call__(self, *args: str, input: str | None = None, env: dict | None = None, ok: bool | None = True) -> Result:
+        runner = CliRunner()
+        argv = [str(a) for a in args]
+        # --repo goes after the sub-command path (every command takes it).
+        res = runner.invoke(cli_main, [*argv, "--repo", str(self.repo)] if self.repo else argv,
+                            input=input, env=env, catch_exceptions=False)
+        out = Result(res.exit_code, res.stdout, res.stderr)
+        if ok is True and out.code != 0:
+            raise AssertionError(f"cpoms {' '.join(argv)} exited {out.code}: {out.stderr}")
+        return out
+
+    def fails(self, *args: str, **kw) -> Result:
+        """Runs a command that must be refused: exit 2, one `error:` line, nothing committed."""
+        head = git(self.repo, "rev-parse", "HEAD")
+        status = git(self.repo, "status", "--porcelain", "--untracked-files=all")
+        out = self(*args, ok=None, **kw)
+        assert out.code == 2, (out.code, out.stdout, out.stderr)
+        lines = out.stderr.strip().splitlines()
+        assert len(lines) == 1 and lines[0].startswith("error: "), out.stderr
+        assert git(self.repo, "rev-parse", "HEAD") == head, "a refused command committed"
+        assert git(self.repo, "status", "--porcelain", "--untracked-files=all") == status, "a refused command wrote files"
+        return out
+
+    def add(self, by="tj", pupil=("P001",), category="Safeguarding", occurred="2026-11-27T09:00",
+            body="Samira said: 'nobody made tea last night'.", *extra: str) -> str:
+        args = ["add", "--by", by, "--occurred", occurred, "--body", body, "--json", *extra]
+        if category and "--follows" not in extra:
+            args += ["--category", category]
+        if "--follows" not in extra:
+            for p in pupil:
+                args += ["--pupil", p]
+        return self(*args).json()["id"]
+
+
+def git(repo: Path, *args: str) -> str:
+    return subprocess.run(["git", "-C", str(repo), *args], capture_output=True, text=True, check=True).stdout.strip()
+
+
+@pytest.fixture(scope="session")
+def template_repo(keyring, tmp_path_factory):
+    """A records repository with the staff and pupils enrolled, built once and copied per test."""
+    home, fprs = keyring
+    root = tmp_path_factory.mktemp("template") / "records"
+    gitconfig = root.parent / "gitconfig"
+    gitconfig.write_text("")
+    environ = {"GNUPGHOME": str(home), "GIT_CONFIG_GLOBAL": str(gitconfig), "GIT_CONFIG_NOSYSTEM": "1",
+               "CPOMS_NOW": NOW}
+    old = {k: os.environ.get(k) for k in environ}
+    os.environ.update(environ)
+    try:
+        c = Cpoms(None)
+        c("init", str(root), "--school", "Follifoot Test Primary")
+        c.repo = root
+        for pid, (name, role) in PEOPLE.items():
+            c("staff", "add", pid, "--name", name, "--role", role, "--key", fprs[pid], "--email", f"{pid}@school.test")
+        for pid, (name, dob, yg) in PUPILS.items():
+            c("pupil", "add", pid, "--name", name, "--dob", dob, "--year-group", yg)
+    finally:
+        for k, v in old.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+    return root
+
+
+@pytest.fixture
+def cpoms(env, template_repo, tmp_path) -> Cpoms:
+    root = tmp_path / "records"
+    shutil.copytree(template_repo, root, symlinks=True)
+    return Cpoms(root)
+
+
+@pytest.fixture
+def fprs(keyring):
+    return keyring[1]
+
+
+def only_key_of(keyring, staff_id: str) -> Path:
+    """A GNUPGHOME holding one person's secret key and everyone's public keys."""
+    home, fprs = keyring
+    other = keygen.new_gnupghome()
+    env = {**os.environ, "GNUPGHOME": str(home)}
+    pub = subprocess.run(["gpg", "--batch", "--armor", "--export"], env=env, capture_output=True, check=True).stdout
+    keygen.import_key(other, pub)
+    keygen.import_key(other, keygen.export_secret(home, fprs[staff_id]))
+    return other
