@@ -46,8 +46,9 @@ def collect(pm, hook_name: str, key: Callable[[Any], str] = lambda obj: obj.name
     """
     out = Registered()
     hook = getattr(pm.hook, hook_name)
-    # pluggy returns last-registered first; reverse so built-ins register before schools' overrides.
-    for impl in reversed(hook.get_hookimpls()):
+    # get_hookimpls() is in registration order: built-ins (entry points) before a school's local plugins,
+    # so a school's `replace=True` lands last and wins.
+    for impl in hook.get_hookimpls():
         plugin = impl.plugin_name
 
         def register(obj: Any, replace: bool = False, _plugin: str = plugin) -> None:

@@ -10,6 +10,7 @@ import json
 import os
 import shutil
 import subprocess
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -61,6 +62,8 @@ def env(keyring, tmp_path, monkeypatch):
     }
     for k, v in values.items():
         monkeypatch.setenv(k, v)
+    # The `cpoms` console script of this venv, for tests that run it as a real process.
+    monkeypatch.setenv("PATH", f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")
     monkeypatch.delenv("CPOMS_REPO", raising=False)
     monkeypatch.delenv("CPOMS_DEBUG", raising=False)
     return values
