@@ -101,10 +101,11 @@ class Gpg:
         return [f.upper() for f in result.fingerprints]
 
     # -- data ---------------------------------------------------------------------------------
-    def encrypt(self, plaintext: bytes, fingerprints: list[str], names: dict[str, str] | None = None) -> bytes:
+    def encrypt(self, plaintext: bytes, fingerprints: list[str], names: dict[str, str] | None = None,
+                sign: str | None = None) -> bytes:
         self.check_recipients(fingerprints, names)
         # always_trust: the roster's fingerprints are the trust root, not the web of trust.
-        result = self._gpg.encrypt(plaintext, fingerprints, always_trust=True, armor=False)
+        result = self._gpg.encrypt(plaintext, fingerprints, always_trust=True, armor=False, sign=sign)
         if not result.ok:
             raise GpgError(f"gpg could not encrypt: {result.status}")
         return result.data
@@ -114,6 +115,14 @@ class Gpg:
         if not result.ok:
             raise GpgError(f"gpg could not decrypt: {result.status or 'no secret key'}")
         return result.data
+
+    def decrypt_signed(self, ciphertext: bytes) -> tuple[bytes, str | None]:
+        """Decrypt and return the primary fingerprint of a valid signature on it, if any."""
+        result = self._gpg.decrypt(ciphertext)
+        if not result.ok:
+            raise GpgError(f"gpg could not decrypt: {result.status or 'no secret key'}")
+        signer = (result.pubkey_fingerprint or result.fingerprint or "").upper() if result.valid else None
+        return result.data, signer or None
 
     def decrypt_many(self, blobs: dict[str, bytes], workers: int | None = None) -> dict[str, bytes | None]:
         """Decrypt many ciphertexts; None for those this keyring cannot read.

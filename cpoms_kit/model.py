@@ -11,6 +11,9 @@ import yaml
 
 from cpoms_kit.errors import InputError
 
+# libyaml's safe loader when present: parsing thousands of entries is the hot path of a cold read.
+_Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
 ID_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 ROLES = ("dsl", "deputy-dsl", "staff", "governor")
 DSL_ROLES = ("dsl", "deputy-dsl")
@@ -132,7 +135,7 @@ def split_front_matter(text: str) -> tuple[dict[str, Any], str]:
     for i, line in enumerate(lines[1:], start=1):
         if line.strip() == FRONT:
             try:
-                head = yaml.safe_load("".join(lines[1:i])) or {}
+                head = yaml.load("".join(lines[1:i]), Loader=_Loader) or {}
             except yaml.YAMLError as exc:
                 mark = getattr(exc, "problem_mark", None)
                 where = f" (line {mark.line + 2})" if mark else ""

@@ -1,0 +1,112 @@
+"""The encrypted entry cache: same answers as a cold read, invalidated by every change, never plaintext."""
+
+import json
+import shutil
+
+import pytest
+
+from cpoms_kit.errors import CpomsError
+from cpoms_kit.store import Store
+
+SECRET = "Jack Pennywhistle told Mr Jones he sleeps in the car"
+
+
+def read(repo, monkeypatch, cache=True):
+    if cache:
+        monkeypatch.delenv("CPOMS_NO_CACHE", raising=False)
+    else:
+        monkeypatch.setenv("CPOMS_NO_CACHE", "1")
+    entries, unreadable = Store(repo).entries()
+    return sorted(e.to_json().__repr__() for e in entries), unreadable
+
+
+def cache_file(repo):
+    return repo / ".git" / "cpoms-cache" / "entries.json.gpg"
+
+
+def test_warm_read_equals_cold_read_and_holds_no_plaintext(cpoms, monkeypatch):
+    cpoms.add(body=SECRET)
+    cpoms.add(by="ms", pupil=("P002",))
+    cold = read(cpoms.repo, monkeypatch, cache=False)
+    assert not cache_file(cpoms.repo).exists()
+    first = read(cpoms.repo, monkeypatch)
+    assert cache_file(cpoms.repo).exists()
+    assert SECRET.encode() not in cache_file(cpoms.repo).read_bytes()
+    assert b"Pennywhistle" not in cache_file(cpoms.repo).read_bytes()
+    warm = read(cpoms.repo, monkeypatch)
+    assert cold == first == warm
+
+
+def test_cache_sees_a_new_entry_and_a_changed_ciphertext(cpoms, monkeypatch):
+    a = cpoms.add()
+    read(cpoms.repo, monkeypatch)
+    b = cpoms.add(by="ms", pupil=("P002",))
+    assert len(read(cpoms.repo, monkeypatch)[0]) == 2
+    # Re-encryption (same plaintext, new ciphertext) gives a new blob id: re-read, same answer.
+    path = cpoms.repo / "entries" / f"{b}.md.gpg"
+    store = Store(cpoms.repo)
+    plain = store.gpg.decrypt(path.read_bytes())
+    path.write_bytes(store.encrypt(plain, store.dsl_team()))
+    assert read(cpoms.repo, monkeypatch) == read(cpoms.repo, monkeypatch, cache=False)
+    assert a
+
+
+def test_cache_dropped_when_roster_changes(cpoms, monkeypatch, keyring):
+    cpoms.add()
+    read(cpoms.repo, monkeypatch)
+    key_before = json.loads(Store(cpoms.repo).gpg.decrypt(cache_file(cpoms.repo).read_bytes()))["key"]
+    from cpoms_kit import keygen
+
+    fpr = keygen.generate_key(keyring[0], "late", "late@school.test")
+    cpoms("staff", "add", "late", "--name", "Late Joiner", "--role", "staff", "--key", fpr)
+    read(cpoms.repo, monkeypatch)
+    key_after = json.loads(Store(cpoms.repo).gpg.decrypt(cache_file(cpoms.repo).read_bytes()))["key"]
+    assert key_before != key_after
+
+
+def test_a_forged_cache_is_ignored(cpoms, monkeypatch):
+    """Anyone can encrypt to my public key; an unsigned cache must not be believed."""
+    entry = cpoms.add()
+    read(cpoms.repo, monkeypatch)
+    store = Store(cpoms.repo)
+    data = json.loads(store.gpg.decrypt(cache_file(cpoms.repo).read_bytes()))
+    for fields in data["entries"].values():
+        if fields:
+            fields["body"] = "FORGED"
+    cache_file(cpoms.repo).write_bytes(store.gpg.encrypt(json.dumps(data).encode(), [store.dsl_team()[0].fingerprint]))
+    entries, _ = store.entries()
+    assert [e.body for e in entries if e.id == entry] != ["FORGED"]
+
+
+def test_a_renamed_ciphertext_is_detected(cpoms, monkeypatch):
+    a = cpoms.add()
+    shutil.copy(cpoms.repo / "entries" / f"{a}.md.gpg", cpoms.repo / "entries" / "01AAAAAAAAAAAAAAAAAAAAAAAA.md.gpg")
+    monkeypatch.setenv("CPOMS_NO_CACHE", "1")
+    with pytest.raises(CpomsError, match="tampered"):
+        Store(cpoms.repo).entries()
+
+
+def test_reading_many_entries_does_not_spawn_a_gpg_per_entry(cpoms, monkeypatch, tmp_path):
+    """Count real gpg processes through a logging shim first on PATH."""
+    for n in range(12):
+        cpoms.add(occurred=f"2026-11-27T09:{n:02d}")
+    real = shutil.which("gpg")
+    shim_dir = tmp_path / "shim"
+    shim_dir.mkdir()
+    log = tmp_path / "gpg-calls.log"
+    (shim_dir / "gpg").write_text(f"#!/bin/sh\necho call >> {log}\nexec {real} \"$@\"\n")
+    (shim_dir / "gpg").chmod(0o755)
+    monkeypatch.setenv("PATH", f"{shim_dir}:{__import__('os').environ['PATH']}")
+
+    def calls():
+        n = len(log.read_text().splitlines()) if log.exists() else 0
+        log.unlink(missing_ok=True)
+        return n
+
+    cold, _ = read(cpoms.repo, monkeypatch)
+    cold_calls = calls()
+    warm, _ = read(cpoms.repo, monkeypatch)
+    warm_calls = calls()
+    assert len(cold) == 12 and cold == warm
+    assert cold_calls <= 8, cold_calls   # key listing + a few --decrypt-files workers + cache write
+    assert warm_calls <= 3, warm_calls   # key listing + one cache decryption
