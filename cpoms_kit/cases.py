@@ -1,0 +1,127 @@
+"""Case state: one pupil's file, worked out from the entries (which are never edited).
+
+- A case opens with the first entry naming the pupil.
+- A `closure` entry closes it; so does a `review` whose decision is `close`.
+- A new concern recorded after that re-opens it.
+- `cpoms case mark` records a `case-mark` entry (`complex: true|false`); the latest one decides
+  whether the case is complex. Only marks by a DSL or deputy DSL count when the roster is given.
+
+State changes follow the order entries were *recorded* (a concern that happened last month but is
+recorded after the closure is new information, and re-opens the case); the chronology itself is
+shown in the order things *happened*.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Mapping
+
+from cpoms_kit.model import Entry, Staff
+
+DECISIONS = ("keep-open", "close")
+MARK_TYPE = "case-mark"
+_TRUE = {"1", "true", "yes", "y", "on"}
+
+
+def truthy(value: Any) -> bool:
+    return value is True or str(value).strip().casefold() in _TRUE
+
+
+def decision_of(review: Entry) -> str | None:
+    value = review.extra.get("decision")
+    return str(value).strip().casefold() if value not in (None, "") else None
+
+
+@dataclass
+class Case:
+    pupil: str
+    status: str = "open"  # open | closed
+    complex: bool = False
+    entries: list[Entry] = field(default_factory=list)  # event order (occurred_at)
+    open_actions: list[Entry] = field(default_factory=list)  # planned, not yet done
+    last_review: Entry | None = None
+    decision: str | None = None  # of the last review: keep-open | close
+    reasons: str | None = None
+    opened_at: datetime | None = None  # when the current (or last) opening was recorded
+    closed_at: datetime | None = None
+    complex_since: datetime | None = None
+
+    @property
+    def is_open(self) -> bool:
+        return self.status == "open"
+
+    def concerns(self) -> list[Entry]:
+        return [e for e in self.entries if e.type == "concern"]
+
+    def to_json(self, with_entries: bool = False) -> dict[str, Any]:
+        def t(v: datetime | None) -> str | None:
+            return v.isoformat() if v else None
+
+        out: dict[str, Any] = {
+            "pupil": self.pupil, "status": self.status, "complex": self.complex,
+            "entries": len(self.entries), "concerns": len(self.concerns()),
+            "opened_at": t(self.opened_at), "closed_at": t(self.closed_at),
+            "last_entry_at": t(max((e.occurred_at for e in self.entries), default=None)),
+            "last_review": self.last_review.id if self.last_review else None,
+            "last_review_at": t(self.last_review.occurred_at) if self.last_review else None,
+            "decision": self.decision, "reasons": self.reasons,
+            "open_actions": [
+                {"id": a.id, "action": a.action, "assignee": a.assigned_to, "follows": a.follows,
+                 "planned_at": a.recorded_at.isoformat()} for a in self.open_actions],
+        }
+        if with_entries:
+            out["chronology"] = [e.to_json() for e in self.entries]
+        return out
+
+
+def build_cases(entries: list[Entry] | tuple[Entry, ...], now: datetime | None = None,
+                staff: Mapping[str, Staff] | None = None) -> dict[str, Case]:
+    """Every pupil's case at `now` (entries recorded after `now` are ignored)."""
+    from cpoms_kit.deadlines import EntryView, fulfilment
+
+    if now is not None:
+        entries = [e for e in entries if e.recorded_at <= now]
+    cases: dict[str, Case] = {}
+    for e in sorted(entries, key=lambda e: (e.recorded_at, e.id)):
+        for pid in e.pupil_ids:
+            case = cases.get(pid)
+            if case is None:
+                case = cases[pid] = Case(pid, opened_at=e.recorded_at)
+            _apply(case, e, staff)
+
+    # Open actions: planned and not yet done, and not made moot by a later closure.
+    view = EntryView.build(list(entries), dict(staff or {}), None)  # type: ignore[arg-type]
+    for case in cases.values():
+        case.entries.sort(key=lambda e: (e.occurred_at, e.recorded_at, e.id))
+        case.open_actions = [
+            e for e in case.entries
+            if e.type == "action" and e.status == "planned" and e.amends is None
+            and not (case.closed_at and e.recorded_at <= case.closed_at)
+            and fulfilment(view, e) is None
+        ]
+    return cases
+
+
+def _apply(case: Case, e: Entry, staff: Mapping[str, Staff] | None) -> None:
+    case.entries.append(e)
+    if e.type == "concern" and e.amends is None and case.status == "closed":
+        case.status, case.opened_at = "open", e.recorded_at
+    elif e.type == "closure":
+        case.status, case.closed_at = "closed", e.recorded_at
+    elif e.type == "review":
+        case.last_review = e
+        case.decision = decision_of(e)
+        reasons = e.extra.get("reasons")
+        case.reasons = str(reasons) if reasons not in (None, "") else e.body
+        if case.decision == "close":
+            case.status, case.closed_at = "closed", e.recorded_at
+    elif e.type == MARK_TYPE and "complex" in e.extra:
+        if staff is not None and not (e.recorded_by in staff and staff[e.recorded_by].is_dsl):
+            return  # only the DSL team decides a case is complex
+        flag = truthy(e.extra["complex"])
+        if flag and not case.complex:
+            case.complex_since = e.recorded_at
+        case.complex = flag
+        if not flag:
+            case.complex_since = None

@@ -1,0 +1,77 @@
+"""`cpoms check`: what is late, overdue or due soon under the school's policy, right now."""
+
+from __future__ import annotations
+
+import click
+
+from cpoms_kit.cli.common import emit_json, json_option, table, with_store
+
+TITLES = {"overdue": "OVERDUE", "late": "Late (met, but after the deadline)", "due-soon": "Due soon",
+          "flag": "For SLT"}
+
+
+@click.command()
+@click.option("--pupil", metavar="PUPIL_ID", help="Only findings about this pupil.")
+@click.option("--summary", "with_summary", is_flag=True,
+              help="Add the timeliness summary (recorded on time, DSL response the same day, referrals within 24 h).")
+@json_option
+@with_store
+def check(store, pupil, with_summary, as_json):
+    """Run every deadline rule at now (CPOMS_NOW fixes it) and list what needs attention.
+
+    \b
+    Statuses:  overdue   a requirement not met and past its deadline
+               late      met, but after its deadline (stays visible)
+               due-soon  not yet overdue, but the policy wants it now
+               flag      a case to discuss at SLT
+    Exit status: 0 nothing overdue; 1 something is overdue, or a rule could not run (so its
+    findings are unknown); 2 error. For cron:  cpoms check --repo R >/dev/null || notify
+    --json prints a list of {rule, status, pupil, entry, due, assignee, message}; with --summary,
+    an object {"findings": [...], "summary": {...}, "errors": {...}}.
+    Thresholds: [deadlines.<rule-id>] in cpoms.toml; the rules: `cpoms plugins`, docs/deadlines.md.
+    """
+    from cpoms_kit.deadlines import build_view, evaluate, summary
+    from cpoms_kit.model import check_id
+
+    if pupil:
+        check_id(pupil, "--pupil")
+    entries, unreadable = store.entries()
+    view = build_view(store, entries)
+    now = store.now()
+    findings, errors = evaluate(store, view, now, pupil=pupil)
+    report = summary(view, now) if with_summary else None
+
+    if as_json:
+        rows = [f.to_json() for f in findings]
+        emit_json({"findings": rows, "summary": report, "errors": errors} if with_summary else rows)
+    else:
+        _print(findings, report, now, pupil)
+    for rule_id, err in errors.items():
+        click.echo(f"warning: deadline rule {rule_id} could not run: {err}", err=True)
+    if unreadable:
+        click.echo(f"warning: {len(unreadable)} entries are not addressed to your key and were not checked", err=True)
+    overdue = any(f.status == "overdue" for f in findings)
+    return 1 if overdue or errors else 0
+
+
+def _print(findings, report, now, pupil) -> None:
+    from cpoms_kit.deadlines import STATUSES
+
+    if not findings:
+        who = f" for {pupil}" if pupil else ""
+        click.echo(f"Nothing late, overdue, due soon or flagged{who} at {now:%a %d %b %Y %H:%M}.")
+    for status in STATUSES:
+        group = [f for f in findings if f.status == status]
+        if group:
+            table(f"{TITLES[status]} ({len(group)})", ["rule", "pupil", "entry", "due", "who should act", "what"],
+                  [[f.rule, f.pupil, f.entry, f"{f.due:%a %d %b %H:%M}" if f.due else "", f.assignee, f.message]
+                   for f in group])
+    if report:
+        rows = [
+            ["concerns recorded on time", report["recorded_on_time"]],
+            ["DSL response the same day", report["dsl_response_same_day"]],
+            ["referrals within 24 h", report["referrals_within_24h"]],
+        ]
+        table(f"Timeliness ({report['concerns']} concerns, at {report['at']})", ["measure", "met", "of", "share", "pending"],
+              [[name, r["count"], r["of"], "" if r["share"] is None else f"{r['share']:.0%}", r.get("pending", "")]
+               for name, r in rows])

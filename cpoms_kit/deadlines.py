@@ -1,0 +1,322 @@
+"""The policy's clock: deadline rules (plugins) evaluated over a read-only view of the entries.
+
+A rule is any object with ``id``, ``description`` and ``evaluate(view, now, settings)`` returning a
+list of :class:`Finding`. Rules come from the ``cpoms_register_deadline_rules`` hook; the policy's
+defaults live in ``cpoms_kit_plugins.deadline_rules``. ``settings`` is the rule's own table in
+cpoms.toml (``[deadlines.<rule-id>]``) so a school changes a threshold without code.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, time, timedelta, timezone
+from pathlib import Path
+from types import MappingProxyType
+from typing import TYPE_CHECKING, Any, Mapping, Protocol
+
+from cpoms_kit.model import Entry, Staff
+
+if TYPE_CHECKING:
+    from cpoms_kit.config import Config
+    from cpoms_kit.store import Store
+
+STATUSES = ("overdue", "late", "due-soon", "flag")  # display order: most urgent first
+
+
+@dataclass(frozen=True)
+class Finding:
+    rule: str
+    status: str  # one of STATUSES
+    pupil: str | None
+    entry: str | None
+    due: datetime | None
+    assignee: str | None
+    message: str = ""
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "rule": self.rule, "status": self.status, "pupil": self.pupil, "entry": self.entry,
+            "due": self.due.isoformat() if self.due else None, "assignee": self.assignee,
+            "message": self.message,
+        }
+
+
+@dataclass(frozen=True)
+class EntryView:
+    """What a rule may read: decrypted entries (immutable), the staff roster and the settings."""
+
+    entries: tuple[Entry, ...]
+    staff: Mapping[str, Staff]
+    config: "Config"
+    by_id: Mapping[str, Entry] = field(default_factory=dict)
+    children: Mapping[str, tuple[Entry, ...]] = field(default_factory=dict)
+    # The records repository, for rules that read local state beside it (the alert outbox).
+    root: Path | None = None
+
+    @classmethod
+    def build(cls, entries: list[Entry], staff: dict[str, Staff], config: "Config",
+              root: Path | None = None) -> "EntryView":
+        ordered = tuple(sorted(entries, key=lambda e: (e.occurred_at, e.recorded_at, e.id)))
+        kids: dict[str, list[Entry]] = {}
+        for e in ordered:
+            for parent in {e.follows, e.amends} - {None}:
+                kids.setdefault(parent, []).append(e)
+        return cls(
+            entries=ordered,
+            staff=MappingProxyType(dict(staff)),
+            config=config,
+            by_id=MappingProxyType({e.id: e for e in ordered}),
+            children=MappingProxyType({k: tuple(v) for k, v in kids.items()}),
+            root=root,
+        )
+
+    def descendants(self, entry_id: str) -> list[Entry]:
+        """Every entry that follows this one, directly or through other follow-ups."""
+        out, todo = [], [entry_id]
+        while todo:
+            for child in self.children.get(todo.pop(), ()):
+                out.append(child)
+                todo.append(child.id)
+        return out
+
+
+class Rule(Protocol):
+    id: str
+    description: str
+
+    def evaluate(self, view: EntryView, now: datetime, settings: Mapping[str, Any]) -> list[Finding]: ...
+
+
+# -- time in the school's clock -----------------------------------------------------------------
+# The policy speaks in minutes ("by 12pm", "by the end of the day"), so every comparison is made at
+# minute precision: something recorded at 12:00:40 was recorded "by 12:00".
+
+DSL_TEAM = "dsl-team"  # assignee when the duty falls on whichever DSL or deputy is on
+
+
+def local(t: datetime, tz) -> datetime:
+    return t.astimezone(tz)
+
+
+def end_of_day(t: datetime, tz) -> datetime:
+    """23:59 on the school-local day of `t` (the policy's "by the end of the day")."""
+    day = local(t, tz).date()
+    return datetime.combine(day, time(23, 59), tzinfo=tz)
+
+
+def plus_hours(t: datetime, hours: float, tz) -> datetime:
+    """Elapsed hours (a clock change does not stretch "24 hours"), shown in school time."""
+    return (t.astimezone(timezone.utc) + timedelta(hours=hours)).astimezone(tz)
+
+
+def plus_days(t: datetime, days: float, tz) -> datetime:
+    """Calendar days in school time: Monday 09:00 + 3 days is Thursday 09:00, clock change or not."""
+    return local(t, tz) + timedelta(days=days)
+
+
+def days_between(a: datetime, b: datetime, tz) -> timedelta:
+    """b - a on the school's wall clock (so "within 14 days" ignores a clock change)."""
+    return local(b, tz).replace(tzinfo=None) - local(a, tz).replace(tzinfo=None)
+
+
+def after(t: datetime, due: datetime) -> bool:
+    """True when `t` is later than `due`, at the policy's minute precision."""
+    return t.replace(second=0, microsecond=0) > due
+
+
+def parse_hhmm(value: Any, name: str) -> time:
+    try:
+        hh, mm = str(value).split(":")
+        return time(int(hh), int(mm))
+    except ValueError:
+        raise ValueError(f"setting {name} = {value!r} must be a time like \"12:00\"") from None
+
+
+def number(settings: Mapping[str, Any], name: str, default: float) -> float:
+    """A numeric threshold from the rule's settings, refused clearly when it is not a positive number."""
+    value = settings.get(name, default)
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
+        raise ValueError(f"setting {name} = {value!r} must be a positive number")
+    return value
+
+
+def record_due(occurred: datetime, tz, settings: Mapping[str, Any] | None = None) -> datetime:
+    """When a concern that occurred at `occurred` must be recorded by: 12:00, 16:00, or 23:59."""
+    settings = settings or {}
+    noon = parse_hhmm(settings.get("morning_by", "12:00"), "morning_by")
+    four = parse_hhmm(settings.get("afternoon_by", "16:00"), "afternoon_by")
+    t = local(occurred, tz)
+    if t.time() < noon:
+        return datetime.combine(t.date(), noon, tzinfo=tz)
+    if t.time() < four:
+        return datetime.combine(t.date(), four, tzinfo=tz)
+    return end_of_day(t, tz)
+
+
+# -- reading the chronology ---------------------------------------------------------------------
+
+def is_concern(e: Entry) -> bool:
+    """A concern that starts requirements. A correction (`amends`) is not a new concern."""
+    return e.type == "concern" and e.amends is None
+
+
+def root_concern(view: EntryView, e: Entry) -> Entry | None:
+    """The concern an entry follows up, directly or through other follow-ups."""
+    seen: set[str] = set()
+    cur: Entry | None = e
+    while cur is not None and cur.id not in seen:
+        if cur.type == "concern" and cur is not e:
+            return cur
+        seen.add(cur.id)
+        cur = view.by_id.get(cur.follows) if cur.follows else None
+    return None
+
+
+def plans(view: EntryView, kind: str) -> list[Entry]:
+    return [e for e in view.entries
+            if e.type == "action" and e.action == kind and e.status == "planned" and e.amends is None]
+
+
+def fulfilment(view: EntryView, plan: Entry, also_types: tuple[str, ...] = ()) -> Entry | None:
+    """The `done` action of the plan's kind that follows the plan, or follows the same concern after
+    the plan was made; the one done earliest. `also_types` lets e.g. a `referral` entry count."""
+    root = root_concern(view, plan)
+    pool = {e.id: e for e in view.descendants(plan.id)}
+    if root is not None:
+        for e in view.descendants(root.id):
+            if e.recorded_at >= plan.recorded_at:
+                pool.setdefault(e.id, e)
+    done = [e for e in pool.values() if e.id != plan.id and (
+        (e.type == "action" and e.action == plan.action and e.status == "done") or e.type in also_types)]
+    return min(done, key=lambda e: (e.occurred_at, e.id), default=None)
+
+
+def timed(rule: str, e: Entry, due: datetime, met: datetime | None, now: datetime,
+          assignee: str | None, message: str, soon: datetime | None = None) -> list[Finding]:
+    """The common shape of a deadline: met in time -> nothing; met late -> `late`; not met and past
+    due -> `overdue`; not met and past `soon` -> `due-soon`. One finding per pupil named."""
+    if met is not None:
+        status = "late" if after(met, due) else None
+    elif after(now, due):
+        status = "overdue"
+    elif soon is not None and after(now, soon):
+        status = "due-soon"
+    else:
+        status = None
+    if status is None:
+        return []
+    return [Finding(rule, status, pid, e.id, due, assignee, message) for pid in (e.pupil_ids or (None,))]
+
+
+# -- running the rules --------------------------------------------------------------------------
+
+def build_view(store: "Store", entries: list[Entry] | None = None) -> EntryView:
+    if entries is None:
+        entries, _ = store.entries()
+    return EntryView.build(list(entries), store.staff(), store.config, root=store.root)
+
+
+def sort_key(f: Finding):
+    rank = STATUSES.index(f.status) if f.status in STATUSES else len(STATUSES)
+    due = f.due.timestamp() if f.due else float("inf")
+    return (rank, due, f.pupil or "", f.rule, f.entry or "")
+
+
+def evaluate(store: "Store", entries: list[Entry] | None = None, now: datetime | None = None,
+             pupil: str | None = None) -> tuple[list[Finding], dict[str, str]]:
+    """Every registered rule at `now`. Returns the findings (most urgent first) and the rules or
+    plugins that failed, {id: error}; one broken rule never stops the others."""
+    view = entries if isinstance(entries, EntryView) else build_view(store, entries)
+    now = (now or store.now()).astimezone(store.config.timezone)
+    reg = store.registered("cpoms_register_deadline_rules", strict=False)
+    errors: dict[str, str] = {f"plugin {name}": err for name, err in reg.broken.items()}
+    settings_all = store.config.section("deadlines")
+    findings: list[Finding] = []
+    for rule_id, rule in reg.items.items():
+        settings = settings_all.get(rule_id, {})
+        if not isinstance(settings, dict):
+            errors[rule_id] = f"[deadlines.{rule_id}] in cpoms.toml must be a table of settings"
+            continue
+        try:
+            found = list(rule.evaluate(view, now, MappingProxyType(dict(settings))))
+            bad = [f for f in found if not isinstance(f, Finding) or f.status not in STATUSES]
+            if bad:
+                raise TypeError(f"returned {bad[0]!r}, not a Finding with a status in {STATUSES}")
+        except Exception as exc:  # a rule's bug is reported; the other rules still run
+            errors[rule_id] = f"{type(exc).__name__}: {exc}"
+            continue
+        findings.extend(found)
+    if pupil is not None:
+        findings = [f for f in findings if f.pupil == pupil]
+    findings.sort(key=sort_key)
+    return findings, errors
+
+
+# -- the timeliness summary (for governors and Ofsted) --------------------------------------------
+
+def _share(count: int, of: int) -> dict[str, Any]:
+    return {"count": count, "of": of, "share": round(count / of, 4) if of else None}
+
+
+def summary(source: "EntryView | list[Entry]", now: datetime, store: "Store | None" = None,
+            since: datetime | None = None, until: datetime | None = None) -> dict[str, Any]:
+    """How timely the school has been: concerns recorded on time, responded to by a DSL the same
+    day, planned referrals made within 24 hours. A requirement whose deadline has not yet passed
+    and is not yet met is counted as `pending`, not as a failure.
+
+    `source` is an EntryView, or a list of entries together with the `store` they came from.
+    `since`/`until` restrict the concerns counted (by when they were recorded), e.g. to a term.
+    """
+    view = source if isinstance(source, EntryView) else build_view(store, list(source))
+    tz = view.config.timezone
+    settings = view.config.section("deadlines")
+    rec_settings = settings.get("record-timely", {})
+    ref_hours = number(settings.get("referral-24h", {}), "hours", 24)
+
+    def in_range(e: Entry) -> bool:
+        return (since is None or e.recorded_at >= since) and (until is None or e.recorded_at <= until)
+
+    concerns = [e for e in view.entries if is_concern(e) and in_range(e)]
+    on_time = sum(1 for e in concerns if not after(e.recorded_at, record_due(e.occurred_at, tz, rec_settings)))
+
+    responded = judged = pending = 0
+    for c in concerns:
+        due = end_of_day(c.recorded_at, tz)
+        first = first_dsl_action(view, c)
+        if first is not None and not after(first.recorded_at, due):
+            responded += 1
+            judged += 1
+        elif first is not None or after(now, due):
+            judged += 1
+        else:
+            pending += 1
+
+    made = ref_judged = ref_pending = 0
+    for plan in plans(view, "referral"):
+        root = root_concern(view, plan)
+        if not in_range(root or plan):
+            continue
+        due = plus_hours((root or plan).recorded_at, ref_hours, tz)
+        done = fulfilment(view, plan, also_types=("referral",))
+        if done is not None and not after(done.occurred_at, due):
+            made += 1
+            ref_judged += 1
+        elif done is not None or after(now, due):
+            ref_judged += 1
+        else:
+            ref_pending += 1
+
+    return {
+        "at": now.astimezone(tz).isoformat(timespec="minutes"),
+        "concerns": len(concerns),
+        "recorded_on_time": _share(on_time, len(concerns)),
+        "dsl_response_same_day": {**_share(responded, judged), "pending": pending},
+        "referrals_within_24h": {**_share(made, ref_judged), "pending": ref_pending},
+    }
+
+
+def first_dsl_action(view: EntryView, concern: Entry) -> Entry | None:
+    """The earliest-recorded action on the concern by a DSL or deputy DSL (what `dsl-response` wants)."""
+    acts = [e for e in view.descendants(concern.id)
+            if e.type == "action" and e.recorded_by in view.staff and view.staff[e.recorded_by].is_dsl]
+    return min(acts, key=lambda e: (e.recorded_at, e.id), default=None)
