@@ -1,0 +1,49 @@
+"""The `desktop` alert channel: a notification on this computer through `notify-send`.
+
+    [alerts.desktop]
+    command = "notify-send"        # default; any program taking notify-send's arguments
+    show_governor_alerts = false   # a concern about a DSL is not shown on a shared screen
+
+URGENT alerts use the critical urgency, which stays on screen until dismissed.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Mapping
+
+from cpoms_kit.hookspecs import hookimpl
+
+
+class DesktopChannel:
+    name = "desktop"
+
+    def accepts(self, alert, settings: Mapping[str, Any]) -> tuple[bool, str]:
+        if alert.confidential and not settings.get("show_governor_alerts"):
+            return False, "a governor-only alert is not shown on this screen (show_governor_alerts)"
+        return True, ""
+
+    def send(self, alert, recipients, settings: Mapping[str, Any]) -> None:
+        import shutil
+        import subprocess
+
+        from cpoms_kit.alerts import ChannelError, render
+
+        command = str(settings.get("command", "notify-send"))
+        exe = shutil.which(command)
+        if exe is None:
+            raise ChannelError(f"{command} is not installed (Debian: apt-get install libnotify-bin)")
+        subject, text = render(alert)
+        argv = [exe, "--app-name=cpoms", f"--urgency={'critical' if alert.urgent else 'normal'}", subject, text]
+        try:
+            done = subprocess.run(argv, capture_output=True, text=True,
+                                  timeout=float(settings.get("timeout", 10)), check=False)
+        except subprocess.TimeoutExpired:
+            raise ChannelError(f"{command} did not finish") from None
+        if done.returncode != 0:
+            detail = " ".join((done.stderr or "").split())[:200]
+            raise ChannelError(f"{command} exited {done.returncode}: {detail}")
+
+
+@hookimpl
+def cpoms_register_alert_channels(register):
+    register(DesktopChannel())

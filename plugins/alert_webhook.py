@@ -1,0 +1,82 @@
+"""The `webhook` alert channel: a JSON POST of {"text": …}, the shape Microsoft Teams, Slack and
+Mattermost incoming webhooks accept.
+
+    [alerts.webhook]
+    url = "https://school.webhook.office.com/…"
+    secret_env = "CPOMS_WEBHOOK_SECRET"   # optional: sign each POST with HMAC-SHA256
+    governor_url = "https://…"            # optional: a channel only the governor(s) read
+
+A webhook posts to a shared room, so an alert routed to the governor (a concern about a DSL) is
+never posted to `url`: it goes to `governor_url` if set, and is otherwise skipped (email still
+carries it to the governor). With `secret_env`, each POST carries
+`X-Cpoms-Timestamp: <unix seconds>` and `X-Cpoms-Signature: sha256=<hex>` where the hex is
+HMAC-SHA256(secret, "<timestamp>." + body): a receiver checks it and rejects stale timestamps.
+Plain http is refused except to this machine (127.0.0.1, ::1, localhost).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from typing import Any, Mapping
+
+from cpoms_kit.hookspecs import hookimpl
+
+LOOPBACK = {"127.0.0.1", "::1", "localhost"}
+
+
+def sign(secret: bytes, timestamp: str, body: bytes) -> str:
+    import hashlib
+    import hmac
+
+    return "sha256=" + hmac.new(secret, timestamp.encode("ascii") + b"." + body, hashlib.sha256).hexdigest()
+
+
+class WebhookChannel:
+    name = "webhook"
+
+    def accepts(self, alert, settings: Mapping[str, Any]) -> tuple[bool, str]:
+        if alert.confidential and not settings.get("governor_url"):
+            return False, "a governor-only alert is never posted to a shared webhook (set governor_url)"
+        return True, ""
+
+    def send(self, alert, recipients, settings: Mapping[str, Any]) -> None:
+        import time
+        import urllib.error
+        import urllib.parse
+        import urllib.request
+
+        from cpoms_kit.alerts import ChannelError, render
+
+        url = settings.get("governor_url") if alert.confidential else settings.get("url")
+        if not url:
+            raise ChannelError("[alerts.webhook] needs url")
+        parts = urllib.parse.urlsplit(url)
+        if parts.scheme != "https" and not (parts.scheme == "http" and parts.hostname in LOOPBACK):
+            raise ChannelError("[alerts.webhook] url must be https:// (plain http only to this machine)")
+        subject, text = render(alert)
+        body = json.dumps({"text": text}, ensure_ascii=False).encode("utf-8")
+        headers = {"Content-Type": "application/json; charset=utf-8", "User-Agent": "cpoms-kit",
+                   "X-Cpoms-Alert": alert.id}
+        var = settings.get("secret_env")
+        if var:
+            secret = os.environ.get(var)
+            if not secret:
+                raise ChannelError(f"[alerts.webhook] secret_env names {var}, which is not set")
+            stamp = str(int(time.time()))
+            headers["X-Cpoms-Timestamp"] = stamp
+            headers["X-Cpoms-Signature"] = sign(secret.encode("utf-8"), stamp, body)
+        request = urllib.request.Request(url, data=body, headers=headers, method="POST")
+        try:
+            with urllib.request.urlopen(request, timeout=float(settings.get("timeout", 10))) as resp:
+                resp.read(1024)
+        except urllib.error.HTTPError as exc:
+            raise ChannelError(f"{parts.hostname} answered HTTP {exc.code}") from None
+        except (urllib.error.URLError, OSError) as exc:
+            reason = getattr(exc, "reason", exc)
+            raise ChannelError(f"{parts.hostname}: {type(reason).__name__}: {reason}") from None
+
+
+@hookimpl
+def cpoms_register_alert_channels(register):
+    register(WebhookChannel())

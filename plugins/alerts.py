@@ -1,0 +1,67 @@
+"""Alerts after the commit, and `cpoms check` telling the DSL team about alerts that never arrived.
+
+The work lives in :mod:`cpoms_kit.alerts`; this plugin wires it to the hooks, exactly as a school's
+own plugin would.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from datetime import datetime, timedelta
+from typing import Any, Mapping
+
+from cpoms_kit.hookspecs import hookimpl
+
+log = logging.getLogger(__name__)
+
+
+@hookimpl
+def cpoms_entry_recorded(store, entry):
+    """The entry is committed; now tell people. Nothing here may fail the recording."""
+    from cpoms_kit.alerts import alert_entry_recorded
+
+    try:
+        outcomes = alert_entry_recorded(store, entry)
+    except Exception as exc:  # noqa: BLE001 - the record is safe; say so and carry on
+        print(f"warning: entry {entry.id} is recorded, but alerts could not be prepared: "
+              f"{type(exc).__name__}: {exc}", file=sys.stderr)
+        return
+    for o in outcomes:
+        if o.status == "queued":
+            print(f"warning: alert via {o.channel} failed ({o.detail}); it is queued: "
+                  f"run `cpoms alerts retry`", file=sys.stderr)
+
+
+class UndeliveredAlerts:
+    """An alert still in the outbox 15 minutes after it was due is itself overdue."""
+
+    id = "alerts-undelivered"
+    description = ("Alerts that have not been delivered 15 minutes after they were due "
+                   "(`cpoms alerts list`, `cpoms alerts retry`). Setting: after_minutes.")
+
+    def evaluate(self, view, now: datetime, settings: Mapping[str, Any]):
+        from cpoms_kit.alerts import undelivered
+        from cpoms_kit.deadlines import Finding
+
+        root = getattr(view, "root", None)
+        if root is None:
+            return []
+        after = timedelta(minutes=float(settings.get("after_minutes", 15)))
+        out = []
+        for item in undelivered(root, now, after):
+            alert = item["alert"]
+            error = item.get("last_error") or "not attempted"
+            out.append(Finding(
+                rule=self.id, status="overdue", pupil=None, entry=alert.get("entry"),
+                due=item["since"] + after, assignee=None,
+                message=(f"{alert.get('kind')} alert {alert['id']} via {item['channel']} to "
+                         f"{', '.join(item.get('recipients', []))} undelivered since "
+                         f"{item['since']:%Y-%m-%d %H:%M}: {error}; run `cpoms alerts retry`"),
+            ))
+        return out
+
+
+@hookimpl
+def cpoms_register_deadline_rules(register):
+    register(UndeliveredAlerts())
