@@ -1,0 +1,83 @@
+"""`cpoms site build` and `cpoms site password`: the offline, password-protected chronology site."""
+
+from __future__ import annotations
+
+import click
+
+from cpoms_kit.cli.common import emit_json, json_option, with_store
+
+by_option = click.option("--by", metavar="DSL_ID", help="The DSL signing the passwords file (default: the DSL whose key is here).")
+
+
+@click.group()
+def site():
+    """Build the chronology site: one password-protected chronology per case, and the team's
+    reports, readable offline from file:// and nothing readable on disk without a password.
+
+    \b
+    cpoms site build --out ~/case-review          every case + reports (team password)
+    cpoms site build --out pack --case P001       a meeting pack: just this case
+    cpoms site password                           the team password
+    cpoms site password P001                      that case's own password
+    cpoms site password --rotate P001             replace it (old copies keep the old one)
+    """
+
+
+@site.command("build")
+@click.option("--out", required=True, type=click.Path(file_okay=False), metavar="DIR",
+              help="Output folder: new, empty, or a site built before (it is replaced whole).")
+@click.option("--case", "cases", multiple=True, metavar="PUPIL_ID", help="Only these cases (repeatable); default every case.")
+@by_option
+@json_option
+@with_store
+def build(store, out, cases, by, as_json):
+    """Decrypt in memory, render in a RAM folder, encrypt, leak-scan, write only ciphertext.
+
+    Prints where the team index and each case page are. Give the team password to the DSL
+    team and a case password only to whoever needs that one case (`cpoms site password`).
+    Fails (exit 2, output removed) if the leak scan finds anything readable in the output.
+    """
+    from pathlib import Path
+
+    from cpoms_kit.site.build import build_site
+
+    if as_json:
+        result = build_site(store, Path(out), cases, by)
+        emit_json(result)
+        return
+    from rich.console import Console
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+    # On stderr, and only on a terminal: stdout stays clean for whoever reads the paths.
+    console = Console(stderr=True)
+    with Progress(TextColumn("{task.description:<20}"), BarColumn(), TimeElapsedColumn(),
+                  console=console, transient=True, disable=not console.is_terminal) as bar:
+        task = bar.add_task("starting", total=1.0)
+
+        def progress(phase: str, fraction: float) -> None:
+            bar.update(task, description=phase, completed=fraction)
+
+        result = build_site(store, Path(out), cases, by, progress=progress)
+    root = Path(out)
+    click.echo(f"team index: {root / result['index']}")
+    for pid, path in result["cases"].items():
+        click.echo(f"case {pid}: {root / path}")
+    click.echo("passwords: `cpoms site password` (team), `cpoms site password PUPIL_ID` (one case)")
+
+
+@site.command("password")
+@click.argument("pupil_id", required=False)
+@click.option("--rotate", is_flag=True, help="Replace the password (and its key) with a new one.")
+@by_option
+@json_option
+@with_store
+def password(store, pupil_id, rotate, by, as_json):
+    """Print the team password, or PUPIL_ID's case password; made on first use, kept encrypted to
+    the DSL team in the records repository (site/passwords.yaml.gpg, one signed commit)."""
+    from cpoms_kit.site.passwords import password_for
+
+    value = password_for(store, pupil_id, rotate=rotate, by=by)
+    if as_json:
+        emit_json({"pupil": pupil_id, "password": value, "rotated": rotate})
+    else:
+        click.echo(value)

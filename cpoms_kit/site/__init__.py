@@ -1,0 +1,1 @@
+"""The chronology site: MkDocs build in tmpfs, per-case encryption, leak scan."""

@@ -1,0 +1,202 @@
+"""`cpoms site build`: records -> (memory) -> MkDocs in tmpfs -> encrypted bundles -> leak scan.
+
+    1. decrypt every entry in one batch (store.entries), read the rosters, run the policy's clock;
+    2. render ONE MkDocs build (mkdocs.yml + site_templates/ + the `cpoms` plugin, pages handed
+       over in memory) into a 0700 tmpfs folder;
+    3. package it (cpoms_kit.site.package): each case's pages encrypted under that case's key,
+       the team pages under the team key, written to a staging folder beside --out, swapped in;
+    4. leak scan the output; on any finding the output is removed and the build fails (exit 2);
+    5. commit the site passwords file if this build created any password (signed by a DSL);
+    6. the tmpfs folder is wiped in `finally`, however the build ended.
+
+Plaintext only ever exists in memory and in the tmpfs folder.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Iterator
+
+from cpoms_kit.errors import CpomsError, InputError
+from cpoms_kit.site.content import CASE_DIR, Report, SiteView, opaque_token
+
+KIT_ROOT = Path(__file__).resolve().parents[2]
+MKDOCS_YML = KIT_ROOT / "mkdocs.yml"
+TEAM = "team"
+
+Progress = Callable[[str, float], None]  # (phase, fraction done 0..1)
+
+
+class LeakError(CpomsError):
+    """The leak scan found something readable in the output; the output was removed."""
+
+
+@dataclass
+class Rendered:
+    """What `render_only` produced: the tmpfs site folder and the view it was made from."""
+
+    site_dir: Path
+    view: SiteView
+    case_pages: dict[str, str] = field(default_factory=dict)  # pupil id -> rendered .html path
+
+
+def _noop(phase: str, fraction: float) -> None:
+    pass
+
+
+def collect(store, cases: list[str] | tuple[str, ...] = (), progress: Progress = _noop) -> SiteView:
+    """Decrypt and evaluate everything a site shows (one batch decryption, no per-entry gpg)."""
+    from cpoms_kit.cases import build_cases
+    from cpoms_kit.deadlines import EntryView, evaluate
+
+    progress("decrypting entries", 0.05)
+    entries, _unreadable = store.entries()
+    pupils = store.pupils()
+    staff = store.staff()
+    now = store.now()
+    progress("checking deadlines", 0.25)
+    view = EntryView.build(entries, staff, store.config)
+    findings, broken = evaluate(store, view, now)
+    all_cases = build_cases(entries, now, staff)
+    wanted = list(dict.fromkeys(cases))
+    for pid in wanted:
+        if pid not in pupils:
+            raise InputError(f"--case {pid!r} is not an enrolled pupil (see `cpoms pupil list`)")
+    pids = wanted or sorted(set(all_cases) | {p for e in entries for p in e.pupil_ids})
+    reports = _reports(store)
+    settings = store.config.section("site")
+    site = SiteView(
+        view=view, pupils=pupils, cases=all_cases, findings=findings, broken=broken, now=now,
+        categories=list(store.categories), reports=reports,
+        title=str(settings.get("title", "Records")),
+    )
+    # A fresh random folder per case per build: paths never carry an id or a name.
+    tokens: set[str] = set()
+    for pid in pids:
+        token = opaque_token()
+        while token in tokens:
+            token = opaque_token()
+        tokens.add(token)
+        site.case_paths[pid] = f"{CASE_DIR}/{token}/index.md"
+    if wanted:
+        # A meeting pack: only the named cases, and findings only about them.
+        site.findings = [f for f in findings if f.pupil in site.case_paths]
+    return site
+
+
+def _reports(store) -> list[Report]:
+    reg = store.registered("cpoms_register_reports", strict=False)
+    out = []
+    for report in reg.items.values():
+        rid = str(getattr(report, "id", ""))
+        if not rid.replace("-", "").replace("_", "").isalnum():
+            raise CpomsError(f"report id {rid!r} must be letters, digits, - and _")
+        out.append(report)
+    return out
+
+
+@contextmanager
+def _quiet_mkdocs() -> Iterator[None]:
+    logger = logging.getLogger("mkdocs")
+    old = logger.level
+    logger.setLevel(logging.WARNING)
+    try:
+        yield
+    finally:
+        logger.setLevel(old)
+
+
+def render(site: SiteView, dest: Path) -> Rendered:
+    """One MkDocs build of every page into `dest` (a tmpfs folder). Returns the rendered paths."""
+    from mkdocs.commands.build import build
+    from mkdocs.config import load_config
+    from mkdocs.exceptions import MkDocsException
+
+    if not MKDOCS_YML.is_file():
+        raise CpomsError(f"the site configuration {MKDOCS_YML} is missing; install cpoms-kit from a source checkout")
+    docs = dest / "docs"  # stays empty: pages come from the plugin, in memory
+    out = dest / "site"
+    docs.mkdir(mode=0o700)
+    with _quiet_mkdocs():
+        try:
+            cfg = load_config(config_file=str(MKDOCS_YML), docs_dir=str(docs), site_dir=str(out),
+                              site_name=site.title)
+            plugin = cfg.plugins.get("cpoms")
+            if plugin is None:
+                raise CpomsError(f"{MKDOCS_YML} does not enable the cpoms plugin")
+            plugin.site = site
+            cfg.plugins.on_startup(command="build", dirty=False)
+            try:
+                build(cfg)
+            finally:
+                cfg.plugins.on_shutdown()
+        except MkDocsException as exc:
+            raise CpomsError(f"the site did not render: {exc}") from None
+    pages = {pid: path[:-3] + ".html" for pid, path in site.case_paths.items()}
+    return Rendered(out, site, pages)
+
+
+@contextmanager
+def render_only(store, cases: list[str] | tuple[str, ...] = ()) -> Iterator[Rendered]:
+    """Render into tmpfs and yield it, without packaging: for tests and previews. The folder is
+    wiped when the block ends."""
+    from cpoms_kit.tmpfs import secure_tmpdir
+
+    site = collect(store, cases)
+    with secure_tmpdir("cpoms-site-") as tmp:
+        yield render(site, tmp)
+
+
+def build_site(store, out: Path, cases: list[str] | tuple[str, ...] = (), by: str | None = None,
+               progress: Progress = _noop, tamper: Callable[[Path], None] | None = None) -> dict:
+    """Build the protected site into `out`. Returns {"index": path, "cases": {pupil id: path}},
+    paths relative to `out`. `tamper` (tests only) runs on the packaged output before the scan."""
+    from cpoms_kit.site import leakscan, passwords
+    from cpoms_kit.site.package import Bundle, package_site
+    from cpoms_kit.tmpfs import secure_tmpdir
+
+    out = Path(out).resolve()
+    if out == store.root or store.root in out.parents:
+        raise InputError("--out must be outside the records repository (the site is not a record)")
+    settings = store.config.section("site")
+    try:
+        idle = float(settings.get("idle_minutes", 15))
+    except (TypeError, ValueError):
+        raise InputError("[site] idle_minutes in cpoms.toml must be a number") from None
+    store.signer(by, must_be_dsl=True)  # only a DSL builds; fail before decrypting anything
+
+    site = collect(store, cases, progress)
+    progress("site passwords", 0.35)
+    pw = passwords.ensure(passwords.load(store), list(site.case_paths), site.now)
+    with secure_tmpdir("cpoms-site-") as tmp:
+        progress("rendering pages", 0.45)
+        rendered = render(site, tmp)
+        progress("encrypting", 0.75)
+        bundles = [Bundle(TEAM, "", "index.html", pw.team.key, [pw.team.slot],
+                          grants=[f"case:{pid}" for pid in site.case_paths])]
+        for pid, page in rendered.case_pages.items():
+            secret = pw.cases[pid]
+            prefix = page.rsplit("/", 1)[0] + "/"
+            bundles.append(Bundle(f"case:{pid}", prefix, page, secret.key, [secret.slot, secret.team_slot]))
+        shells = package_site(rendered.site_dir, out, bundles, idle_minutes=idle, title=site.title)
+    # From here on only ciphertext and the shell exist, on the real disk.
+    try:
+        if tamper is not None:
+            tamper(out)
+        progress("leak scan", 0.9)
+        secrets = leakscan.Secrets.from_records(site.pupils.values(), site.entries, site.categories)
+        leaks = leakscan.scan(out, secrets, leakscan.vendor_hashes())
+        if leaks:
+            shown = "; ".join(str(x) for x in leaks[:3]) + (f"; and {len(leaks) - 3} more" if len(leaks) > 3 else "")
+            raise LeakError(f"the leak scan failed, so the site was removed: {shown}")
+        passwords.save(store, pw, by, message="site: create passwords")
+    except BaseException:
+        if out.exists():
+            shutil.rmtree(out, ignore_errors=True)
+        raise
+    progress("done", 1.0)
+    return {"index": shells[TEAM], "cases": {pid: shells[f"case:{pid}"] for pid in site.case_paths}}

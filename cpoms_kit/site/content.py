@@ -1,0 +1,138 @@
+"""What the site is made of, in memory: the decrypted entries, cases and findings, and the opaque
+page path of each case. Built by `build.py`, handed to the MkDocs plugin, read by reports.
+
+Everything that goes into a page from a record passes through `esc()` (HTML-escaped): entry text,
+names and subcategories are untrusted input. Pages are Markdown whose record-derived parts are raw
+HTML blocks of escaped text, so Markdown syntax in an entry is shown, not interpreted.
+"""
+
+from __future__ import annotations
+
+import html
+import secrets
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Mapping
+
+from cpoms_kit.deadlines import EntryView, Finding
+from cpoms_kit.model import Entry, Pupil, Staff
+
+CASE_DIR = "c"
+
+
+def esc(value: Any) -> str:
+    return html.escape("" if value is None else str(value), quote=True)
+
+
+def opaque_token() -> str:
+    """A fresh random folder name per case per build: it says nothing, and is not stable across
+    builds, so two copies of the site cannot be matched up by folder name either."""
+    return secrets.token_hex(8)
+
+
+@dataclass(frozen=True)
+class Report:
+    """What `cpoms_register_reports` registers (any object with these attributes will do)."""
+
+    id: str
+    title: str
+    render: Any  # (view: SiteView, now, findings) -> Markdown
+
+
+@dataclass
+class SiteView:
+    """What a page or a report reads. It has the attributes of an EntryView (`entries`, `by_id`,
+    `children`, `staff`, `config`, `descendants`) plus pupils, cases and links to case pages."""
+
+    view: EntryView
+    pupils: Mapping[str, Pupil]
+    cases: Mapping[str, Any]  # pupil id -> cpoms_kit.cases.Case
+    findings: list[Finding]
+    broken: Mapping[str, str]
+    now: datetime
+    categories: list[str]
+    case_paths: dict[str, str] = field(default_factory=dict)  # pupil id -> page src path (.md)
+    reports: list[Any] = field(default_factory=list)
+    title: str = "Records"
+
+    # EntryView's surface, so a report written against `cpoms check` reads the same.
+    @property
+    def entries(self) -> tuple[Entry, ...]:
+        return self.view.entries
+
+    @property
+    def by_id(self):
+        return self.view.by_id
+
+    @property
+    def children(self):
+        return self.view.children
+
+    @property
+    def staff(self) -> Mapping[str, Staff]:
+        return self.view.staff
+
+    @property
+    def config(self):
+        return self.view.config
+
+    def descendants(self, entry_id: str) -> list[Entry]:
+        return self.view.descendants(entry_id)
+
+    # -- helpers for pages and reports ----------------------------------------------------------
+    @property
+    def tz(self):
+        return self.view.config.timezone
+
+    def when(self, t: datetime | None) -> str:
+        return "" if t is None else f"{t.astimezone(self.tz):%a %d %b %Y %H:%M}"
+
+    def pupil_label(self, pid: str | None) -> str:
+        """The pupil's name and id, HTML-escaped (safe inside Markdown and HTML)."""
+        if pid is None:
+            return ""
+        p = self.pupils.get(pid)
+        return f"{esc(p.name)} ({esc(pid)})" if p else esc(pid)
+
+    def staff_label(self, sid: str | None) -> str:
+        if not sid:
+            return ""
+        s = self.view.staff.get(sid)
+        return f"{esc(s.name)} ({esc(sid)})" if s else esc(sid)
+
+    def case_link(self, pid: str, from_path: str, text: str | None = None) -> str:
+        """An HTML link to a case page from the page at `from_path` (both docs-relative .md paths)."""
+        target = self.case_paths.get(pid)
+        label = text if text is not None else self.pupil_label(pid)
+        if target is None:
+            return label
+        return f'<a href="{esc(relative_html(from_path, target))}">{label}</a>'
+
+    def findings_for(self, pid: str) -> list[Finding]:
+        index = self.__dict__.get("_findings_by_pupil")
+        if index is None or index[0] is not self.findings:
+            grouped: dict[str, list[Finding]] = {}
+            for f in self.findings:
+                grouped.setdefault(f.pupil, []).append(f)
+            index = self.__dict__["_findings_by_pupil"] = (self.findings, grouped)
+        return index[1].get(pid, [])
+
+    def entries_for(self, pid: str) -> list[Entry]:
+        """The entries naming this pupil, in event order (one pass over all entries, then cached)."""
+        index = self.__dict__.get("_entries_by_pupil")
+        if index is None:
+            index = {}
+            for e in self.view.entries:
+                for p in e.pupil_ids:
+                    index.setdefault(p, []).append(e)
+            self.__dict__["_entries_by_pupil"] = index
+        return index.get(pid, [])
+
+
+def relative_html(from_md: str, to_md: str) -> str:
+    """Relative URL from one generated page to another, as built with use_directory_urls: false."""
+    import posixpath
+
+    src_dir = posixpath.dirname(from_md)
+    target = to_md[:-3] + ".html" if to_md.endswith(".md") else to_md
+    return posixpath.relpath(target, src_dir or ".")

@@ -1,0 +1,236 @@
+"""Turn a rendered (plaintext, tmpfs) site into the protected output folder.
+
+Output layout (every name below that is not fixed is random, never derived from a name or id):
+
+    index.html              team shell (generic password form)
+    c/<opaque>.html         one shell per other bundle (a case)
+    d/<opaque>.js           one per bundle: `cpomsBundle({...})` holding key slots, the encrypted
+                            manifest (path -> file) and every encrypted file of that bundle. Loaded by
+                            <script src>, because Chromium refuses fetch()/XHR on file:// URLs.
+    assets/viewer.js, .css  the viewer (site_templates/shell/)
+    assets/...              generic theme assets only (see `is_public`)
+
+Every HTML page and every other file of the rendered site is encrypted whole into the bundle owning
+its path (longest prefix wins; prefix "" takes the rest), with AD binding bundle id + path.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import json
+import mimetypes
+import os
+import random
+import secrets
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
+
+import cpoms_kit
+from cpoms_kit.errors import CpomsError
+from cpoms_kit.site import crypto
+
+MARKER = ".cpoms-site"
+VIEWER_FILES = ("assets/viewer.js", "assets/viewer.css")
+
+# Theme assets that carry no record content may stay plaintext as part of the generic shell:
+# Material's CSS/JS/fonts/favicons under the rendered root `assets/`. SVG, HTML, JSON, XML and
+# anything else (a chart, a page, an index) is always ciphertext, even under assets/.
+PUBLIC_PREFIXES = ("assets/",)
+PUBLIC_SUFFIXES = (".css", ".js", ".map", ".woff", ".woff2", ".ttf", ".eot", ".png", ".ico")
+
+CSP = (
+    "default-src 'none'; script-src 'self' file:; style-src 'self' file: 'unsafe-inline'; "
+    "img-src 'self' file: data: blob:; font-src 'self' file: data:; connect-src 'none'; "
+    "frame-src 'self' blob:; child-src 'self' blob:; worker-src 'none'; object-src 'none'; "
+    "media-src 'self' blob:; manifest-src 'none'; form-action 'none'; base-uri 'self' file:"
+)
+
+
+@dataclass
+class Bundle:
+    name: str  # "team" or a pupil id: NEVER written to disk in plaintext
+    prefix: str  # path prefix inside the rendered site owned by this bundle ("" = the rest)
+    entry: str  # start page, relative to the rendered root
+    content_key: bytes
+    slots: list[dict]  # from crypto.wrap_key
+    grants: list[str] | tuple[str, ...] = field(default_factory=tuple)  # bundles whose keys holders also get
+
+
+def templates_dir() -> Path:
+    """site_templates/shell beside the package (an editable install or a source checkout)."""
+    here = Path(cpoms_kit.__file__).resolve().parent.parent / "site_templates" / "shell"
+    if not (here / "shell.html").is_file():
+        raise CpomsError(f"the site shell templates are missing (looked in {here}); install cpoms-kit from a source checkout")
+    return here
+
+
+def is_public(path: str) -> bool:
+    return path.startswith(PUBLIC_PREFIXES) and path.endswith(PUBLIC_SUFFIXES)
+
+
+def _opaque() -> str:
+    return secrets.token_hex(10)
+
+
+def _b64(data: bytes) -> str:
+    return base64.b64encode(data).decode("ascii")
+
+
+def _validate(bundles: list[Bundle]) -> None:
+    names = [b.name for b in bundles]
+    if len(set(names)) != len(names):
+        raise CpomsError("two site bundles share a name")
+    prefixes = [b.prefix for b in bundles]
+    if len(set(prefixes)) != len(prefixes):
+        raise CpomsError("two site bundles share a path prefix")
+    if "" not in prefixes:
+        raise CpomsError('no site bundle owns prefix "" (the team bundle); files would be left unowned')
+    for b in bundles:
+        if b.prefix and not b.prefix.endswith("/"):
+            raise CpomsError("a site bundle prefix must end with '/'")
+        if not b.slots:
+            raise CpomsError("a site bundle has no key slots: nobody could open it")
+        for g in b.grants:
+            if g not in names or g == b.name:
+                raise CpomsError("a site bundle grants an unknown bundle")
+        for slot in b.slots:
+            if int(slot.get("iterations", 0)) < 1:
+                raise CpomsError("a key slot has no KDF iterations")
+
+
+def _owner(path: str, bundles: list[Bundle]) -> Bundle:
+    return max((b for b in bundles if path.startswith(b.prefix)), key=lambda b: len(b.prefix))
+
+
+def _walk(rendered: Path) -> list[str]:
+    paths = []
+    for p in sorted(rendered.rglob("*")):
+        if p.is_symlink():
+            raise CpomsError("the rendered site contains a symlink; refusing to follow it")
+        if p.is_file():
+            paths.append(PurePosixPath(p.relative_to(rendered)).as_posix())
+    return paths
+
+
+def _prepare_out(out: Path) -> Path:
+    """A fresh sibling folder; swapped in at the end so a failure never leaves a half site."""
+    if out.exists() and any(out.iterdir()) and not (out / MARKER).exists():
+        raise CpomsError(f"{out} is not empty and is not a cpoms site; refusing to overwrite it")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    staging = out.parent / f".{out.name}.{secrets.token_hex(4)}.tmp"
+    staging.mkdir()
+    return staging
+
+
+def _shell(template: str, *, root: str, bundle_id: str, data: str, idle: float, title: str) -> str:
+    values = {
+        "{root}": root,
+        "{bundle}": bundle_id,
+        "{data}": data,
+        "{idle}": f"{idle:g}",
+        "{title}": title,
+        "{csp}": CSP,
+    }
+    text = template
+    for key, value in values.items():
+        # Attributes are double-quoted: escape " but leave the CSP's single quotes readable.
+        text = text.replace(key, html.escape(value, quote=False).replace('"', "&quot;"))
+    return text
+
+
+def package_site(
+    rendered: Path,
+    out: Path,
+    bundles: list[Bundle],
+    idle_minutes: float = 15,
+    title: str = "Records",
+) -> dict[str, str]:
+    """Encrypt `rendered` into `out`; return {bundle name: its shell page, relative to out}.
+
+    `title` appears in plaintext on every shell: keep it generic (never a school or pupil name).
+    """
+    rendered, out = Path(rendered), Path(out)
+    _validate(bundles)
+    if idle_minutes <= 0:
+        raise CpomsError("idle_minutes must be positive")
+    tpl = templates_dir()
+    paths = _walk(rendered)
+    for fixed in VIEWER_FILES:
+        if fixed in paths:
+            raise CpomsError(f"the rendered site has its own {fixed}, which the viewer needs")
+
+    ids = {b.name: _opaque() for b in bundles}
+    data_files = {b.name: f"d/{_opaque()}.js" for b in bundles}
+    shells = {b.name: ("index.html" if b.prefix == "" else f"c/{_opaque()}.html") for b in bundles}
+    owned: dict[str, list[str]] = {b.name: [] for b in bundles}
+    public: list[str] = []
+    for path in paths:
+        owner = _owner(path, bundles)
+        if owner.prefix == "" and is_public(path):
+            public.append(path)
+        else:
+            owned[owner.name].append(path)
+    by_name = {b.name: b for b in bundles}
+    for b in bundles:
+        if b.entry not in owned[b.name]:
+            raise CpomsError("a site bundle's start page is not among its own rendered files")
+
+    staging = _prepare_out(out)
+    try:
+        (staging / "d").mkdir()
+        (staging / "c").mkdir()
+        (staging / "assets").mkdir()
+        for path in public:
+            dest = staging / path
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(rendered / path, dest)
+        for name in ("viewer.js", "viewer.css"):
+            shutil.copyfile(tpl / name, staging / "assets" / name)
+        template = (tpl / "shell.html").read_text(encoding="utf-8")
+
+        for b in bundles:
+            bid = ids[b.name]
+            order = list(owned[b.name])
+            random.SystemRandom().shuffle(order)  # file order says nothing about paths
+            blobs, files = [], {}
+            for i, path in enumerate(order):
+                data = (rendered / path).read_bytes()
+                blobs.append(_b64(crypto.encrypt_file(b.content_key, bid, path, data)))
+                mime = mimetypes.guess_type(path)[0] or "application/octet-stream"
+                files[path] = [i, mime]
+            grants = [
+                {
+                    "id": ids[g],
+                    "data": data_files[g],
+                    "prefix": by_name[g].prefix,
+                    "entry": by_name[g].entry,
+                    "key": _b64(by_name[g].content_key),
+                }
+                for g in b.grants
+            ]
+            manifest = {"v": 1, "entry": b.entry, "prefix": b.prefix, "files": files, "grants": grants}
+            sealed = crypto.encrypt_file(b.content_key, bid, "/manifest", json.dumps(manifest).encode("utf-8"))
+            payload = {
+                "v": 1,
+                "id": bid,
+                "slots": [crypto.public_slot(s) for s in b.slots],
+                "manifest": _b64(sealed),
+                "files": blobs,
+            }
+            (staging / data_files[b.name]).write_text(
+                "cpomsBundle(" + json.dumps(payload, separators=(",", ":")) + ");\n", encoding="ascii"
+            )
+            root = "" if b.prefix == "" else "../"
+            page = _shell(template, root=root, bundle_id=bid, data=data_files[b.name], idle=idle_minutes, title=title)
+            (staging / shells[b.name]).write_text(page, encoding="utf-8")
+        (staging / MARKER).write_text("cpoms-kit encrypted site\n", encoding="ascii")
+
+        if out.exists():
+            shutil.rmtree(out)
+        os.replace(staging, out)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return dict(shells)
