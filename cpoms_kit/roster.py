@@ -5,9 +5,10 @@ from __future__ import annotations
 import csv
 import io
 import re
+from dataclasses import replace
 from datetime import date
 
-from cpoms_kit.errors import InputError
+from cpoms_kit.errors import CpomsError, InputError
 from cpoms_kit.model import ROLES, Pupil, Staff, check_id
 from cpoms_kit.store import KEYS, Store
 
@@ -100,3 +101,77 @@ def read_pupil_csv(text: str) -> list[tuple[str, str, str, str | None]]:
             raise InputError(f"CSV line {n}: id is empty")
         rows.append((row["id"], row.get("name", ""), row.get("dob", ""), row.get("year_group") or None))
     return rows
+
+
+# -- staff changes (issue 6) ------------------------------------------------------------------------
+def _last_dsl_guard(roster: dict[str, Staff], leaving: str) -> None:
+    if roster[leaving].role == "dsl" and not any(
+            s.active and s.role == "dsl" and s.id != leaving for s in roster.values()):
+        raise InputError(f"{leaving} is the last DSL; enrol or promote another DSL first")
+
+
+def _change_staff(store: Store, staff_id: str, by: str | None, message: str, change) -> Staff:
+    """One roster change in one DSL-signed commit; the pupil roster follows who is active."""
+    check_id(staff_id, "staff id")
+    signer = store.signer(by, must_be_dsl=True)
+    roster = store.staff()
+    member = roster.get(staff_id)
+    if member is None:
+        raise InputError(f"unknown staff id {staff_id!r} (see `cpoms staff list`)")
+    if not member.active:
+        raise InputError(f"{staff_id!r} has already left the staff roster")
+    updated, extra_files = change(roster, member)
+    roster[staff_id] = updated
+    with store.transaction(f"{message} {staff_id}", signer) as tx:
+        store.write_staff(tx, roster)
+        for rel, data in extra_files.items():
+            tx.write(rel, data)
+        if store.pupils_path.exists():
+            store.write_pupils(tx, store.pupils(), staff=roster)
+    return updated
+
+
+def remove_staff(store: Store, staff_id: str, by: str | None = None) -> Staff:
+    """Mark someone as left. They stay in staff.yaml (active: false) so history stays attributable."""
+    def change(roster, member):
+        _last_dsl_guard(roster, member.id)
+        return replace(member, active=False), {}
+
+    return _change_staff(store, staff_id, by, "remove staff", change)
+
+
+def set_role(store: Store, staff_id: str, role: str, by: str | None = None) -> Staff:
+    if role not in ROLES:
+        raise InputError(f"--role must be one of {', '.join(ROLES)}")
+
+    def change(roster, member):
+        if member.role == role:
+            raise InputError(f"{staff_id} is already {role}")
+        if role != "dsl":
+            _last_dsl_guard(roster, member.id)
+        return replace(member, role=role), {}
+
+    return _change_staff(store, staff_id, by, "set role", change)
+
+
+def set_key(store: Store, staff_id: str, fingerprint: str, by: str | None = None) -> Staff:
+    """Replace someone's key (lost, expiring, compromised). The old key file stays in keys/ so their
+    earlier commits still verify against it."""
+    fpr = fingerprint.replace(" ", "").upper()
+    if not FPR_RE.match(fpr):
+        raise InputError(f"--key must be a full 40-hex fingerprint, not {fingerprint!r} (gpg --fingerprint shows it)")
+
+    def change(roster, member):
+        if any(s.fingerprint == fpr for s in roster.values() if s.id != member.id):
+            raise InputError(f"key {fpr} is already enrolled for someone else")
+        store.gpg.check_recipients([fpr], {fpr: staff_id})
+        files = {f"{KEYS}/{fpr}.asc": store.gpg.export_public(fpr).encode("ascii")}
+        if member.fingerprint != fpr and (store.root / KEYS / f"{member.fingerprint}.asc").exists():
+            # Refresh the old key too: a revocation or new expiry imported here is recorded.
+            try:
+                files[f"{KEYS}/{member.fingerprint}.asc"] = store.gpg.export_public(member.fingerprint).encode("ascii")
+            except CpomsError:
+                pass
+        return replace(member, fingerprint=fpr), files
+
+    return _change_staff(store, staff_id, by, "set key", change)

@@ -47,3 +47,50 @@ def list_staff(store, as_json):
         return
     table("Staff", ["id", "name", "role", "fingerprint", "email", "active"],
           [[m.id, m.name, m.role, m.fingerprint, m.email, "yes" if m.active else "no"] for m in members])
+
+
+_by = click.option("--by", metavar="DSL_ID", help="The DSL signing this roster change (default: the DSL whose key is here).")
+
+
+@staff.command("remove")
+@click.argument("staff_id")
+@_by
+@with_store
+def remove_staff(store, staff_id, by):
+    """Mark STAFF_ID as having left (kept in the roster, inactive, so history stays attributable).
+
+    Their commits before today still verify; commits they sign from now on do not. Then run
+    `cpoms reencrypt` so new and re-encrypted entries stop going to them. They keep whatever they
+    could already read: old ciphertexts stay in git history.
+    """
+    from cpoms_kit.roster import remove_staff as run
+
+    member = run(store, staff_id, by)
+    click.echo(f"removed {member.id}; now run `cpoms reencrypt` so entries stop going to their key")
+
+
+@staff.command("set-role")
+@click.argument("staff_id")
+@click.option("--role", required=True, type=click.Choice(ROLES), help="The new role.")
+@_by
+@with_store
+def set_role(store, staff_id, role, by):
+    """Change STAFF_ID's role (e.g. promote to deputy-dsl). Then run `cpoms reencrypt`."""
+    from cpoms_kit.roster import set_role as run
+
+    member = run(store, staff_id, role, by)
+    click.echo(f"{member.id} is now {member.role}; run `cpoms reencrypt` to bring entries' recipients in line")
+
+
+@staff.command("set-key")
+@click.argument("staff_id")
+@click.option("--key", "fingerprint", required=True, metavar="NEW_FPR", help="Full 40-hex fingerprint of the new key, already in your keyring.")
+@_by
+@with_store
+def set_key(store, staff_id, fingerprint, by):
+    """Replace STAFF_ID's key (lost, expiring, compromised). The old public key stays in keys/
+    so their earlier commits still verify; then run `cpoms reencrypt` so they can read with the new key."""
+    from cpoms_kit.roster import set_key as run
+
+    member = run(store, staff_id, fingerprint, by)
+    click.echo(f"{member.id} now uses key {member.fingerprint}; run `cpoms reencrypt` next")

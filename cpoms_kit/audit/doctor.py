@@ -1,0 +1,115 @@
+"""`cpoms doctor`: what will go wrong soon, and how to fix it. Each finding carries its fix."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from dataclasses import dataclass
+from datetime import datetime, timezone
+
+from cpoms_kit.store import KEYS, Store
+
+
+@dataclass(frozen=True)
+class Finding:
+    level: str  # "problem" (fix now) or "warning" (fix soon)
+    what: str
+    fix: str
+
+    def to_json(self) -> dict:
+        return {"level": self.level, "what": self.what, "fix": self.fix}
+
+
+def _keys(store: Store, now: datetime, days: int) -> list[Finding]:
+    out = []
+    staff = [s for s in store.staff().values() if s.active]
+    have = store.gpg.keys([s.fingerprint for s in staff]) if staff else {}
+    for s in staff:
+        asc = store.root / KEYS / f"{s.fingerprint}.asc"
+        if not asc.is_file():
+            out.append(Finding("problem", f"{s.id}: public key file keys/{s.fingerprint}.asc is missing from the repository",
+                               f"import their key, then `cpoms staff set-key {s.id} --key {s.fingerprint} --by DSL_ID`"))
+        info = have.get(s.fingerprint)
+        if info is None:
+            fix = ("`cpoms` imports it from keys/ on the next write; or `gpg --import "
+                   f"keys/{s.fingerprint}.asc`" if asc.is_file() else "ask them to send their public key and import it")
+            out.append(Finding("problem", f"{s.id}: public key {s.fingerprint} is not in this keyring", fix))
+            continue
+        renew = (f"{s.id} runs `gpg --quick-set-expire {s.fingerprint} 1y` (and for the subkey: "
+                 f"`gpg --quick-set-expire {s.fingerprint} 1y '*'`), sends the key, then a DSL runs "
+                 f"`cpoms staff set-key {s.id} --key {s.fingerprint}`")
+        if info.validity == "r":
+            out.append(Finding("problem", f"{s.id}: key {s.fingerprint} is revoked; nothing can be encrypted to them",
+                               f"enrol their new key: `cpoms staff set-key {s.id} --key NEW_FPR`, then `cpoms reencrypt`"))
+        elif info.validity == "e" or (info.expires and info.expires <= now.timestamp()):
+            out.append(Finding("problem", f"{s.id}: key {s.fingerprint} has expired; entries cannot be encrypted to them", renew))
+        elif info.expires and info.expires - now.timestamp() < days * 86400:
+            left = int((info.expires - now.timestamp()) // 86400)
+            when = datetime.fromtimestamp(info.expires, timezone.utc).date()
+            out.append(Finding("warning", f"{s.id}: key {s.fingerprint} expires in {left} days ({when})", renew))
+        elif not info.can_encrypt:
+            out.append(Finding("problem", f"{s.id}: key {s.fingerprint} has no usable encryption subkey",
+                               f"{s.id} adds one: `gpg --quick-add-key {s.fingerprint} cv25519 encr 2y`, then `cpoms staff set-key`"))
+    return out
+
+
+def _agent(store: Store) -> list[Finding]:
+    out = []
+    if shutil.which("gpg") is None:
+        return [Finding("problem", "gpg is not installed", "install GnuPG 2.2 or later (Debian: apt install gnupg)")]
+    env = store.gpg._env()
+    try:
+        done = subprocess.run(["gpg-connect-agent", "GETINFO version", "/bye"], env=env, capture_output=True,
+                              text=True, timeout=15)
+        if done.returncode != 0 or "OK" not in done.stdout:
+            out.append(Finding("problem", f"gpg-agent does not answer: {done.stderr.strip()[:120]}",
+                               "run `gpgconf --kill gpg-agent` and try again; check GNUPGHOME's permissions (0700)"))
+    except (OSError, subprocess.TimeoutExpired):
+        out.append(Finding("problem", "gpg-agent does not answer", "run `gpgconf --kill gpg-agent`, then `gpgconf --launch gpg-agent`"))
+    try:
+        opts = subprocess.run(["gpgconf", "--list-options", "gpg-agent"], env=env, capture_output=True, text=True,
+                              timeout=15).stdout
+    except (OSError, subprocess.TimeoutExpired):
+        opts = ""
+    for line in opts.splitlines():
+        parts = line.split(":")
+        if parts[0] == "pinentry-program" and len(parts) > 9 and parts[9]:
+            program = parts[9].strip('"')
+            if not shutil.which(program):
+                out.append(Finding("problem", f"pinentry program {program} does not exist: gpg cannot ask for passphrases",
+                                   "fix pinentry-program in gpg-agent.conf, then `gpgconf --kill gpg-agent`"))
+    if not opts and not any(shutil.which(p) for p in ("pinentry", "pinentry-curses", "pinentry-gnome3", "pinentry-tty")):
+        out.append(Finding("warning", "no pinentry program found: gpg may fail to ask for a passphrase",
+                           "install one (Debian: apt install pinentry-curses)"))
+    return out
+
+
+def _repo(store: Store) -> list[Finding]:
+    out = []
+    root = str(store.root)
+    fsck = subprocess.run(["git", "-C", root, "fsck", "--no-dangling", "--no-progress"], capture_output=True, text=True)
+    if fsck.returncode != 0:
+        out.append(Finding("problem", f"git fsck reports damage: {(fsck.stderr or fsck.stdout).strip().splitlines()[:1]}",
+                           "restore from another DSL machine (`cpoms sync`) or a backup clone; do not commit until fixed"))
+    status = subprocess.run(["git", "-C", root, "status", "--porcelain", "--untracked-files=all"],
+                            capture_output=True, text=True).stdout.strip()
+    if status:
+        n = len(status.splitlines())
+        out.append(Finding("warning", f"{n} uncommitted or untracked file(s) in the repository",
+                           "run `cpoms verify` to see whether any is a tampered entry; remove stray files (`git status`)"))
+    if (store.root / ".git" / "index.lock").exists():
+        out.append(Finding("warning", ".git/index.lock exists: a git command crashed or is running",
+                           "if no git or cpoms process is running, delete .git/index.lock"))
+    remotes = subprocess.run(["git", "-C", root, "remote"], capture_output=True, text=True).stdout.split()
+    if not remotes:
+        out.append(Finding("warning", "no remote: this machine holds the only copy of the records",
+                           "add a private remote on school infrastructure: `cpoms remote add URL`, then `cpoms sync`"))
+    else:
+        ahead = subprocess.run(["git", "-C", root, "rev-list", "--count", "@{upstream}..HEAD"], capture_output=True, text=True)
+        if ahead.returncode == 0 and ahead.stdout.strip() not in ("", "0"):
+            out.append(Finding("warning", f"{ahead.stdout.strip()} commit(s) not yet pushed to the remote", "run `cpoms sync`"))
+    return out
+
+
+def diagnose(store: Store, days: int = 60) -> list[Finding]:
+    return [*_keys(store, store.now(), days), *_agent(store), *_repo(store)]

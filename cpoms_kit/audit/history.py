@@ -1,0 +1,167 @@
+"""The whole history in two git processes: one `git log --raw` for what each commit changed, and one
+`git cat-file --batch` for commit objects and the blobs we need. Never one git call per commit."""
+
+from __future__ import annotations
+
+import subprocess
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from cpoms_kit.errors import GitError
+
+ZERO = "0" * 40
+
+
+@dataclass(frozen=True)
+class Change:
+    status: str  # A added, M modified, D deleted, T type changed
+    path: str
+    old: str  # blob ids (ZERO when absent)
+    new: str
+
+
+@dataclass
+class Commit:
+    sha: str
+    parents: list[str]
+    author: str = ""
+    author_email: str = ""
+    author_time: int = 0
+    committer_time: int = 0
+    message: str = ""
+    payload: bytes = b""  # the signed bytes: the object without its gpgsig header
+    signature: bytes | None = None  # armored
+    changes: list[Change] = field(default_factory=list)
+
+    @property
+    def subject(self) -> str:
+        return self.message.split("\n", 1)[0]
+
+    def trailers(self, key: str) -> list[str]:
+        prefix = f"{key}:"
+        return [ln[len(prefix):].strip() for ln in self.message.splitlines() if ln.startswith(prefix)]
+
+
+def run_git(root: Path, *args: str, input: bytes | None = None, check: bool = True) -> bytes:
+    done = subprocess.run(["git", "-C", str(root), *args], input=input, capture_output=True)
+    if check and done.returncode != 0:
+        raise GitError(f"git {args[0]} failed: {done.stderr.decode(errors='replace').strip().splitlines()[-1:] or ''}")
+    return done.stdout
+
+
+class Batch:
+    """A long-lived `git cat-file --batch`: ask for many objects over one pipe."""
+
+    def __init__(self, root: Path):
+        self.proc = subprocess.Popen(["git", "-C", str(root), "cat-file", "--batch"],
+                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+
+    def read_many(self, shas: list[str]) -> dict[str, bytes | None]:
+        # Write and read in one go per call: git answers in order; a thread-free approach is fine
+        # because we write all requests first only when they fit the pipe, so feed in chunks.
+        out: dict[str, bytes | None] = {}
+        for i in range(0, len(shas), 500):
+            chunk = shas[i : i + 500]
+            self.proc.stdin.write("".join(f"{s}\n" for s in chunk).encode())
+            self.proc.stdin.flush()
+            for s in chunk:
+                header = self.proc.stdout.readline().decode().split()
+                if len(header) < 3 or header[1] == "missing":
+                    out[s] = None
+                    continue
+                size = int(header[2])
+                data = self.proc.stdout.read(size)
+                self.proc.stdout.read(1)  # the newline after each object
+                out[s] = data
+        return out
+
+    def close(self) -> None:
+        if self.proc.stdin:
+            self.proc.stdin.close()
+        self.proc.wait()
+
+    def __enter__(self) -> "Batch":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+def parse_commit(sha: str, raw: bytes) -> Commit:
+    head, _, message = raw.partition(b"\n\n")
+    payload_lines, sig_lines, parents = [], [], []
+    c = Commit(sha, parents)
+    in_sig = False
+    for line in head.split(b"\n"):
+        if in_sig and line.startswith(b" "):
+            sig_lines.append(line[1:])
+            continue
+        in_sig = False
+        if line.startswith(b"gpgsig ") or line.startswith(b"gpgsig-sha256 "):
+            in_sig = line.startswith(b"gpgsig ")
+            if in_sig:
+                sig_lines.append(line.split(b" ", 1)[1])
+            continue
+        payload_lines.append(line)
+        key, _, value = line.partition(b" ")
+        if key == b"parent":
+            parents.append(value.decode())
+        elif key in (b"author", b"committer"):
+            text = value.decode("utf-8", "replace")
+            who, _, rest = text.rpartition("> ")
+            name, _, email = who.partition(" <")
+            when = int(rest.split()[0]) if rest.split() else 0
+            if key == b"author":
+                c.author, c.author_email, c.author_time = name, email, when
+            else:
+                c.committer_time = when
+    c.payload = b"\n".join(payload_lines) + b"\n\n" + message
+    c.signature = b"\n".join(sig_lines) if sig_lines else None
+    c.message = message.decode("utf-8", "replace")
+    return c
+
+
+def _unquote(path: str) -> str:
+    if path.startswith('"') and path.endswith('"'):
+        return path[1:-1].encode("latin-1", "backslashreplace").decode("unicode_escape").encode("latin-1").decode("utf-8", "replace")
+    return path
+
+
+def walk(root: Path, rev: str = "HEAD", batch: Batch | None = None) -> list[Commit]:
+    """Every commit reachable from `rev`, oldest first (parents before children), with changes.
+
+    Merges are diffed against their first parent, which is what the branch they join held.
+    """
+    raw = run_git(root, "log", "--reverse", "--topo-order", "--no-renames", "--no-abbrev", "--raw",
+                  "--diff-merges=first-parent", "--format=%x1e%H %P", rev, "--")
+    order: list[Commit] = []
+    for block in raw.decode("utf-8", "replace").split("\x1e")[1:]:
+        lines = block.split("\n")
+        ids = lines[0].split()
+        c = Commit(ids[0], ids[1:])
+        for ln in lines[1:]:
+            if not ln.startswith(":"):
+                continue
+            meta, _, path = ln.partition("\t")
+            parts = meta.split()
+            c.changes.append(Change(parts[4][0], _unquote(path), parts[2], parts[3]))
+        order.append(c)
+    own = batch is None
+    batch = batch or Batch(root)
+    try:
+        objects = batch.read_many([c.sha for c in order])
+    finally:
+        if own:
+            batch.close()
+    for c in order:
+        full = parse_commit(c.sha, objects[c.sha] or b"")
+        c.author, c.author_email, c.author_time = full.author, full.author_email, full.author_time
+        c.committer_time, c.message = full.committer_time, full.message
+        c.payload, c.signature = full.payload, full.signature
+    return order
+
+
+def is_ancestor(root: Path, ancestor: str, rev: str) -> bool:
+    done = subprocess.run(["git", "-C", str(root), "merge-base", "--is-ancestor", ancestor, rev],
+                          capture_output=True)
+    return done.returncode == 0

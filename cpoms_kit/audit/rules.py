@@ -1,0 +1,116 @@
+"""What each commit may do, and who may do it. Pure functions over one commit and the roster
+in force just before it; no git, no gpg."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from cpoms_kit.audit.history import Commit
+
+ENTRY_RE = re.compile(r"^entries/([0-9A-HJKMNP-TV-Z]{26})\.md\.gpg$")
+DSL_ROLES = ("dsl", "deputy-dsl")
+INIT_FILES = {"cpoms.toml", ".gitattributes", "staff.yaml", "entries/.keep", "keys/.keep"}
+REENCRYPT_SUBJECT = "reencrypt "
+REENCRYPT_TRAILER = "Entry"
+EMPTY_BLOB = "e69de29bb2d1d6434b8b29ae775ad8c2e48c5391"
+
+Roster = dict[str, dict[str, Any]]  # staff id -> row of staff.yaml
+
+
+@dataclass(frozen=True)
+class Problem:
+    kind: str
+    detail: str
+    commit: str | None = None
+    path: str | None = None
+
+    def to_json(self) -> dict:
+        return {"kind": self.kind, "commit": self.commit, "path": self.path, "detail": self.detail}
+
+
+def by_fingerprint(roster: Roster) -> dict[str, dict[str, Any]]:
+    return {str(r.get("fingerprint", "")).upper(): r for r in roster.values()}
+
+
+def is_reencrypt(c: Commit) -> bool:
+    return c.subject.startswith(REENCRYPT_SUBJECT)
+
+
+def entry_id(path: str) -> str | None:
+    m = ENTRY_RE.match(path)
+    return m.group(1) if m else None
+
+
+def signer_row(c: Commit, fpr: str | None, before: Roster, after: Roster) -> tuple[dict | None, str | None]:
+    """The roster row of whoever signed `c`, judged by the roster in force before it.
+
+    The one exception is the bootstrap: into an empty roster the first DSL enrols themselves.
+    """
+    if fpr is None:
+        return None, None
+    row = by_fingerprint(before).get(fpr.upper())
+    if row is None:
+        if not before:
+            boot = by_fingerprint(after).get(fpr.upper())
+            if boot is not None and boot.get("role") == "dsl":
+                return boot, None
+        return None, f"signed by key {fpr}, which was not on the staff roster at the time"
+    if not row.get("active", True):
+        return None, f"signed by {row['id']}, who had already left the staff roster"
+    return row, None
+
+
+def check_commit(c: Commit, is_root: bool, signed_ok: bool, sig_problem: str | None, fpr: str | None,
+                 before: Roster, after: Roster, openpgp_ok: dict[str, bool]) -> list[Problem]:
+    """Every rule for one commit. `openpgp_ok` maps new blob ids to "is encrypted OpenPGP data"."""
+    out: list[Problem] = []
+    p = lambda kind, detail, path=None: out.append(Problem(kind, detail, c.sha, path))  # noqa: E731
+    paths = {ch.path for ch in c.changes}
+
+    if c.signature is None:
+        init_ok = is_root and c.subject.startswith("init:") and paths <= INIT_FILES and not before and not after
+        if not init_ok:
+            p("unsigned", "commit is not signed")
+        row = None
+    elif not signed_ok:
+        kind = "unknown-key" if sig_problem and "never held" in sig_problem else (
+            "bad-signature" if sig_problem and "BAD" in sig_problem else "key-invalid")
+        p(kind, sig_problem or "signature does not verify")
+        row = None
+    else:
+        row, why = signer_row(c, fpr, before, after)
+        if why:
+            p("not-on-roster", why)
+        elif row is not None and row["id"] != c.author:
+            p("author-mismatch", f"authored as {c.author!r} but signed by {row['id']}")
+
+    is_dsl = bool(row and row.get("role") in DSL_ROLES)
+    reencrypt_ids = set(c.trailers(REENCRYPT_TRAILER)) if is_reencrypt(c) else set()
+    for ch in c.changes:
+        eid = entry_id(ch.path)
+        if ch.path.startswith("entries/"):
+            if ch.path == "entries/.keep" and ch.new in (EMPTY_BLOB, "0" * 40):
+                continue  # the empty placeholder that keeps the folder in git
+            if eid is None:
+                p("stray-file", "a file under entries/ that is not entries/<ULID>.md.gpg", ch.path)
+                if ch.status != "D" and not openpgp_ok.get(ch.new, False):
+                    p("not-openpgp", "file under entries/ is not encrypted OpenPGP data (plaintext?)", ch.path)
+                continue
+            if ch.status == "D":
+                p("entry-deleted", f"entry {eid} was deleted; entries are never deleted", ch.path)
+                continue
+            if not openpgp_ok.get(ch.new, False):
+                p("not-openpgp", f"entry {eid} is not encrypted OpenPGP data (plaintext?)", ch.path)
+            if ch.status == "A":
+                if row is not None and is_reencrypt(c):
+                    p("entry-modified", f"re-encryption commit adds a new entry {eid}", ch.path)
+            else:
+                if eid not in reencrypt_ids:
+                    p("entry-modified", f"entry {eid} was changed after its commit; entries are never edited", ch.path)
+                elif row is not None and not is_dsl:
+                    p("roster-not-dsl", f"entry {eid} re-encrypted by {row['id']}, who is not a DSL", ch.path)
+        elif row is not None and not is_dsl:
+            p("roster-not-dsl", f"{ch.path} changed by {row['id']} ({row.get('role')}); only a DSL may change it", ch.path)
+    return out

@@ -1,0 +1,309 @@
+"""`cpoms verify`: prove the record complete and unaltered, or list every way it is not.
+
+One `git log`, one `git cat-file --batch`, signatures checked in-process against every key the
+repository ever held, each commit judged by the roster in force just before it. With a key that can
+decrypt, entries are also checked for the right recipients and re-encryptions for identical plaintext.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import yaml
+
+from cpoms_kit.audit import history, openpgp, rules
+from cpoms_kit.audit.pins import Pins
+from cpoms_kit.audit.rules import Problem, Roster
+from cpoms_kit.audit.signatures import KeyIndex, gpg_fallback
+
+
+@dataclass
+class Report:
+    head: str | None = None
+    commits: int = 0
+    entries: int = 0
+    problems: list[Problem] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    recipients_checked: int = 0
+    reencryptions_proven: int = 0
+    reencryptions_unproven: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+    pins_file: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+    def to_json(self) -> dict:
+        return {
+            "ok": self.ok, "head": self.head, "commits": self.commits, "entries": self.entries,
+            "problems": [p.to_json() for p in self.problems], "notes": self.notes,
+            "recipients_checked": self.recipients_checked,
+            "reencryptions_proven": self.reencryptions_proven,
+            "reencryptions_unproven": self.reencryptions_unproven,
+            "seconds": round(self.seconds, 3), "pins_file": self.pins_file,
+        }
+
+
+def _roster(blob: bytes | None) -> Roster:
+    if not blob:
+        return {}
+    rows = yaml.safe_load(blob.decode("utf-8")) or []
+    return {str(r["id"]): dict(r) for r in rows}
+
+
+def _local_keyring(fprs: set[str]) -> bytes:
+    """The local keyring's copies of roster keys: a revocation imported here counts too."""
+    if not fprs:
+        return b""
+    try:
+        done = subprocess.run(["gpg", "--batch", "--export", *sorted(fprs)], capture_output=True, timeout=60)
+    except (OSError, subprocess.TimeoutExpired):
+        return b""
+    return done.stdout if done.returncode == 0 else b""
+
+
+def verify(root: Path, *, rev: str = "HEAD", worktree: bool = True, use_pins: bool = True,
+           gpg=None, decrypt: bool = True, update_pins: bool = True, local_keyring: bool = True,
+           progress: Callable[[str], None] | None = None) -> Report:
+    started = time.perf_counter()
+    root = Path(root)
+    say = progress or (lambda _msg: None)
+    report = Report()
+    with history.Batch(root) as batch:
+        say("reading history")
+        commits = history.walk(root, rev, batch)
+        report.commits = len(commits)
+        if not commits:
+            return report
+        report.head = commits[-1].sha
+
+        # Which blobs we need: every roster and key version, every entry blob ever written.
+        wanted: set[str] = set()
+        for c in commits:
+            for ch in c.changes:
+                if ch.status != "D" and (ch.path == "staff.yaml" or ch.path.startswith(("keys/", "entries/"))):
+                    wanted.add(ch.new)
+                if ch.status == "M" and ch.path.startswith("entries/"):
+                    wanted.add(ch.old)  # to prove a re-encryption kept the plaintext
+        say(f"reading {len(wanted)} objects")
+        blobs = batch.read_many(sorted(wanted))
+
+    openpgp_ok = {}
+    for c in commits:
+        for ch in c.changes:
+            if ch.path.startswith("entries/") and ch.status != "D":
+                openpgp_ok[ch.new] = openpgp.recipient_keyids(blobs.get(ch.new) or b"") is not None
+
+    # Rosters, in order: each commit is judged by the roster of its first parent.
+    roster_blob_after: dict[str, str | None] = {}
+    parsed: dict[str | None, Roster] = {None: {}}
+    key_blobs, fprs = [], set()
+    for c in commits:
+        blob_id = roster_blob_after.get(c.parents[0]) if c.parents else None
+        for ch in c.changes:
+            if ch.path == "staff.yaml":
+                blob_id = None if ch.status == "D" else ch.new
+            elif ch.path.startswith("keys/") and ch.path.endswith(".asc") and ch.status != "D":
+                key_blobs.append(blobs.get(ch.new) or b"")
+        roster_blob_after[c.sha] = blob_id
+        if blob_id not in parsed:
+            try:
+                parsed[blob_id] = _roster(blobs.get(blob_id))
+            except (yaml.YAMLError, KeyError, TypeError, AttributeError, UnicodeDecodeError):
+                report.problems.append(Problem("roster-broken", "staff.yaml is not a valid roster", c.sha, "staff.yaml"))
+                parsed[blob_id] = {}
+            fprs |= {str(r.get("fingerprint", "")).upper() for r in parsed[blob_id].values()}
+    keys = KeyIndex.from_blobs(key_blobs, _local_keyring({f for f in fprs if f}) if local_keyring else b"")
+
+    say(f"checking {len(commits)} signatures")
+    verdicts = {c.sha: keys.judge(c) for c in commits}
+    fallback = [s for s, v in verdicts.items() if v.unsupported]
+    verdicts.update(gpg_fallback(root, fallback))
+
+    for i, c in enumerate(commits):
+        before = parsed[roster_blob_after.get(c.parents[0]) if c.parents else None]
+        after = parsed[roster_blob_after[c.sha]]
+        v = verdicts[c.sha]
+        report.problems += rules.check_commit(c, i == 0 and not c.parents, v.ok, v.problem, v.fingerprint,
+                                              before, after, openpgp_ok)
+
+    current = parsed[roster_blob_after[commits[-1].sha]]
+    entry_blobs = _entries_at_head(commits)
+    report.entries = len(entry_blobs)
+    if worktree:
+        report.problems += _worktree(root)
+    report.problems += _keyless_recipients(entry_blobs, blobs, keys, current)
+    if decrypt and gpg is not None:
+        say("decrypting to check recipients and re-encryptions")
+        report.problems += _with_plaintext(report, commits, entry_blobs, blobs, keys, current, gpg)
+    else:
+        report.reencryptions_unproven = [rules.entry_id(ch.path) for c in commits if rules.is_reencrypt(c)
+                                         for ch in c.changes if ch.status == "M"]
+    if report.reencryptions_unproven:
+        report.notes.append(f"{len(report.reencryptions_unproven)} re-encrypted entries were accepted on their DSL's signature; "
+                            "run verify with a key that can read them to prove the plaintext unchanged")
+    if use_pins:
+        report.problems += _pins(root, commits, report, update_pins)
+    report.seconds = time.perf_counter() - started
+    return report
+
+
+def _entries_at_head(commits: list[history.Commit]) -> dict[str, str]:
+    """entry id -> blob id as the last commit leaves them (replaying first-parent changes)."""
+    state: dict[str, dict[str, str]] = {}
+    for c in commits:
+        tree = dict(state.get(c.parents[0], {})) if c.parents else {}
+        for ch in c.changes:
+            eid = rules.entry_id(ch.path)
+            if eid:
+                if ch.status == "D":
+                    tree.pop(eid, None)
+                else:
+                    tree[eid] = ch.new
+        state[c.sha] = tree
+    return state[commits[-1].sha]
+
+
+def _worktree(root: Path) -> list[Problem]:
+    bare = subprocess.run(["git", "-C", str(root), "rev-parse", "--is-bare-repository"], capture_output=True, text=True)
+    if bare.stdout.strip() == "true":
+        return []
+    out = subprocess.run(["git", "-C", str(root), "status", "--porcelain=v1", "-z", "--untracked-files=all",
+                          "--", "entries", "keys", "staff.yaml", "pupils.yaml.gpg", "cpoms.toml", "plugins"],
+                         capture_output=True).stdout.decode("utf-8", "replace")
+    problems = []
+    for item in filter(None, out.split("\0")):
+        code, path = item[:2], item[3:]
+        what = {"??": "a file not in history", " D": "deleted", "D ": "deleted"}.get(code, "changed")
+        kind = "entry-deleted" if "D" in code and path.startswith("entries/") else (
+            "stray-file" if code == "??" else "uncommitted")
+        problems.append(Problem(kind, f"{path} is {what} in the working folder (compared with the last commit)", None, path))
+    return problems
+
+
+def _staff_of_keyids(keyids: list[str], keys: KeyIndex, roster: Roster) -> tuple[set[str], list[str]]:
+    fpr_row = rules.by_fingerprint(roster)
+    people, strangers = set(), []
+    for kid in keyids:
+        found = keys.by_keyid.get(kid)
+        row = fpr_row.get(found[0].fingerprint) if found else None
+        if row is None:
+            strangers.append(kid)
+        else:
+            people.add(row["id"])
+    return people, strangers
+
+
+def _keyless_recipients(entry_blobs, blobs, keys: KeyIndex, roster: Roster) -> list[Problem]:
+    """Without decrypting: every recipient must be someone on the roster who is still active."""
+    problems = []
+    for eid, blob_id in entry_blobs.items():
+        keyids = openpgp.recipient_keyids(blobs.get(blob_id) or b"")
+        if not keyids:
+            continue
+        people, strangers = _staff_of_keyids(keyids, keys, roster)
+        gone = sorted(p for p in people if not roster[p].get("active", True))
+        if strangers:
+            problems.append(Problem("recipients", f"entry {eid} is encrypted to keys not on the roster: {', '.join(strangers)}",
+                                    None, f"entries/{eid}.md.gpg"))
+        if gone:
+            problems.append(Problem("recipients", f"entry {eid} is still encrypted to {', '.join(gone)}, who left; "
+                                    "run `cpoms reencrypt`", None, f"entries/{eid}.md.gpg"))
+    return problems
+
+
+def _with_plaintext(report: Report, commits, entry_blobs, blobs, keys: KeyIndex, roster: Roster, gpg) -> list[Problem]:
+    from cpoms_kit.errors import CpomsError
+    from cpoms_kit.model import Staff, parse_entry
+    from cpoms_kit.recipients import recipients_for
+
+    problems: list[Problem] = []
+    pairs: list[tuple[str, str, str]] = []  # (entry id, old blob, new blob) per re-encryption
+    added_by: dict[str, str] = {}
+    for c in commits:
+        for ch in c.changes:
+            eid = rules.entry_id(ch.path)
+            if eid and ch.status == "A":
+                added_by.setdefault(eid, c.author)
+            elif eid and ch.status == "M" and rules.is_reencrypt(c):
+                pairs.append((eid, ch.old, ch.new))
+    need = {f"h:{e}": blobs.get(b) or b"" for e, b in entry_blobs.items()}
+    for eid, old, new in pairs:
+        need[f"o:{old}"] = blobs.get(old) or b""
+        need[f"n:{new}"] = blobs.get(new) or b""
+    plain = gpg.decrypt_many({k: v for k, v in need.items() if v})
+
+    for eid, old, new in pairs:
+        a, b = plain.get(f"o:{old}"), plain.get(f"n:{new}")
+        if a is None or b is None:
+            report.reencryptions_unproven.append(eid)
+        elif a != b:
+            problems.append(Problem("reencrypt-mismatch", f"re-encryption changed the text of entry {eid}", None,
+                                    f"entries/{eid}.md.gpg"))
+        else:
+            report.reencryptions_proven += 1
+
+    staff = {k: Staff(**{f: r.get(f) for f in ("id", "name", "role", "fingerprint", "email")},
+                      active=r.get("active", True)) for k, r in roster.items()}
+    for eid, blob_id in entry_blobs.items():
+        data = plain.get(f"h:{eid}")
+        if data is None:
+            continue
+        path = f"entries/{eid}.md.gpg"
+        try:
+            entry = parse_entry(data.decode("utf-8"))
+        except (CpomsError, UnicodeDecodeError):
+            problems.append(Problem("entry-malformed", f"entry {eid} decrypts but is not a valid entry", None, path))
+            continue
+        if entry.id != eid:
+            problems.append(Problem("entry-malformed", f"file {eid} holds entry {entry.id}", None, path))
+        if added_by.get(eid) not in (None, entry.recorded_by):
+            problems.append(Problem("author-mismatch", f"entry {eid} says recorded_by {entry.recorded_by} but was committed by "
+                                    f"{added_by.get(eid)}", None, path))
+        if entry.recorded_by not in staff:
+            continue
+        try:
+            expected = {s.id for s in recipients_for(entry, staff)}
+        except CpomsError:
+            continue
+        actual, strangers = _staff_of_keyids(openpgp.recipient_keyids(blobs.get(blob_id) or b"") or [], keys, roster)
+        report.recipients_checked += 1
+        if actual != expected and not strangers:
+            missing, extra = sorted(expected - actual), sorted(actual - expected)
+            problems.append(Problem("recipients", f"entry {eid} recipients differ from the roster's rule"
+                                    + (f"; missing {', '.join(missing)}" if missing else "")
+                                    + (f"; extra {', '.join(extra)}" if extra else "")
+                                    + "; run `cpoms reencrypt`", None, path))
+    return problems
+
+
+def _pins(root: Path, commits, report: Report, update: bool) -> list[Problem]:
+    pins = Pins.load(root, commits[0].sha)
+    report.pins_file = str(pins.path)
+    problems = []
+    for sha, when in pins.heads.items():
+        if not history.is_ancestor(root, sha, report.head):
+            problems.append(Problem("history-rewritten", f"commit {sha[:12]}, verified here at unix time {when}, is no longer "
+                                    "in the history: history was rewritten", sha))
+    remotes = subprocess.run(["git", "-C", str(root), "for-each-ref", "--format=%(refname) %(objectname)", "refs/remotes"],
+                             capture_output=True, text=True).stdout.split("\n")
+    seen = {}
+    for line in filter(None, remotes):
+        ref, sha = line.split()
+        if ref.endswith("/HEAD"):
+            continue
+        seen[ref] = sha
+        old = pins.remotes.get(ref)
+        if old and old != sha and not history.is_ancestor(root, old, sha):
+            problems.append(Problem("remote-rewritten", f"{ref} was at {old[:12]} and is now at {sha[:12]}, which does not "
+                                    "descend from it: the remote was force-pushed", sha))
+    if update and not problems and not report.problems:
+        pins.pin(report.head, lambda a, b: history.is_ancestor(root, a, b))
+        pins.remotes.update(seen)
+        pins.save()
+    return problems

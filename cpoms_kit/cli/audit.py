@@ -1,0 +1,120 @@
+"""`cpoms verify`, `cpoms log`, `cpoms reencrypt`, `cpoms doctor`: the audit trail and its upkeep."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from cpoms_kit.cli.common import emit_json, json_option, table, with_store
+
+
+@click.command()
+@click.option("--no-decrypt", is_flag=True, help="Skip the checks that need a key able to read entries (recipients, re-encryptions).")
+@click.option("--no-pin", is_flag=True, help="Do not record this verification's head in the pinned record.")
+@json_option
+@with_store
+def verify(store, no_decrypt, no_pin, as_json):
+    """Prove the record complete and unaltered; exit 1 listing every problem otherwise.
+
+    \b
+    Checks every commit since the repository began:
+      - signed, by a key on the staff roster at that time, matching the commit's author;
+        judged at the commit's own time, so a key that expired or was revoked later is fine;
+      - entries only ever added: none edited, deleted, or left as plaintext under entries/
+        (re-encryption commits are the one exception, proven identical when you can read them);
+      - staff.yaml, keys/, pupils.yaml.gpg, cpoms.toml and plugins/ changed only by a DSL;
+      - no commit verified earlier on this machine has gone (history rewritten), no remote
+        force-pushed: the pinned record lives outside the repository ($XDG_STATE_HOME/cpoms-kit/pins);
+      - each entry encrypted to exactly the people the roster says (for those you can read).
+    """
+    from cpoms_kit.audit.verify import verify as run
+
+    from rich.console import Console
+
+    console = Console(stderr=True)
+    with console.status("verifying…") as status:
+        report = run(store.root, gpg=None if no_decrypt else store.gpg, decrypt=not no_decrypt,
+                     update_pins=not no_pin, progress=lambda m: status.update(m))
+    if as_json:
+        emit_json(report.to_json())
+    else:
+        for p in report.problems:
+            where = " ".join(x for x in (p.commit[:12] if p.commit else "", p.path or "") if x)
+            click.echo(f"PROBLEM [{p.kind}] {where}: {p.detail}")
+        for n in report.notes:
+            click.echo(f"note: {n}")
+        verdict = "intact" if report.ok else f"{len(report.problems)} problem(s)"
+        click.echo(f"{report.commits} commits, {report.entries} entries, {report.recipients_checked} recipient sets "
+                   f"checked, {report.reencryptions_proven} re-encryptions proven: {verdict} ({report.seconds:.2f}s)")
+    sys.exit(0 if report.ok else 1)
+
+
+@click.command()
+@click.option("--pupil", metavar="PUPIL_ID", help="Only what concerns this pupil's entries (needs a key that can read them).")
+@click.option("--since", metavar="DATE", help="Only from this date (YYYY-MM-DD or ISO time, school time).")
+@click.option("--staff", "staff_id", metavar="STAFF_ID", help="Only what this member of staff did.")
+@json_option
+@with_store
+def log(store, pupil, since, staff_id, as_json):
+    """Who recorded, amended, re-encrypted, enrolled or removed what, and when, from history alone.
+
+    One pass over `git log`; with --pupil, one batch decryption to learn which entries name them.
+    """
+    from cpoms_kit.audit.trail import events
+
+    found = events(store, pupil=pupil, since=since, staff_id=staff_id)
+    if as_json:
+        emit_json([e.to_json() for e in found])
+        return
+    table(None, ["when", "who", "did", "what", "commit"],
+          [[e.when.strftime("%Y-%m-%d %H:%M"), e.who, e.action, " ".join(e.subjects), e.commit[:10]] for e in found])
+
+
+@click.command()
+@click.option("--by", metavar="DSL_ID", help="The DSL signing the re-encryption (default: the DSL whose key is here).")
+@click.option("--dry-run", is_flag=True, help="Only say which entries would be re-encrypted.")
+@json_option
+@with_store
+def reencrypt(store, by, dry_run, as_json):
+    """Re-encrypt the entries whose recipients no longer match the roster, in one signed commit.
+
+    Run it after someone joins or leaves the DSL team, a governor changes, or a key is replaced.
+    Someone removed keeps what they could already read: old versions stay in git history, and
+    anything they copied is beyond reach. Re-encryption protects entries from now on.
+    """
+    from cpoms_kit.audit.reencrypt import reencrypt as run
+
+    result = run(store, by=by, dry_run=dry_run, progress=not as_json)
+    if as_json:
+        emit_json(result.to_json())
+        return
+    if result.unreadable:
+        click.echo(f"{len(result.unreadable)} entries are not readable with this keyring and were left as they are; "
+                   "someone who can read them (e.g. the safeguarding governor) must run `cpoms reencrypt` too", err=True)
+    if not result.changed:
+        click.echo("every entry you can read already has the right recipients")
+    elif dry_run:
+        click.echo(f"would re-encrypt {len(result.changed)} entries: {' '.join(result.changed)}")
+    else:
+        click.echo(f"re-encrypted {len(result.changed)} entries in commit {result.commit[:12]}")
+
+
+@click.command()
+@click.option("--days", default=60, show_default=True, help="Warn about keys expiring within this many days.")
+@json_option
+@with_store
+def doctor(store, days, as_json):
+    """Health check: keys expired or expiring soon, missing public keys, gpg-agent and pinentry,
+    git and the repository itself; with the fix for each. Exit 1 when something needs fixing."""
+    from cpoms_kit.audit.doctor import diagnose
+
+    findings = diagnose(store, days=days)
+    if as_json:
+        emit_json([f.to_json() for f in findings])
+    else:
+        if not findings:
+            click.echo("all good")
+        for f in findings:
+            click.echo(f"{f.level.upper()}: {f.what}\n    fix: {f.fix}")
+    sys.exit(1 if any(f.level == "problem" for f in findings) else 0)

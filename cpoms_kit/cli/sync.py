@@ -1,0 +1,61 @@
+"""`cpoms remote`, `cpoms sync`, `cpoms hook`: sharing the records between DSL machines."""
+
+from __future__ import annotations
+
+import click
+
+from cpoms_kit.cli.common import emit_json, json_option, repo_option, with_store
+
+
+@click.group()
+def remote():
+    """The private git remote this repository syncs with (school infrastructure only)."""
+
+
+@remote.command("add")
+@click.argument("url")
+@click.option("--name", default="origin", show_default=True, help="Remote name.")
+@with_store
+def remote_add(store, url, name):
+    """Add URL (a bare repository over ssh or a local path) as the remote to sync with."""
+    from cpoms_kit.sync import add_remote
+
+    add_remote(store, url, name)
+    click.echo(f"remote {name} -> {url}; now run `cpoms sync`")
+
+
+@click.command()
+@click.option("--remote", "remote_name", default="origin", show_default=True, help="Remote name.")
+@json_option
+@with_store
+def sync(store, remote_name, as_json):
+    """Fetch, replay this machine's new commits on top of the remote's (re-signed by their own
+    authors), push. Entries never conflict; a roster changed on both sides stops with a message.
+    A remote whose history was rewritten (force-pushed) is refused."""
+    from cpoms_kit.sync import sync as run
+
+    result = run(store, remote_name)
+    if as_json:
+        emit_json(result.to_json())
+    else:
+        click.echo(f"pulled {result.pulled}, pushed {result.pushed} commit(s); now at {(result.head or '')[:12]}")
+
+
+@click.group()
+def hook():
+    """Server-side protection for the shared repository."""
+
+
+@hook.command("install-server")
+@click.argument("bare_repo", type=click.Path(file_okay=False, exists=True))
+@repo_option
+def install_server(bare_repo, repo):
+    """Install a pre-receive hook into BARE_REPO refusing unsigned commits, non-OpenPGP files under
+    entries/, deleted or edited entries, roster changes by non-DSLs, branch deletions and
+    non-fast-forward pushes. The server needs cpoms-kit installed (this Python), not gpg."""
+    from pathlib import Path
+
+    from cpoms_kit.server_hook import install
+
+    path = install(Path(bare_repo))
+    click.echo(f"installed {path}")

@@ -1,0 +1,149 @@
+"""Sharing one records repository between DSL machines through a private git remote.
+
+`sync` = fetch, refuse a force-pushed remote, replay this machine's new commits on top of the
+remote's (each re-signed by its own author's key, so history stays linear AND signed), push.
+Entries never conflict: each is a new file. Two machines changing the roster (staff.yaml, the
+pupil roster, keys) at once is a conflict we refuse to resolve automatically.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from cpoms_kit import gitrepo
+from cpoms_kit.audit import history
+from cpoms_kit.audit.pins import Pins
+from cpoms_kit.errors import GitError, InputError
+from cpoms_kit.store import Store
+
+BRANCH = "main"
+
+
+@dataclass
+class SyncResult:
+    pulled: int = 0
+    pushed: int = 0
+    rebased: list[str] = field(default_factory=list)
+    head: str | None = None
+
+    def to_json(self) -> dict:
+        return {"pulled": self.pulled, "pushed": self.pushed, "rebased": len(self.rebased), "head": self.head}
+
+
+def _git(store: Store, *args: str, check: bool = True, env: dict | None = None) -> subprocess.CompletedProcess:
+    done = subprocess.run(["git", "-C", str(store.root), *args], capture_output=True, text=True,
+                          env={**os.environ, **(env or {})})
+    if check and done.returncode != 0:
+        last = (done.stderr or done.stdout).strip().splitlines()
+        raise GitError(f"git {args[0]} failed: {last[-1] if last else done.returncode}")
+    return done
+
+
+def add_remote(store: Store, url: str, name: str = "origin") -> None:
+    if not url.strip():
+        raise InputError("give the remote's URL")
+    if name in _git(store, "remote").stdout.split():
+        raise InputError(f"remote {name!r} already exists (git remote -v shows it)")
+    _git(store, "remote", "add", name, url)
+
+
+def _rev(store: Store, ref: str) -> str | None:
+    done = _git(store, "rev-parse", "--verify", "-q", f"{ref}^{{commit}}", check=False)
+    return done.stdout.strip() or None
+
+
+def _changed_paths(store: Store, spec: str) -> set[str]:
+    return set(_git(store, "log", "--format=", "--name-only", spec).stdout.split())
+
+
+def sync(store: Store, remote: str = "origin") -> SyncResult:
+    if remote not in _git(store, "remote").stdout.split():
+        raise InputError(f"no remote {remote!r}: add one with `cpoms remote add URL`")
+    tracking = f"refs/remotes/{remote}/{BRANCH}"
+    result = SyncResult()
+    with gitrepo.writer_lock(store.root):
+        root_commit = _git(store, "rev-list", "--max-parents=0", "HEAD").stdout.split()[0]
+        pins = Pins.load(store.root, root_commit)
+        seen = pins.remotes.get(tracking) or _rev(store, tracking)
+        _git(store, "fetch", "-q", remote)
+        theirs = _rev(store, tracking)
+        if seen and theirs and seen != theirs and not history.is_ancestor(store.root, seen, theirs):
+            raise GitError(f"the remote's history was rewritten (force-push): {remote}/{BRANCH} was at {seen[:12]}, "
+                           "now at a commit that does not descend from it. Nothing was changed here; ask who did it, "
+                           "and run `cpoms verify`")
+        if theirs is None:  # an empty remote: publish
+            _git(store, "push", "-q", "-u", remote, f"HEAD:refs/heads/{BRANCH}")
+            result.pushed = int(_git(store, "rev-list", "--count", "HEAD").stdout)
+        else:
+            _integrate(store, theirs, result)
+            ahead = int(_git(store, "rev-list", "--count", f"{theirs}..HEAD").stdout)
+            if ahead:
+                push = _git(store, "push", "-q", remote, f"HEAD:refs/heads/{BRANCH}", check=False)
+                if push.returncode != 0:
+                    raise GitError("the remote moved while syncing (another DSL pushed); run `cpoms sync` again")
+                result.pushed = ahead
+            _git(store, "branch", "-q", f"--set-upstream-to={remote}/{BRANCH}", check=False)
+        _git(store, "fetch", "-q", remote)
+        pins.forget(set(result.rebased))
+        now_theirs = _rev(store, tracking)
+        if now_theirs:
+            pins.remotes[tracking] = now_theirs
+        pins.save()
+    result.head = _rev(store, "HEAD")
+    return result
+
+
+def _integrate(store: Store, theirs: str, result: SyncResult) -> None:
+    mine = _git(store, "rev-list", "--reverse", f"{theirs}..HEAD").stdout.split()
+    new = int(_git(store, "rev-list", "--count", f"HEAD..{theirs}").stdout)
+    result.pulled = new
+    if not new:
+        return
+    if not mine:
+        _git(store, "merge", "-q", "--ff-only", theirs)
+        return
+    base = _git(store, "merge-base", "HEAD", theirs).stdout.strip()
+    both = {p for p in _changed_paths(store, f"{base}..HEAD") & _changed_paths(store, f"{base}..{theirs}")
+            if not p.startswith("entries/")}
+    if both:
+        raise InputError(f"roster conflict: {', '.join(sorted(both))} changed both here and on the remote since the last "
+                         "sync. Nothing was changed. Agree which change stands, then on this machine: `git reset --hard "
+                         f"{theirs[:12]}` (your unsynced entries: git log {theirs[:12]}..HEAD) and redo the roster change")
+    status = _git(store, "status", "--porcelain", "--untracked-files=no").stdout.strip()
+    if status:
+        raise InputError("the working folder has uncommitted changes (run `cpoms verify`); sync needs it clean")
+    # Replay our commits on theirs; --exec re-signs each with its own author's key.
+    resign = f"{sys.executable} -m cpoms_kit.sync --resign"
+    done = _git(store, "-c", "core.hooksPath=/dev/null", "-c", "user.name=cpoms", "-c", "user.email=cpoms@cpoms.invalid",
+                "-c", "commit.gpgSign=false", "rebase", "-q", "--no-autosquash", "--exec", resign, theirs,
+                check=False, env={"GIT_EDITOR": "true"})
+    if done.returncode != 0:
+        _git(store, "rebase", "--abort", check=False)
+        last = (done.stderr or done.stdout).strip().splitlines()
+        raise GitError(f"could not replay this machine's commits on the remote's: {last[-1] if last else ''}; nothing was changed")
+    result.rebased = mine
+
+
+def resign_head() -> int:
+    """Run by `git rebase --exec`: sign HEAD again with the key of the person who authored it."""
+    import yaml
+
+    author = subprocess.run(["git", "log", "-1", "--format=%an%x00%ae"], capture_output=True, text=True,
+                            check=True).stdout.strip().split("\0")
+    rows = yaml.safe_load(Path("staff.yaml").read_text(encoding="utf-8")) or []
+    fpr = next((r["fingerprint"] for r in rows if r["id"] == author[0]), None)
+    if fpr is None:
+        print(f"cannot re-sign: {author[0]} is not on the roster", file=sys.stderr)
+        return 1
+    done = subprocess.run(["git", "-c", f"user.name={author[0]}", "-c", f"user.email={author[1]}",
+                           "-c", "gpg.program=gpg", "commit", "-q", "--amend", "--no-edit", "--allow-empty",
+                           "--no-verify", f"-S{fpr}"])
+    return done.returncode
+
+
+if __name__ == "__main__" and sys.argv[1:] == ["--resign"]:
+    sys.exit(resign_head())
