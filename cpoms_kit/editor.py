@@ -95,23 +95,84 @@ def _run_editor(path) -> None:
         raise Aborted(f"the editor exited with status {rc}; nothing recorded")
 
 
-def write_in_editor(store: Store, by: str, validate: Callable[[Draft], object]):
+# Recording-quality findings are shown as comment lines with this prefix, and removed on save.
+LINT_PREFIX = "# LINT: "
+# Each round needs the writer to save; past this many, something (an editor script?) is looping.
+MAX_ROUNDS = 20
+
+
+def strip_lint(text: str) -> str:
+    return "".join(line for line in text.splitlines(keepends=True) if not line.startswith(LINT_PREFIX))
+
+
+def body_line(text: str) -> int:
+    """The line of `text` on which the entry's (stripped) body starts, 1-based."""
+    lines = text.lstrip("\ufeff").splitlines(keepends=True)
+    close = next((i for i, line in enumerate(lines[1:], start=1) if line.strip() == "---"), len(lines))
+    body = "".join(lines[close + 1:])
+    return close + 2 + body[: len(body) - len(body.lstrip())].count("\n")
+
+
+def annotate(text: str, findings: list) -> str:
+    """`text` with each finding as a comment under its line, and how to go on at the top."""
+    lines = text.splitlines(keepends=True)
+    if lines and not lines[-1].endswith("\n"):
+        lines[-1] += "\n"
+    under: dict[int, list[str]] = {}
+    general = []
+    for f in findings:
+        note = f"{LINT_PREFIX}[{f.check}] {' '.join(f.message.split())}\n"
+        if f.line and 1 < f.line <= len(lines):
+            under.setdefault(f.line, []).append(note)
+        else:
+            general.append(note)
+    n = len(findings)
+    head = [f"{LINT_PREFIX}{n} recording-quality finding{'s' if n != 1 else ''}, marked {LINT_PREFIX.strip()!r} "
+            "under the line concerned.\n",
+            f"{LINT_PREFIX}Fix the text and save; or save again WITHOUT changes to record it anyway (the\n",
+            f"{LINT_PREFIX}warnings are noted in the entry as accepted). Empty the file to abort.\n", *general]
+    out = lines[:1] + head
+    for number, line in enumerate(lines[1:], start=2):
+        out.append(line)
+        out.extend(under.get(number, []))
+    return "".join(out)
+
+
+def write_in_editor(store: Store, by: str, validate: Callable[[Draft], object], lint=None):
     """Open the template; on save, validate; re-open with the errors on top until it is right.
 
-    Returns what `validate` returned. The plaintext lives only in a 0700 tmpfs folder that is
-    removed however this ends.
+    With `lint` (an object with ``run(result, line_base)`` and ``accept(result, findings)``, see
+    :class:`cpoms_kit.lint.EditorLint`), a valid draft with findings is re-opened with each finding
+    under its line; saving it again unchanged confirms them. Returns what `validate` returned
+    (passed through ``lint.accept`` when warnings were confirmed). The plaintext lives only in a
+    0700 tmpfs folder that is removed however this ends.
     """
     store.staff_member(by, "--by")
     text = template(store, by)
+    shown = None  # (text, findings) the writer was last shown findings for
     with secure_tmpdir("cpoms-new-") as tmp:
         path = tmp / "entry.md"
-        while True:
+        for _ in range(MAX_ROUNDS):
             path.write_text(text, encoding="utf-8")
             _run_editor(path)
             saved = path.read_text(encoding="utf-8")
-            if saved == text or not saved.strip():
+            mine = strip_lint(saved)
+            if not mine.strip():
+                raise Aborted("the entry was emptied; nothing recorded")
+            confirmed = shown is not None and mine.rstrip() == shown[0].rstrip()
+            if saved == text and not confirmed:
                 raise Aborted("the template was left unchanged or emptied; nothing recorded")
             try:
-                return validate(draft_from_text(saved, by))
+                result = validate(draft_from_text(mine, by))
             except (InputError, yaml.YAMLError) as exc:
-                text = template(store, by, [str(getattr(exc, "message", exc))], saved)
+                text, shown = template(store, by, [str(getattr(exc, "message", exc))], mine), None
+                continue
+            if lint is None:
+                return result
+            if confirmed:
+                return lint.accept(result, shown[1])
+            findings = lint.run(result, body_line(mine))
+            if not findings:
+                return result
+            text, shown = annotate(mine, findings), (mine, findings)
+    raise Aborted(f"the editor was opened {MAX_ROUNDS} times without a valid entry being confirmed; nothing recorded")

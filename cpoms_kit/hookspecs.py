@@ -64,6 +64,8 @@ def cpoms_register_lint_checks(register):
 
     Call ``register(check)`` with an object that has ``id``, ``description`` and
     ``check(draft, context) -> list[LintFinding]``; see :mod:`cpoms_kit.lint`.
+    ``register(WordList(id, extends, entries))`` adds phrases to a list the checks read
+    ("opinion", "derogatory", "words"...); see docs/lint.md.
     """
 
 

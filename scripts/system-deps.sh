@@ -7,6 +7,8 @@ command -v gpg >/dev/null || need+=(gnupg)
 command -v git >/dev/null || need+=(git)
 command -v chromium >/dev/null || need+=(chromium)
 [ -e /usr/share/zoneinfo/Europe/London ] || need+=(tzdata)
+# British English word list (SCOWL) read by the recording-quality spelling check (`cpoms lint`).
+[ -e /usr/share/dict/british-english ] || need+=(wbritish)
 if [ ${#need[@]} -eq 0 ]; then exit 0; fi
 if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
   echo "installing Debian packages: ${need[*]}"

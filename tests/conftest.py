@@ -109,7 +109,8 @@ class Cpoms:
         return out
 
     def add(self, by="tj", pupil=("P001",), category="Safeguarding", occurred="2026-11-27T09:00",
-            body="Samira said: 'nobody made tea last night'.", *extra: str) -> str:
+            body='At 09:00 in the Year 4 classroom Samira Okonkwo-Bright said: "nobody made tea last night". '
+                 'Present: Tom Jones.', *extra: str) -> str:
         args = ["add", "--by", by, "--occurred", occurred, "--body", body, "--json", *extra]
         if category and "--follows" not in extra:
             args += ["--category", category]

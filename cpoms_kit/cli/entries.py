@@ -26,11 +26,16 @@ from cpoms_kit.cli.common import emit_json, json_option, table, with_store
 @click.option("--body", help="The text of the entry.")
 @click.option("--body-file", type=click.File("r", encoding="utf-8"), metavar="FILE|-", help="Read the text from FILE, or - for stdin.")
 @click.option("--meta", "meta", multiple=True, metavar="KEY=VALUE", help="Extra front-matter field a plugin reads (e.g. decision=keep-open).")
+@click.option("--strict", is_flag=True, help="Recording-quality findings (see `cpoms lint`) are errors: exit 2, nothing recorded.")
 @json_option
 @with_store
 def add(store, by, etype, pupils, category, tags, follows, amends, action, status, assign,
-        high_priority, about_staff, occurred, body, body_file, meta, as_json):
+        high_priority, about_staff, occurred, body, body_file, meta, strict, as_json):
     """Record an entry from a script: validate, encrypt, commit (signed), print its id.
+
+    The text is checked for recording quality first (`cpoms lint`): findings are printed as
+    warnings on stderr and noted in the entry as accepted (`lint_accepted`); with --strict they
+    are errors and nothing is recorded.
 
     \b
     cpoms add --by tjones --pupil P001 --category Safeguarding --tag "Neglect related" \\
@@ -53,7 +58,22 @@ def add(store, by, etype, pupils, category, tags, follows, amends, action, statu
     draft = Draft(by=by, body=text, occurred=occurred, type=etype, pupils=list(pupils), category=category,
                   tags=list(tags), follows=follows, amends=amends, action=action, status=status,
                   assign=assign, high_priority=high_priority, about_staff=about_staff, extra=extra)
-    entry = record(store, validate(store, draft))
+    from cpoms_kit.lint import ACCEPTED_FIELD, accept, lint_entry
+
+    if ACCEPTED_FIELD in extra:
+        raise InputError(f"--meta {ACCEPTED_FIELD} is set by the recording-quality check, not by hand")
+    entry = validate(store, draft)
+    report = lint_entry(store, entry)
+    if strict and report.findings:
+        raise InputError(f"--strict: {report.summary()} (see `cpoms lint`); nothing recorded")
+    if strict and report.errors:
+        raise InputError(f"--strict: {report.errors[0]}; nothing recorded")
+    entry = record(store, accept(entry, report.findings))
+    # Shown once the entry is safely committed, so a refusal stays one `error:` line.
+    for note in report.errors:
+        click.echo(f"warning: {note}", err=True)
+    for finding in report.findings:
+        click.echo(f"warning: {finding}", err=True)
     if as_json:
         emit_json({"id": entry.id})
     else:
@@ -68,13 +88,22 @@ def new(store, by, as_json):
     """Write an entry in your $EDITOR (template in RAM only), then encrypt and commit it.
 
     Errors are shown at the top of the re-opened file. Leave the template unchanged, or empty
-    it, to abort without recording anything.
+    it, to abort without recording anything. Recording-quality findings (see `cpoms lint`) are
+    shown as `# LINT:` comments under their lines: fix them, or save again without changes to
+    record the entry anyway, with the warnings noted in it as accepted.
     """
     from cpoms_kit.editor import write_in_editor
+    from cpoms_kit.lint import ACCEPTED_FIELD, EditorLint
     from cpoms_kit.recording import record, validate
 
-    entry = write_in_editor(store, by, lambda draft: validate(store, draft))
+    checker = EditorLint(store)
+    entry = write_in_editor(store, by, lambda draft: validate(store, draft), lint=checker)
     record(store, entry)
+    for note in checker.errors:
+        click.echo(f"warning: {note}", err=True)
+    accepted = entry.extra.get(ACCEPTED_FIELD) or []
+    if accepted:
+        click.echo(f"recorded with {len(accepted)} recording-quality warning(s) accepted", err=True)
     if as_json:
         emit_json({"id": entry.id})
     else:
