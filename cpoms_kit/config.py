@@ -29,6 +29,22 @@ day_end = "15:30"
 # name = "Autumn 2026"
 # start = 2026-09-03
 # end = 2026-12-18
+#
+# Days inside a term that are not school days (half term, INSET days, closures), for clocks counted
+# in school days (a parent's educational-record request: 15 school days; a file transfer: 5).
+# [[holidays]]
+# name = "Autumn half term"
+# start = 2026-10-26
+# end = 2026-10-30
+
+# England and Wales bank holidays are built in; list one-offs (or set region = "none" and list yours).
+# [calendar]
+# bank_holidays = [2027-06-07]
+
+# [retention]
+# default = "DOB+25"        # review date of each file; per pupil: `cpoms retention set`
+# [retention.codes]
+# csa-inquiry = "DOB+75"
 
 [plugins]
 # Names of plugins to switch off, e.g. to replace the built-in categories with the school's own.

@@ -40,6 +40,10 @@ COMMANDS = {
     "hook": "cpoms_kit.cli.sync:hook",
     # issue 7: recording quality
     "lint": "cpoms_kit.cli.lint:lint",
+    # issue 8: requests, transfers, retention
+    "request": "cpoms_kit.cli.requests:request",
+    "transfer": "cpoms_kit.cli.transfer:transfer",
+    "retention": "cpoms_kit.cli.retention:retention",
 }
 
 

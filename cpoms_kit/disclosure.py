@@ -1,0 +1,302 @@
+"""The disclosure pack: one pupil's chronology as a self-contained HTML file (print it to PDF from a
+browser), third parties redacted by default, every redaction decision logged in the repository.
+
+Third parties are the other pupils and the staff in the entries: pupils named on an entry (by id),
+any enrolled pupil or member of staff whose name (or a part of it, three letters or more) or pupil
+id appears in the text, and the staff who wrote, were assigned or are the subject of an entry. Each
+becomes a consistent label ("Pupil A", "Staff B") so the chronology stays readable. A part of a name
+that is also part of the subject's own name is not redacted (it would erase the subject's name).
+
+The pack is plaintext meant for release: it is written only to the folder the DSL names, with mode
+0600, and the release is recorded as a `disclosure` entry (who released what to whom and when, the
+redaction log, the pack's SHA-256) in the same step; if that commit fails the pack is removed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import html
+import os
+import re
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from cpoms_kit.errors import InputError
+from cpoms_kit.model import Entry, check_id
+from cpoms_kit.store import Store
+
+EXEMPTIONS = {
+    "third-party": "DPA 2018 Sch 2 Pt 3 para 16 (third-party personal data)",
+    "serious-harm": "DPA 2018 Sch 3 Pt 4 (education data: serious harm)",
+    "child-abuse": "DPA 2018 Sch 3 Pt 5 (child abuse data)",
+    "crime": "DPA 2018 Sch 2 Pt 1 para 2 (crime and taxation)",
+    "legal-privilege": "DPA 2018 Sch 2 Pt 4 para 19 (legal professional privilege)",
+}
+# Records-management entries are about the file, not the child's chronology.
+ADMIN_TYPES = frozenset({"request", "request-extension", "disclosure", "transfer", "transfer-receipt",
+                         "retention-hold", "retention-release", "retention-code"})
+
+
+@dataclass
+class Person:
+    item: str  # "pupil:P002" or "staff:tj": what --unredact names
+    kind: str
+    name: str
+    tokens: set[str] = field(default_factory=set)
+    label: str = ""  # "Pupil A", given in order of first appearance in the pack
+
+
+@dataclass
+class Pack:
+    html: str
+    entries: list[str]
+    withheld: list[dict[str, Any]]
+    redactions: list[dict[str, Any]]
+
+    @property
+    def sha256(self) -> str:
+        return hashlib.sha256(self.html.encode("utf-8")).hexdigest()
+
+
+def _tokens(name: str) -> set[str]:
+    parts = set()
+    for word in name.split():
+        parts.add(word)
+        parts.update(p for p in re.split(r"[-'’]", word) if p)
+    return {p.casefold() for p in parts if len(p) >= 3} | {name.casefold()}
+
+
+class Redactor:
+    def __init__(self, store: Store, subject: str, unredact: dict[str, str]):
+        self.roster = store.pupils()
+        self.staff = store.staff()
+        if subject not in self.roster:
+            raise InputError(f"unknown pupil {subject!r}")
+        self.subject = self.roster[subject]
+        own = _tokens(self.subject.name)
+        self.people: dict[str, Person] = {}
+        self.counts = {"pupil": 0, "staff": 0}
+
+        def person(kind: str, pid: str, name: str) -> None:
+            toks = _tokens(name) - own
+            if kind == "pupil":
+                toks.add(pid.casefold())
+            self.people[f"{kind}:{pid}"] = Person(f"{kind}:{pid}", kind, name, toks)
+
+        for p in sorted(self.roster.values(), key=lambda p: p.id):
+            if p.id != subject:
+                person("pupil", p.id, p.name)
+        for s in sorted(self.staff.values(), key=lambda s: s.id):
+            person("staff", s.id, s.name)
+        self.unredact = {self.resolve(k): v for k, v in unredact.items()}
+        owners: dict[str, list[Person]] = {}
+        for p in self.people.values():
+            for t in p.tokens:
+                owners.setdefault(t, []).append(p)
+        self.owners = owners
+        alts = sorted(owners, key=len, reverse=True)
+        self.pattern = re.compile(r"(?<!\w)(" + "|".join(map(re.escape, alts)) + r")(?!\w)", re.IGNORECASE) if alts else None
+
+    def resolve(self, item: str) -> str:
+        if item in self.people:
+            return item
+        hits = [k for k in self.people if k.split(":", 1)[1] == item]
+        if len(hits) != 1:
+            raise InputError(f"--unredact {item!r} names no third party in this pack "
+                             "(use pupil:ID or staff:ID, as the redaction log shows)")
+        return hits[0]
+
+    def label(self, p: Person) -> str:
+        if not p.label:
+            n = self.counts[p.kind]
+            self.counts[p.kind] += 1
+            p.label = f"{p.kind.capitalize()} {chr(ord('A') + n % 26)}{n // 26 if n >= 26 else ''}"
+        return p.label
+
+    def hidden(self, p: Person) -> bool:
+        return p.item not in self.unredact
+
+    def person_for(self, kind: str, pid: str | None) -> Person | None:
+        return self.people.get(f"{kind}:{pid}") if pid else None
+
+    def show(self, p: Person | None, fallback: str, hits: dict[str, set[str]], where: str) -> str:
+        """HTML for a person in a field: their label when hidden, else their name."""
+        if p is None:
+            return html.escape(fallback)
+        hits.setdefault(p.item, set()).add(where)
+        if self.hidden(p):
+            return f'<span class="redacted">[{html.escape(self.label(p))}]</span>'
+        return html.escape(p.name)
+
+    def text(self, body: str, hits: dict[str, set[str]]) -> str:
+        """Escaped HTML of `body`, third-party names replaced by their labels."""
+        if self.pattern is None:
+            return html.escape(body)
+        out, pos = [], 0
+        for m in self.pattern.finditer(body):
+            owners = self.owners[m.group(0).casefold()]
+            hidden = [p for p in owners if self.hidden(p)]
+            for p in owners:
+                hits.setdefault(p.item, set()).add("text")
+            out.append(html.escape(body[pos:m.start()]))
+            if hidden:
+                out.append(f'<span class="redacted">[{html.escape(self.label(hidden[0]))}]</span>')
+            else:
+                out.append(html.escape(m.group(0)))
+            pos = m.end()
+        out.append(html.escape(body[pos:]))
+        return "".join(out)
+
+
+CSS = """
+body{font:11pt/1.45 system-ui,sans-serif;max-width:50rem;margin:2rem auto;padding:0 1rem;color:#111}
+h1{font-size:1.4rem}h2{font-size:1.1rem;margin-top:2rem}
+.warning{border:2px solid #b00;padding:.5rem 1rem;background:#fee}
+.entry{border-top:1px solid #999;padding:.6rem 0;break-inside:avoid}
+.meta{color:#444;font-size:.9rem}.body{white-space:pre-wrap}
+.redacted{background:#111;color:#fff;padding:0 .25rem;border-radius:2px}
+.withheld{font-style:italic;color:#555}
+table{border-collapse:collapse}td,th{border:1px solid #999;padding:.2rem .5rem;text-align:left}
+@media print{body{margin:0;max-width:none}.warning{display:none}.entry{page-break-inside:avoid}
+@page{margin:18mm;@bottom-right{content:counter(page)}}}
+"""
+
+
+def chronology(entries: list[Entry], pupil: str) -> list[Entry]:
+    mine = [e for e in entries if pupil in e.pupil_ids and e.type not in ADMIN_TYPES]
+    return sorted(mine, key=lambda e: (e.occurred_at, e.recorded_at, e.id))
+
+
+def build(store: Store, request: Entry, entries: list[Entry], by: str, to: str, now: datetime,
+          unredact: dict[str, str], withhold: dict[str, str]) -> Pack:
+    pupil = request.pupil_ids[0]
+    red = Redactor(store, pupil, unredact)
+    chron = chronology(entries, pupil)
+    known = {e.id for e in chron}
+    for entry_id, code in withhold.items():
+        if entry_id not in known:
+            raise InputError(f"--withhold {entry_id}: not an entry of {pupil}'s chronology")
+        if code not in EXEMPTIONS:
+            raise InputError(f"--withhold {entry_id}={code}: exemption must be one of {', '.join(EXEMPTIONS)}")
+    tz = store.config.timezone
+    rows, redactions, withheld, included = [], [], [], []
+    stamp = now.isoformat(timespec="seconds")
+    for e in chron:
+        when = f"{e.occurred_at.astimezone(tz):%d %b %Y %H:%M}"
+        if e.id in withhold:
+            withheld.append({"entry": e.id, "exemption": EXEMPTIONS[withhold[e.id]], "decided_by": by, "at": stamp})
+            rows.append(f'<div class="entry withheld"><div class="meta">{html.escape(when)}</div>'
+                        f'An entry is withheld under {html.escape(EXEMPTIONS[withhold[e.id]])}.</div>')
+            continue
+        included.append(e.id)
+        hits: dict[str, set[str]] = {}
+        original = e.extra.get("original") if isinstance(e.extra.get("original"), dict) else {}
+        if original.get("recorded_by_name"):
+            author = html.escape("staff of " + str(original.get("school", "the previous school")))
+        else:
+            author = red.show(red.person_for("staff", e.recorded_by), e.recorded_by, hits, "author")
+        others = []
+        for ref in e.pupils:
+            if ref.id == pupil:
+                continue
+            others.append(f"{red.show(red.person_for('pupil', ref.id), ref.id, hits, 'pupils')} ({html.escape(ref.role)})")
+        extra_people = []
+        for fld, label in (("about_staff", "about staff"), ("assigned_to", "assigned to")):
+            sid = getattr(e, fld)
+            if sid:
+                extra_people.append(f"{label}: {red.show(red.person_for('staff', sid), sid, hits, fld)}")
+        body = red.text(e.body, hits)
+        etype = original.get("type", e.type) if e.type == "transferred" else e.type
+        cat = " · ".join(html.escape(x) for x in (e.category, *e.subcategories) if x)
+        rows.append(
+            f'<div class="entry"><div class="meta"><b>{html.escape(when)}</b> · {html.escape(etype)}'
+            f'{" · " + cat if cat else ""}{" · <b>HIGH PRIORITY</b>" if e.high_priority else ""}'
+            f' · recorded {e.recorded_at.astimezone(tz):%d %b %Y %H:%M} by {author}'
+            f'{"<br>other pupils: " + ", ".join(others) if others else ""}'
+            f'{"<br>" + "; ".join(extra_people) if extra_people else ""}</div>'
+            f'<div class="body">{body}</div></div>')
+        for item in sorted(hits):
+            p = red.people[item]
+            released = item in red.unredact
+            redactions.append({
+                "item": item, "label": red.label(p), "entry": e.id, "where": sorted(hits[item]),
+                "status": "released" if released else "redacted",
+                "exemption": None if released else EXEMPTIONS["third-party"],
+                "reason": red.unredact.get(item), "decided_by": by, "at": stamp,
+            })
+    key_rows = sorted({(r["label"], r["status"]) for r in redactions})
+    subject = red.subject
+    doc = f"""<!doctype html>
+<html lang="en"><head><meta charset="utf-8">
+<meta http-equiv="Content-Security-Policy" content="default-src 'none'; style-src 'unsafe-inline'">
+<meta name="robots" content="noindex,nofollow">
+<title>Disclosure {html.escape(request.id)}</title><style>{CSS}</style></head><body>
+<p class="warning">CONFIDENTIAL. This disclosure pack is plain text for release to the requester only.
+Do not store it on a shared drive; delete the file once it has been sent or printed.</p>
+<h1>Information held about {html.escape(subject.name)}</h1>
+<table>
+<tr><th>Date of birth</th><td>{subject.dob}</td></tr>
+<tr><th>School</th><td>{html.escape(store.config.school)}</td></tr>
+<tr><th>Request</th><td>{html.escape(str(request.extra.get('request_kind')))} received {html.escape(str(request.extra.get('received')))} (ref. {html.escape(request.id)})</td></tr>
+<tr><th>Released to</th><td>{html.escape(to)}</td></tr>
+<tr><th>Released on</th><td>{now.astimezone(tz):%d %B %Y}</td></tr>
+<tr><th>Entries</th><td>{len(included)} included, {len(withheld)} withheld</td></tr>
+</table>
+<h2>Chronology</h2>
+{''.join(rows) or '<p>No entries.</p>'}
+<h2>Redactions</h2>
+<p>Information about other people has been removed where marked, under the exemption shown.</p>
+<table><tr><th>Marked as</th><th>Exemption</th></tr>
+{''.join(f'<tr><td>[{html.escape(label)}]</td><td>{html.escape(EXEMPTIONS["third-party"])}</td></tr>' for label, status in key_rows if status == 'redacted')}
+{''.join(f'<tr><td>withheld entry</td><td>{html.escape(w["exemption"])}</td></tr>' for w in withheld)}
+</table>
+</body></html>
+"""
+    return Pack(doc, included, withheld, redactions)
+
+
+def export(store: Store, request_id: str, out_dir: Path, by: str, to: str | None,
+           unredact: dict[str, str], withhold: dict[str, str]) -> tuple[Path, Entry, Pack]:
+    """Build the pack, write it under `out_dir`, and log the release as a `disclosure` entry."""
+    from cpoms_kit.requests import DISCLOSURE, get_state
+    from cpoms_kit.recording import Draft, record, validate
+
+    signer = store.signer(check_id(by, "--by"), must_be_dsl=True)
+    for item, reason in unredact.items():
+        if not reason.strip():
+            raise InputError(f"--unredact {item} needs a --reason")
+    entries, _ = store.entries()
+    st = get_state(store, request_id, entries)
+    to = (to or st.request.extra.get("requester") or "").strip()
+    if not to:
+        raise InputError("--to is required: to whom is this released?")
+    now = store.now()
+    pack = build(store, st.request, entries, signer.id, to, now, unredact, withhold)
+    out_dir = Path(out_dir)
+    target = out_dir / f"disclosure-{request_id}.html"
+    if target.exists():
+        raise InputError(f"{target} already exists; choose another --out folder")
+    extra = {
+        "released_to": to, "released_by": signer.id, "released_at": now.isoformat(timespec="seconds"),
+        "entries": pack.entries, "withheld": pack.withheld, "redactions": pack.redactions,
+        "pack_sha256": pack.sha256, "pack_file": target.name,
+    }
+    n_red = sum(1 for r in pack.redactions if r["status"] == "redacted")
+    body = (f"Disclosure for request {request_id} released to {to} by {signer.id}: {len(pack.entries)} entries, "
+            f"{n_red} redactions, {len(pack.withheld)} withheld. Pack SHA-256 {pack.sha256}.")
+    draft = Draft(by=signer.id, body=body, occurred=now, type=DISCLOSURE, follows=request_id, extra=extra)
+    entry = validate(store, draft)
+    out_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    tmp = out_dir / f".{target.name}.part"
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        fh.write(pack.html)
+    try:
+        record(store, entry)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    os.replace(tmp, target)
+    return target, entry, pack

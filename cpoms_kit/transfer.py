@@ -1,0 +1,400 @@
+"""Sending a child-protection file to a new school, importing one, and the receipt that closes the loop.
+
+The bundle is one OpenPGP message, encrypted to the receiving DSL's key only (`--recipient-file`:
+their key is never imported into the sending keyring) and signed by the sending DSL. Inside is a JSON
+document: the pupil (name, date of birth), the sending DSL (name, fingerprint, public key) and the
+keys of the sending DSL team (so the receipt can be encrypted back to them), a summary of the main
+concerns, and the pupil's whole chronology as entries (Markdown + front matter).
+
+What is in it and what is not (KCSIE: the file is transferred whole, separately from the main pupil
+file, with confirmation of receipt): every entry naming the pupil that this keyring can read, text
+unredacted, because the receiving DSL needs the same picture the sending DSL had (redacting a
+sibling's or an alleged perpetrator's name would hide risk, and DPA 2018 Sch 8 para 4 allows the
+sharing to safeguard a child). Nothing else about other pupils travels: no other pupil's file, no
+roster data, and their ids are removed from the entries' pupil lists (only their role on the
+incident is kept). Records-management entries (requests, disclosures, holds) stay behind.
+
+At the receiver each entry becomes a `transferred` entry with a new id, recorded by the importing
+DSL, with `original:` (id, type, author's name and role, times, links) and `provenance:` (sending
+school, bundle id, sender fingerprint, how the signature was checked) in its front matter. Their
+type keeps the receiver's own deadline rules from firing on another school's history.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from cpoms_kit import keygen
+from cpoms_kit.errors import GpgError, InputError
+from cpoms_kit.model import Entry, Pupil, PupilRef, check_id, parse_entry
+from cpoms_kit.store import Store
+from cpoms_kit.tmpfs import secure_tmpdir
+
+FORMAT, RECEIPT_FORMAT = "cpoms-transfer/1", "cpoms-transfer-receipt/1"
+KEEP_OUT = frozenset({"request", "request-extension", "disclosure", "transfer", "transfer-receipt",
+                      "retention-hold", "retention-release", "retention-code"})
+
+
+@dataclass
+class GpgRun:
+    out: bytes
+    status: list[list[str]]
+    code: int
+
+    def first(self, key: str) -> list[str] | None:
+        return next((s for s in self.status if s and s[0] == key), None)
+
+
+def _gpg(args: list[str], data: bytes | None = None, home: str | None = None) -> GpgRun:
+    env = dict(os.environ)
+    if home:
+        env["GNUPGHOME"] = str(home)
+    done = subprocess.run(["gpg", "--batch", "--no-tty", "--status-fd", "2", *args], input=data,
+                          capture_output=True, env=env)
+    status = [ln[9:].split() for ln in done.stderr.decode(errors="replace").splitlines() if ln.startswith("[GNUPG:] ")]
+    return GpgRun(done.stdout, status, done.returncode)
+
+
+def key_file_info(path: Path) -> str:
+    """The fingerprint of the one usable encryption key in an armored key file, or a refusal."""
+    if not path.is_file():
+        raise InputError(f"--to-key {path}: no such file")
+    if b"-----BEGIN PGP PUBLIC KEY BLOCK-----" not in path.read_bytes()[:4096]:
+        raise InputError(f"--to-key {path} must be an armored public key (gpg --armor --export FPR > key.asc)")
+    run = _gpg(["--with-colons", "--show-keys", str(path)])
+    rows = [ln.split(":") for ln in run.out.decode(errors="replace").splitlines()]
+    pubs = [r for r in rows if r[0] == "pub"]
+    if run.code != 0 or len(pubs) != 1:
+        raise InputError(f"--to-key {path} must hold exactly one OpenPGP public key (found {len(pubs)})")
+    if pubs[0][1] in ("e", "r", "d", "i"):
+        raise GpgError(f"--to-key {path}: the key is {dict(e='expired', r='revoked').get(pubs[0][1], 'unusable')}; ask the receiving DSL for a current key")
+    if "E" not in pubs[0][11]:
+        raise GpgError(f"--to-key {path}: the key has no usable encryption subkey")
+    fpr = next(r[9] for r in rows if r[0] == "fpr")
+    return fpr.upper()
+
+
+def _chronology(entries: list[Entry], pupil: str) -> list[Entry]:
+    mine = [e for e in entries if pupil in e.pupil_ids and e.type not in KEEP_OUT]
+    return sorted(mine, key=lambda e: (e.occurred_at, e.recorded_at, e.id))
+
+
+def _portable(e: Entry, pupil: str) -> str:
+    """The entry as it travels: other pupils' ids removed (their roles kept)."""
+    others = [r.role for r in e.pupils if r.id != pupil]
+    extra = dict(e.extra)
+    if others:
+        extra["other_pupils"] = others
+    return e.with_(pupils=tuple(r for r in e.pupils if r.id == pupil), extra=extra).to_markdown()
+
+
+def summary(chron: list[Entry], now: datetime) -> dict[str, Any]:
+    from cpoms_kit.cases import build_cases
+
+    cats: dict[str, int] = {}
+    for e in chron:
+        if e.type in ("concern", "transferred") and e.category:
+            cats[e.category] = cats.get(e.category, 0) + 1
+    main = [e for e in chron if e.type in ("concern", "referral") or e.high_priority or
+            (e.type == "transferred" and e.extra.get("original", {}).get("type") in ("concern", "referral"))]
+    case = next(iter(build_cases(chron, now).values()), None)
+    return {
+        "entries": len(chron), "concerns": sum(1 for e in chron if e.type == "concern"),
+        "first": chron[0].occurred_at.date().isoformat() if chron else None,
+        "last": chron[-1].occurred_at.date().isoformat() if chron else None,
+        "categories": cats, "high_priority": sum(1 for e in chron if e.high_priority),
+        "case_status": case.status if case else None, "complex": bool(case and case.complex),
+        "open_actions": [{"action": a.action, "planned": a.recorded_at.date().isoformat()} for a in (case.open_actions if case else [])],
+        "main_concerns": [{
+            "date": e.occurred_at.date().isoformat(), "type": e.type, "category": e.category,
+            "subcategories": list(e.subcategories), "high_priority": e.high_priority,
+            "first_line": (e.body.strip().splitlines() or [""])[0][:200]} for e in main],
+    }
+
+
+def send(store: Store, pupil_id: str, to_key: Path, school: str, by: str, out: Path) -> tuple[Entry, dict[str, Any]]:
+    from ulid import ULID
+
+    from cpoms_kit.recording import Draft, record, validate
+
+    check_id(pupil_id, "pupil id")
+    signer = store.signer(check_id(by, "--by"), must_be_dsl=True)
+    if not school.strip():
+        raise InputError("--school needs the receiving school's name")
+    out = Path(out)
+    if out.exists():
+        raise InputError(f"--out {out} already exists")
+    to_fpr = key_file_info(Path(to_key))
+    roster = store.pupils()
+    if pupil_id not in roster:
+        raise InputError(f"unknown pupil {pupil_id!r} (see `cpoms pupil list`)")
+    entries, unreadable = store.entries()
+    chron = _chronology(entries, pupil_id)
+    if not chron:
+        raise InputError(f"no entries you can read name {pupil_id}: there is no file to transfer")
+    now = store.now()
+    p = roster[pupil_id]
+    staff = store.staff()
+    named = {s for e in chron for s in (e.recorded_by, e.about_staff, e.assigned_to) if s}
+    store.ensure_public_keys()
+    doc = {
+        "format": FORMAT, "bundle_id": str(ULID.from_datetime(now)), "sent_at": now.isoformat(timespec="seconds"),
+        "from_school": store.config.school, "to_school": school.strip(), "to_fingerprint": to_fpr,
+        "sender": {"id": signer.id, "name": signer.name, "role": signer.role, "fingerprint": signer.fingerprint,
+                   "key": store.gpg.export_public(signer.fingerprint)},
+        "reply_keys": [store.gpg.export_public(s.fingerprint) for s in store.dsl_team()],
+        "pupil": {"id": p.id, "name": p.name, "dob": p.dob.isoformat(), "year_group": p.year_group},
+        "staff": {sid: {"name": staff[sid].name, "role": staff[sid].role} for sid in sorted(named) if sid in staff},
+        "summary": summary(chron, now),
+        "entries": [_portable(e, pupil_id) for e in chron],
+    }
+    plain = json.dumps(doc, ensure_ascii=False).encode("utf-8")
+    with secure_tmpdir("cpoms-key-") as tmp:
+        keyfile = tmp / "to.asc"
+        shutil.copyfile(to_key, keyfile)
+        run = _gpg(["--armor", "--encrypt", "--sign", "--local-user", signer.fingerprint,
+                    "--recipient-file", str(keyfile)], plain)
+    if run.code != 0 or not run.first("END_ENCRYPTION"):
+        raise GpgError(f"gpg could not encrypt and sign the bundle: {' '.join(' '.join(s) for s in run.status[-2:]) or 'failed'}")
+    bundle = run.out
+    digest = hashlib.sha256(bundle).hexdigest()
+    extra = {"to_school": school.strip(), "to_fingerprint": to_fpr, "to_key": Path(to_key).read_text(encoding="ascii"),
+             "bundle_id": doc["bundle_id"],
+             "bundle_sha256": digest, "entries": [e.id for e in chron], "sent_at": doc["sent_at"]}
+    body = (f"Child-protection file sent to {school.strip()} ({len(chron)} entries), encrypted to key {to_fpr}, "
+            f"bundle {doc['bundle_id']} SHA-256 {digest}. Awaiting receipt.")
+    entry = validate(store, Draft(by=signer.id, body=body, occurred=now, type="transfer", pupils=[pupil_id], extra=extra))
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp_out = out.with_name(f".{out.name}.part")
+    tmp_out.write_bytes(bundle)
+    try:
+        record(store, entry)
+    except BaseException:
+        tmp_out.unlink(missing_ok=True)
+        raise
+    os.replace(tmp_out, out)
+    return entry, {"bundle": str(out), "bundle_id": doc["bundle_id"], "sha256": digest, "entries": len(chron),
+                   "to_fingerprint": to_fpr, "unreadable_skipped": len(unreadable)}
+
+
+def _verify_with(key_armored: bytes, signed: bytes) -> GpgRun:
+    """Check a signed message against one public key, in a throwaway keyring (public keys only)."""
+    home = keygen.new_gnupghome("cpv-")
+    try:
+        _gpg(["--import"], key_armored, home=str(home))
+        return _gpg(["--decrypt"], signed, home=str(home))
+    finally:
+        keygen.kill_agent(home)
+        shutil.rmtree(home, ignore_errors=True)
+
+
+def open_bundle(store: Store, data: bytes, sender_key: bytes | None) -> tuple[dict[str, Any], str]:
+    """Decrypt and check the sender's signature. Returns the document and how it was checked:
+    `verified` (a key this keyring or --sender-key holds) or `unconfirmed` (only the key the bundle
+    carries; confirm its fingerprint with the sending DSL)."""
+    run = _gpg(["--decrypt"], data, home=store.gpg.homedir)
+    if run.code != 0 and not run.first("DECRYPTION_OKAY"):
+        if run.first("BADSIG"):
+            raise GpgError("the bundle's signature is BAD: it was altered after signing; do not import it")
+        raise GpgError("cannot decrypt the bundle with this keyring: it was encrypted to another key")
+    if not run.first("DECRYPTION_OKAY"):
+        raise GpgError("the bundle did not decrypt cleanly")
+    if run.first("BADSIG"):
+        raise GpgError("the bundle's signature is BAD: it was altered after signing; do not import it")
+    try:
+        doc = json.loads(run.out.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        raise InputError("the file decrypts but is not a cpoms transfer bundle") from None
+    if not isinstance(doc, dict) or doc.get("format") != FORMAT:
+        raise InputError(f"not a cpoms transfer bundle (format {doc.get('format') if isinstance(doc, dict) else None!r})")
+    claimed = str(doc.get("sender", {}).get("fingerprint", "")).upper()
+    valid = run.first("VALIDSIG")
+    if valid:
+        how = "verified"
+    elif run.first("ERRSIG") or run.first("NO_PUBKEY"):
+        key = sender_key or str(doc.get("sender", {}).get("key", "")).encode()
+        unwrapped = _gpg(["--unwrap"], data, home=store.gpg.homedir)
+        check = _verify_with(key, unwrapped.out)
+        if check.first("BADSIG"):
+            raise GpgError("the bundle's signature is BAD: it was altered after signing; do not import it")
+        valid = check.first("VALIDSIG")
+        if not valid:
+            raise GpgError("the bundle's signature could not be checked with the sender's key" +
+                           (" given by --sender-key" if sender_key else ""))
+        how = "verified" if sender_key else "unconfirmed"
+    else:
+        raise GpgError("the bundle is not signed: a transfer must be signed by the sending DSL")
+    signer = valid[-1].upper()  # VALIDSIG's last field: the primary key's fingerprint
+    if signer != claimed:
+        raise GpgError(f"the bundle says it is from {claimed} but is signed by {signer}; do not import it")
+    return doc, how
+
+
+def receive(store: Store, bundle: Path, by: str, as_pupil: str | None, sender_key: Path | None,
+            receipt_out: Path | None) -> tuple[Entry, dict[str, Any]]:
+    from ulid import ULID
+
+    from cpoms_kit.recipients import recipients_for
+
+    signer = store.signer(check_id(by, "--by"), must_be_dsl=True)
+    bundle = Path(bundle)
+    if not bundle.is_file():
+        raise InputError(f"no such bundle {bundle}")
+    data = bundle.read_bytes()
+    if sender_key and not Path(sender_key).is_file():
+        raise InputError(f"--sender-key {sender_key}: no such file")
+    key = Path(sender_key).read_bytes() if sender_key else None
+    doc, how = open_bundle(store, data, key)
+    if str(doc.get("to_fingerprint", "")).upper() != signer.fingerprint:
+        raise InputError(f"this file was sent to key {doc.get('to_fingerprint')}, not to {signer.id}'s; "
+                         "the DSL it was sent to runs `cpoms transfer in`")
+    existing, _ = store.entries()
+    if any(e.type == "transfer-in" and e.extra.get("provenance", {}).get("bundle_id") == doc["bundle_id"] for e in existing):
+        raise InputError(f"bundle {doc['bundle_id']} was already imported")
+    src = doc["pupil"]
+    pid = check_id(as_pupil or str(src["id"]), "--as")
+    roster = store.pupils()
+    enrol = pid not in roster
+    if not enrol and roster[pid].dob.isoformat() != src["dob"]:
+        raise InputError(f"pupil {pid} here was born {roster[pid].dob}, the file's pupil on {src['dob']}: "
+                         "is this the same child? use --as with the right id")
+    if enrol:
+        from cpoms_kit.roster import _pupil
+
+        roster[pid] = _pupil(pid, src["name"], src["dob"], src.get("year_group"))
+    now = store.now()
+    provenance = {"bundle_id": doc["bundle_id"], "from_school": doc["from_school"], "sent_at": doc["sent_at"],
+                  "sender": doc["sender"]["name"], "sender_fingerprint": doc["sender"]["fingerprint"],
+                  "signature": how, "bundle_sha256": hashlib.sha256(data).hexdigest()}
+    staff_there = doc.get("staff", {})
+    olds = [parse_entry(text) for text in doc["entries"]]
+    ids = {o.id: str(ULID.from_datetime(now)) for o in olds}
+    new_entries = []
+    for o in olds:
+        who = staff_there.get(o.recorded_by, {})
+        original = {"id": o.id, "type": o.type, "school": doc["from_school"], "recorded_by": o.recorded_by,
+                    "recorded_by_name": who.get("name", o.recorded_by), "recorded_by_role": who.get("role"),
+                    "recorded_at": o.recorded_at.isoformat()}
+        for fld in ("action", "status", "follows", "amends"):
+            if getattr(o, fld):
+                original[fld] = getattr(o, fld)
+        for fld in ("about_staff", "assigned_to"):
+            sid = getattr(o, fld)
+            if sid:
+                original[fld] = staff_there.get(sid, {}).get("name", sid)
+        if o.extra:
+            original["extra"] = o.extra
+        subject_role = next((r.role for r in o.pupils), "subject")
+        new_entries.append(Entry(
+            id=ids[o.id], type="transferred", occurred_at=o.occurred_at, recorded_at=now, recorded_by=signer.id,
+            body=o.body, pupils=(PupilRef(pid, subject_role),), category=o.category, subcategories=o.subcategories,
+            high_priority=o.high_priority,
+            follows=ids.get(o.follows) if o.follows else None, amends=ids.get(o.amends) if o.amends else None,
+            extra={"original": original, "provenance": provenance}))
+    summ = doc.get("summary", {})
+    head = Entry(
+        id=str(ULID.from_datetime(now)), type="transfer-in", occurred_at=now, recorded_at=now, recorded_by=signer.id,
+        body=_summary_text(doc, how), pupils=(PupilRef(pid),),
+        extra={"provenance": provenance, "summary": summ, "entries": [e.id for e in new_entries],
+               "original_pupil_id": src["id"]})
+    staff = store.staff()
+    receipt = _receipt(store, doc, signer, pid, len(new_entries), how, now)
+    with store.transaction(f"transfer in {len(new_entries)} entries", signer) as tx:
+        if enrol:
+            store.write_pupils(tx, roster)
+        for e in [*new_entries, head]:
+            tx.write(store.entry_path(e.id).relative_to(store.root).as_posix(),
+                     store.encrypt(e.to_markdown().encode("utf-8"), recipients_for(e, staff)))
+    try:
+        store.pm.hook.cpoms_entry_recorded(store=store, entry=head)
+    except Exception:  # noqa: BLE001 - committed; an alert failure must not undo the import
+        pass
+    target = Path(receipt_out) if receipt_out else bundle.with_name(f"receipt-{doc['bundle_id']}.asc")
+    target.write_bytes(receipt)
+    return head, {"pupil": pid, "enrolled": enrol, "entries": len(new_entries), "signature": how,
+                  "sender_fingerprint": provenance["sender_fingerprint"], "from_school": doc["from_school"],
+                  "receipt": str(target)}
+
+
+def _summary_text(doc: dict[str, Any], how: str) -> str:
+    s = doc.get("summary", {})
+    lines = [f"Child-protection file received from {doc['from_school']} (sent {doc['sent_at']} by "
+             f"{doc['sender']['name']}, key {doc['sender']['fingerprint']}; signature {how}).",
+             f"{s.get('entries', 0)} entries, {s.get('first')} to {s.get('last')}; case {s.get('case_status')}"
+             f"{', complex' if s.get('complex') else ''}; {s.get('high_priority', 0)} high priority.", ""]
+    if s.get("categories"):
+        lines.append("Categories: " + ", ".join(f"{k} ({v})" for k, v in s["categories"].items()))
+    for c in s.get("main_concerns", []):
+        lines.append(f"- {c['date']} {c.get('category') or c['type']}: {c['first_line']}")
+    for a in s.get("open_actions", []):
+        lines.append(f"- open action at the previous school: {a['action']} (planned {a['planned']})")
+    if how == "unconfirmed":
+        lines.append("\nThe sender's key was not known here: confirm its fingerprint with the sending DSL.")
+    return "\n".join(lines)
+
+
+def _receipt(store: Store, doc: dict[str, Any], signer, pid: str, count: int, how: str, now: datetime) -> bytes:
+    body = {"format": RECEIPT_FORMAT, "bundle_id": doc["bundle_id"], "pupil": doc["pupil"]["id"],
+            "entries_received": count, "received_at": now.isoformat(timespec="seconds"), "school": store.config.school,
+            "by": {"name": signer.name, "role": signer.role, "fingerprint": signer.fingerprint},
+            "sender_signature": how}
+    with secure_tmpdir("cpoms-key-") as tmp:
+        args = ["--armor", "--encrypt", "--sign", "--local-user", signer.fingerprint]
+        for i, key in enumerate(doc.get("reply_keys") or [doc["sender"]["key"]]):
+            path = tmp / f"reply{i}.asc"
+            path.write_text(key, encoding="ascii")
+            args += ["--recipient-file", str(path)]
+        run = _gpg(args, json.dumps(body).encode(), home=store.gpg.homedir)
+    if run.code != 0:
+        raise GpgError("gpg could not sign and encrypt the receipt")
+    return run.out
+
+
+def record_receipt(store: Store, path: Path, by: str) -> Entry:
+    from cpoms_kit.recording import Draft, record, validate
+
+    signer = store.signer(check_id(by, "--by"), must_be_dsl=True)
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"no such receipt {path}")
+    data = path.read_bytes()
+    run = _gpg(["--decrypt"], data, home=store.gpg.homedir)
+    if not run.first("DECRYPTION_OKAY"):
+        raise GpgError("cannot decrypt the receipt with this keyring")
+    try:
+        doc = json.loads(run.out.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        raise InputError("not a cpoms transfer receipt") from None
+    if not isinstance(doc, dict) or doc.get("format") != RECEIPT_FORMAT:
+        raise InputError("not a cpoms transfer receipt")
+    entries, _ = store.entries()
+    sent = next((e for e in entries if e.type == "transfer" and e.extra.get("bundle_id") == doc.get("bundle_id")), None)
+    if sent is None:
+        raise InputError(f"no transfer of bundle {doc.get('bundle_id')!r} is recorded here")
+    if any(e.type == "transfer-receipt" and e.follows == sent.id for e in entries):
+        raise InputError(f"the receipt for transfer {sent.id} is already recorded")
+    valid = run.first("VALIDSIG")
+    if not valid and not run.first("BADSIG") and sent.extra.get("to_key"):
+        # The receiving key is never imported into this keyring: check against the copy kept in the
+        # transfer entry, the key the file was sent to.
+        check = _verify_with(str(sent.extra["to_key"]).encode(), _gpg(["--unwrap"], data, home=store.gpg.homedir).out)
+        valid = None if check.first("BADSIG") else check.first("VALIDSIG")
+    if run.first("BADSIG") or not valid:
+        raise GpgError("the receipt's signature is bad, missing, or not by the key the file was sent to")
+    if valid[-1].upper() != str(sent.extra.get("to_fingerprint")).upper():
+        raise GpgError(f"the receipt is signed by {valid[-1]}, not by the key the file was sent to ({sent.extra.get('to_fingerprint')})")
+    extra = {"bundle_id": doc["bundle_id"], "received_at": doc["received_at"], "received_by": doc["by"],
+             "receiving_school": doc.get("school"), "entries_received": doc.get("entries_received"),
+             "receipt_sha256": hashlib.sha256(data).hexdigest()}
+    body = (f"Receipt from {doc.get('school')}: {doc.get('entries_received')} entries received {doc['received_at']} "
+            f"by {doc['by'].get('name')} (key {valid[-1]}, signature verified).")
+    return record(store, validate(store, Draft(by=signer.id, body=body, occurred=store.now(), type="transfer-receipt",
+                                               follows=sent.id, extra=extra)))
