@@ -177,29 +177,22 @@ def main() -> None:
     n = week(d)
     print(f"• records repository {d.repo}: {n} entries, each GPG-encrypted in its own signed commit")
     env_line = f"export GNUPGHOME={d.env['GNUPGHOME']} CPOMS_REPO={d.repo} CPOMS_NOW={CLOCK_END}"
-    try:
-        from cpoms_kit.cli import COMMANDS  # noqa: F401
-        import importlib.util
-
-        has_check = importlib.util.find_spec("cpoms_kit.cli.check") is not None
-        has_site = importlib.util.find_spec("cpoms_kit.cli.site") is not None
-    except ImportError:
-        has_check = has_site = False
-    if has_check:
-        print("\n$ cpoms check    (Friday 27 November, 16:30)")
-        out = d.cpoms("check", check=False)
-        print(out.stdout.rstrip() or out.stderr.rstrip())
-    if has_site:
-        site = DEMO / "site"
-        out = d.cpoms("site", "build", "--out", str(site), "--json")
-        paths = json.loads(out.stdout)
-        password = d.cpoms("site", "password").stdout.strip()
-        print(f"\n• protected chronology site: {site / paths['index']}")
-        print(f"  open it in a browser (works offline, from file://); team password: {password}")
-        first = next(iter(paths.get("cases", {})), None)
-        if first:
-            case_pw = d.cpoms("site", "password", first).stdout.strip()
-            print(f"  case {first} alone: {site / paths['cases'][first]}  password: {case_pw}")
+    print("\n$ cpoms check    (Friday 27 November, 16:30; exit status 1 means something is overdue)")
+    out = d.cpoms("check", check=False)
+    if out.returncode == 2:
+        sys.exit(f"demo step failed: cpoms check\n{out.stderr}")
+    print(out.stdout.rstrip())
+    print("\n$ cpoms site build")
+    site = DEMO / "site"
+    out = d.cpoms("site", "build", "--out", str(site), "--json")
+    paths = json.loads(out.stdout)
+    password = d.cpoms("site", "password").stdout.strip()
+    print(f"\n• protected chronology site: {site / paths['index']}")
+    print(f"  open it in a browser (works offline, from file://); team password: {password}")
+    first = next(iter(paths.get("cases", {})), None)
+    if first:
+        case_pw = d.cpoms("site", "password", first).stdout.strip()
+        print(f"  case {first} alone: {site / paths['cases'][first]}  password: {case_pw}")
     print(f"\nTry it yourself:\n  {env_line}\n  cpoms list\n  cpoms show <id>\n  cpoms check")
 
 

@@ -22,3 +22,10 @@ def recipients_for(entry: Entry, staff: dict[str, Staff]) -> list[Staff]:
     readers.append(author)
     out = {s.id: s for s in readers if s.id != entry.about_staff}
     return list(out.values())
+
+
+def team_can_read(entry: Entry, staff: dict[str, Staff]) -> bool:
+    """False for an entry routed away from the DSL team (about one of them): it must never reach
+    a team page, even when the person building the site (a governor, say) can decrypt it."""
+    about = staff.get(entry.about_staff) if entry.about_staff else None
+    return not (about is not None and about.is_dsl)

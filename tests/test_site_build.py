@@ -19,6 +19,7 @@ from conftest import NOW, PUPILS, Cpoms, git
 
 SECRET_TEXT = "Samira whispered that the blue van man waited by the gate again"
 SCRIPT = "<script>alert('pwned')</script>"
+GOVERNORS_ONLY = "Mrs Lead grabbed Lily-Mae by the wrist outside the office"
 
 
 def _env(keyring, tmp: Path) -> dict:
@@ -54,6 +55,9 @@ def site_repo(keyring, template_repo, tmp_path_factory):
         ids["c4"] = c.add("tj", ("P002",), "Behaviour", "2026-11-25T08:45", "Threw a chair in the classroom.")
         ids["c5"] = c.add("tj", ("P002",), "Behaviour", "2026-11-26T08:45", "Swore at the lunchtime supervisor.")
         ids["c6"] = c.add("tj", ("P002",), "Behaviour", "2026-11-27T08:45", "Kicked a door in the corridor.")
+        # Routed to the governor: this keyring can read it, but the team's site must not show it.
+        ids["about_dsl"] = c.add("tj", ("P003",), "Safeguarding", "2026-11-26T13:30", GOVERNORS_ONLY,
+                                 "--about-staff", "dsl1")
     return root, ids, tmp
 
 
@@ -84,6 +88,15 @@ def rendered(site_repo, keyring):
             leftover = r.site_dir
         assert not leftover.exists(), "render_only left its tmpfs folder behind"
     return files, pages, ids
+
+
+def test_concerns_about_a_dsl_never_reach_the_team_site(rendered):
+    files, pages, ids = rendered
+    assert ids["about_dsl"]
+    for path, text in files.items():
+        assert GOVERNORS_ONLY not in text, path
+        assert ids["about_dsl"] not in text, path
+    assert "P003" not in pages  # no case page made from a governors-only entry
 
 
 def _case_html(rendered, pid):

@@ -52,11 +52,14 @@ def collect(store, cases: list[str] | tuple[str, ...] = (), progress: Progress =
     """Decrypt and evaluate everything a site shows (one batch decryption, no per-entry gpg)."""
     from cpoms_kit.cases import build_cases
     from cpoms_kit.deadlines import EntryView, evaluate
+    from cpoms_kit.recipients import team_can_read
 
     progress("decrypting entries", 0.05)
     entries, _unreadable = store.entries()
     pupils = store.pupils()
     staff = store.staff()
+    # Concerns about a DSL or deputy belong to the governors, never to the team's site.
+    entries = [e for e in entries if team_can_read(e, staff)]
     now = store.now()
     progress("checking deadlines", 0.25)
     view = EntryView.build(entries, staff, store.config)
