@@ -543,3 +543,25 @@ def test_a_misconfigured_channel_queues_rather_than_loses(wired, smtp, web):
     (row,) = outbox(wired)
     assert row["channel"] == "webhook" and "quiet_hours" in row["last_error"] and row["entry"] == entry_id
     assert len(smtp.messages) == 2 and "alert via webhook failed" in res.stderr
+
+
+def test_check_alert_sends_each_overdue_reminder_once_a_day(wired, smtp, web):
+    """`cpoms check --alert` from cron: reminders for overdue findings, no names, once per day."""
+    concern, _ = record(wired)
+    wired("add", "--by", "dsl1", "--follows", concern, "--action", "monitoring", "--status", "planned",
+          "--assign", "ms", "--occurred", "2026-11-27T10:00", "--body", "Daily lunchtime check-in by Mia Smith.")
+    smtp.reset()
+    web.reset()
+    later = {"CPOMS_NOW": "2026-11-29T09:00"}
+    out = wired("check", "--alert", "--json", env=later, ok=None)
+    assert out.code == 1  # something is overdue
+    assert "reminders:" in out.stderr
+    overdue = [f for f in out.json() if f["status"] == "overdue"]
+    assert overdue
+    subjects = {m["Subject"] for m in smtp.parsed()}
+    assert any("monitoring-24h" in s for s in subjects), subjects
+    assert "ms@school.test" in smtp.to()  # the assignee is reminded
+    sent = len(smtp.messages)
+    wired("check", "--alert", env={"CPOMS_NOW": "2026-11-29T15:00"}, ok=None)
+    assert len(smtp.messages) == sent  # not again the same day
+    clean(smtp, web)

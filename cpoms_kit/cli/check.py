@@ -12,11 +12,13 @@ TITLES = {"overdue": "OVERDUE", "late": "Late (met, but after the deadline)", "d
 
 @click.command()
 @click.option("--pupil", metavar="PUPIL_ID", help="Only findings about this pupil.")
+@click.option("--alert", "send_alerts", is_flag=True,
+              help="Remind the assignee and the DSL team of each overdue finding (at most once per finding per day).")
 @click.option("--summary", "with_summary", is_flag=True,
               help="Add the timeliness summary (recorded on time, DSL response the same day, referrals within 24 h).")
 @json_option
 @with_store
-def check(store, pupil, with_summary, as_json):
+def check(store, pupil, send_alerts, with_summary, as_json):
     """Run every deadline rule at now (CPOMS_NOW fixes it) and list what needs attention.
 
     \b
@@ -24,6 +26,8 @@ def check(store, pupil, with_summary, as_json):
                late      met, but after its deadline (stays visible)
                due-soon  not yet overdue, but the policy wants it now
                flag      a case to discuss at SLT
+    With --alert (e.g. from cron each morning), each overdue finding is sent as a reminder,
+    without names or text, to whoever should act and to the DSL team, once a day at most.
     Exit status: 0 nothing overdue; 1 something is overdue, or a rule could not run (so its
     findings are unknown); 2 error. For cron:  cpoms check --repo R >/dev/null || notify
     --json prints a list of {rule, status, pupil, entry, due, assignee, message}; with --summary,
@@ -40,6 +44,13 @@ def check(store, pupil, with_summary, as_json):
     now = store.now()
     findings, errors = evaluate(store, view, now, pupil=pupil)
     report = summary(view, now) if with_summary else None
+    if send_alerts:
+        from cpoms_kit.alerts import send_reminders
+
+        reminders, outcomes = send_reminders(store, findings, now, entries=view.by_id)
+        failed = [o for o in outcomes if o.status in ("queued", "held")]
+        click.echo(f"reminders: {len(reminders)} sent for overdue findings"
+                   + (f", {len(failed)} deliveries waiting in the outbox (`cpoms alerts list`)" if failed else ""), err=True)
 
     if as_json:
         rows = [f.to_json() for f in findings]
