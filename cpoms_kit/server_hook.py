@@ -1,6 +1,7 @@
 """The server side: a `pre-receive` hook for the shared bare repository DSL machines push to.
 
-It refuses, before any ref moves: deleting a branch, a non-fast-forward (force) push, and any new
+It refuses, before any ref moves: deleting a branch, a non-fast-forward (force) push other than a
+retention disposal vouched for by a DSL-signed disposal record, and any new
 commit that breaks the rules `cpoms verify` enforces (unsigned, signed by a key not on the roster
 at the time, an entry deleted or edited, a file under entries/ that is not OpenPGP data, the roster
 changed by a non-DSL). Signatures are checked in-process against the keys held in the repository,
@@ -33,11 +34,12 @@ def check_update(root: Path, old: str, new: str, ref: str) -> list[str]:
 
     if new == ZERO:
         return [f"{ref}: deleting a branch is refused (the audit trail is append-only)"]
-    if old != ZERO and not history.is_ancestor(root, old, new):
-        return [f"{ref}: non-fast-forward push refused: it would rewrite history (run `cpoms sync` instead of force-pushing)"]
     fresh = set(subprocess.run(["git", "-C", str(root), "rev-list", new, "--not", "--all"], capture_output=True,
                                text=True).stdout.split())
     report = verify(root, rev=new, worktree=False, use_pins=False, gpg=None, decrypt=False, local_keyring=False)
+    if old != ZERO and not history.is_ancestor(root, old, new) and old not in report.disposed:
+        # The one rewrite allowed: a retention disposal whose DSL-signed record names this head.
+        return [f"{ref}: non-fast-forward push refused: it would rewrite history (run `cpoms sync` instead of force-pushing)"]
     return [f"{ref}: {p.commit[:12] if p.commit else ''} {p.path or ''} {p.detail}".replace("  ", " ")
             for p in report.problems if p.kind not in IGNORED_KINDS and (p.commit is None or p.commit in fresh)]
 
@@ -63,7 +65,8 @@ def install(bare: Path) -> Path:
     hook.parent.mkdir(exist_ok=True)
     hook.write_text(HOOK.format(python=sys.executable), encoding="utf-8")
     hook.chmod(hook.stat().st_mode | stat.S_IXUSR | stat.S_IXGRP | stat.S_IXOTH)
-    # Belt and braces: git itself refuses these too, even if the hook is removed.
-    for key in ("receive.denyNonFastForwards", "receive.denyDeletes"):
-        subprocess.run(["git", "-C", str(bare), "config", key, "true"], check=True)
+    # Belt and braces: git itself refuses deletions even if the hook is removed. Non-fast-forward
+    # pushes are left to the hook, which allows exactly one kind: a DSL-signed retention disposal.
+    subprocess.run(["git", "-C", str(bare), "config", "receive.denyDeletes", "true"], check=True)
+    subprocess.run(["git", "-C", str(bare), "config", "receive.denyNonFastForwards", "false"], check=True)
     return hook

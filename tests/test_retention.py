@@ -85,3 +85,32 @@ def test_hold_blocks_disposal_which_then_rewrites_history(cpoms, fprs):
     assert recs[0].commit_map == rec["commit_map"] and set(recs[0].commit_map.values()) <= set(
         git(repo, "rev-list", "--all").split())
     cpoms.fails("retention", "dispose", "P001", "--by", "dsl1", env=LATER)  # gone: nothing to dispose
+
+
+def test_verify_and_the_server_hook_accept_a_signed_disposal(cpoms, tmp_path, monkeypatch):
+    """The rewrite is vouched for by the DSL-signed record: verify stays green, pins follow,
+    and the shared remote takes the force-push; an unvouched rewrite is still refused."""
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
+    bare = tmp_path / "remote.git"
+    subprocess.run(["git", "init", "-q", "--bare", "-b", "main", str(bare)], check=True)
+    cpoms("hook", "install-server", str(bare))
+    cpoms("remote", "add", str(bare))
+    cpoms.add("tj", ("P001",))
+    cpoms.add("ms", ("P002",), body="At 10:00 in the hall Jack Pennywhistle fell over. Present: Mia Smith.")
+    cpoms("sync")
+    assert cpoms("verify", "--json").json()["ok"]  # pins the current head
+    cpoms("retention", "dispose", "P001", "--by", "dsl1", env=LATER)
+    report = cpoms("verify", "--json", ok=None).json()
+    assert report["ok"], report["problems"]
+    assert any("disposal" in note for note in report["notes"])
+    pushed = subprocess.run(["git", "-C", str(cpoms.repo), "push", "--force", "origin", "main"],
+                            capture_output=True, text=True)
+    assert pushed.returncode == 0, pushed.stderr
+    assert git(bare, "rev-parse", "main") == git(cpoms.repo, "rev-parse", "HEAD")
+
+    # A rewrite with no disposal record behind it is still a rewrite.
+    git(cpoms.repo, "reset", "-q", "--hard", "HEAD~1")
+    assert not cpoms("verify", "--json", ok=None).json()["ok"]
+    forced = subprocess.run(["git", "-C", str(cpoms.repo), "push", "--force", "origin", "main"],
+                            capture_output=True, text=True)
+    assert forced.returncode != 0 and "non-fast-forward" in forced.stderr

@@ -20,6 +20,8 @@ from cpoms_kit.audit.pins import Pins
 from cpoms_kit.audit.rules import Problem, Roster
 from cpoms_kit.audit.signatures import KeyIndex, gpg_fallback
 
+DISPOSALS = "disposals/"
+
 
 @dataclass
 class Report:
@@ -33,6 +35,8 @@ class Report:
     reencryptions_unproven: list[str] = field(default_factory=list)
     seconds: float = 0.0
     pins_file: str | None = None
+    # Commits legitimately gone (or rewritten) because of a DSL-signed disposal record.
+    disposed: set[str] = field(default_factory=set)
 
     @property
     def ok(self) -> bool:
@@ -86,7 +90,7 @@ def verify(root: Path, *, rev: str = "HEAD", worktree: bool = True, use_pins: bo
         wanted: set[str] = set()
         for c in commits:
             for ch in c.changes:
-                if ch.status != "D" and (ch.path == "staff.yaml" or ch.path.startswith(("keys/", "entries/"))):
+                if ch.status != "D" and (ch.path == "staff.yaml" or ch.path.startswith(("keys/", "entries/", DISPOSALS))):
                     wanted.add(ch.new)
                 if ch.status == "M" and ch.path.startswith("entries/"):
                     wanted.add(ch.old)  # to prove a re-encryption kept the plaintext
@@ -132,6 +136,8 @@ def verify(root: Path, *, rev: str = "HEAD", worktree: bool = True, use_pins: bo
         report.problems += rules.check_commit(c, i == 0 and not c.parents, v.ok, v.problem, v.fingerprint,
                                               before, after, openpgp_ok)
 
+    _accept_disposals(report, commits, blobs)
+
     current = parsed[roster_blob_after[commits[-1].sha]]
     entry_blobs = _entries_at_head(commits)
     report.entries = len(entry_blobs)
@@ -151,6 +157,30 @@ def verify(root: Path, *, rev: str = "HEAD", worktree: bool = True, use_pins: bo
         report.problems += _pins(root, commits, report, update_pins)
     report.seconds = time.perf_counter() - started
     return report
+
+
+def _accept_disposals(report: Report, commits: list[history.Commit], blobs: dict[str, bytes]) -> None:
+    """A retention disposal rewrites history: the rewritten commits lose their signatures and the
+    old heads disappear. Both are accepted only on the word of a disposal record whose own commit
+    passed every rule (so it was signed by a DSL on the roster). Nothing else is forgiven."""
+    flagged = {p.commit for p in report.problems}
+    vouched: set[str] = set()
+    for c in commits:
+        if c.sha in flagged:
+            continue
+        for ch in c.changes:
+            if ch.status == "A" and ch.path.startswith(DISPOSALS) and ch.path.endswith(".yaml"):
+                try:
+                    record = yaml.safe_load((blobs.get(ch.new) or b"").decode("utf-8")) or {}
+                except (yaml.YAMLError, UnicodeDecodeError):
+                    continue
+                commit_map = dict(record.get("commit_map") or {})
+                vouched |= set(commit_map.values())
+                report.disposed |= set(commit_map) | set(dict(record.get("old_heads") or {}).values())
+                report.notes.append(f"history was rewritten by disposal {record.get('id')} of one pupil's file, "
+                                    f"signed by {c.author} in {c.sha[:12]}; {len(commit_map)} rewritten commits "
+                                    "carry that record's signature instead of their own")
+    report.problems = [p for p in report.problems if not (p.kind == "unsigned" and p.commit in vouched)]
 
 
 def _entries_at_head(commits: list[history.Commit]) -> dict[str, str]:
@@ -286,6 +316,7 @@ def _pins(root: Path, commits, report: Report, update: bool) -> list[Problem]:
     pins = Pins.load(root, commits[0].sha)
     report.pins_file = str(pins.path)
     problems = []
+    pins.forget(report.disposed)
     for sha, when in pins.heads.items():
         if not history.is_ancestor(root, sha, report.head):
             problems.append(Problem("history-rewritten", f"commit {sha[:12]}, verified here at unix time {when}, is no longer "
@@ -299,7 +330,7 @@ def _pins(root: Path, commits, report: Report, update: bool) -> list[Problem]:
             continue
         seen[ref] = sha
         old = pins.remotes.get(ref)
-        if old and old != sha and not history.is_ancestor(root, old, sha):
+        if old and old != sha and old not in report.disposed and not history.is_ancestor(root, old, sha):
             problems.append(Problem("remote-rewritten", f"{ref} was at {old[:12]} and is now at {sha[:12]}, which does not "
                                     "descend from it: the remote was force-pushed", sha))
     if update and not problems and not report.problems:
