@@ -34,7 +34,7 @@ from typing import Any
 
 from cpoms_kit import keygen
 from cpoms_kit.errors import GpgError, InputError
-from cpoms_kit.model import Entry, Pupil, PupilRef, check_id, parse_entry
+from cpoms_kit.model import Entry, PupilRef, check_id, parse_entry
 from cpoms_kit.store import Store
 from cpoms_kit.tmpfs import secure_tmpdir
 

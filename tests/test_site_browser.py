@@ -16,19 +16,11 @@ import pytest
 from cpoms_kit.site import crypto
 from cpoms_kit.site.package import Bundle, package_site
 
+from browser import ARGS, CHROMIUM, require_chromium
+
 pytestmark = pytest.mark.browser
 
-CHROMIUM = Path("/usr/bin/chromium")
-if not CHROMIUM.exists():
-    pytest.skip(
-        "SKIPPED: /usr/bin/chromium is missing - install the Debian package `chromium` "
-        "(apt-get install -y chromium, or `make test` as root) to run the site's browser tests",
-        allow_module_level=True,
-    )
-sync_api = pytest.importorskip("playwright.sync_api")
-
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-        "--disable-component-update", "--disable-sync", "--no-first-run"]
+sync_api = require_chromium("the site's browser tests")
 FAST = 2_000  # KDF cost for most tests; test_real_kdf_cost uses the real 1,000,000
 VECTOR = json.loads((Path(__file__).parent / "data" / "site_vector.json").read_text(encoding="utf-8"))
 FAKE_NAME = "Zebedee Quartermain"

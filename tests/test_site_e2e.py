@@ -7,24 +7,15 @@ from __future__ import annotations
 
 import re
 import time
-from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
 
+from browser import ARGS, CHROMIUM, require_chromium
+
 pytestmark = pytest.mark.browser
 
-CHROMIUM = Path("/usr/bin/chromium")
-if not CHROMIUM.exists():
-    pytest.skip(
-        "SKIPPED: /usr/bin/chromium is missing - install the Debian package `chromium` "
-        "(apt-get install -y chromium, or `make test` as root) to run the site end-to-end test",
-        allow_module_level=True,
-    )
-sync_api = pytest.importorskip("playwright.sync_api")
-
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-        "--disable-component-update", "--disable-sync", "--no-first-run"]
+sync_api = require_chromium("the site end-to-end test")
 BODY = "Samira said the dog bit her arm <script>window.__pwned = 1</script> at the weekend."
 
 
