@@ -6,7 +6,6 @@ late recording. All times are Europe/London; November 2026 is GMT.
 
 from __future__ import annotations
 
-import pytest
 
 
 def add(cpoms, at: str, *args: str) -> str:

@@ -53,7 +53,7 @@ def kinds(leaks):
     f"?q={quote(NAME)}",
     "".join(f"&#{ord(c)};" for c in NAME),
     "".join(f"&#x{ord(c):x};" for c in NAME),
-    html.escape(f"<b>Lily-Mae</b> <i>Thornbury</i>"),
+    html.escape("<b>Lily-Mae</b> <i>Thornbury</i>"),
     json_escaped := '"\\u004cily-Mae Thornbury"',
 ], ids=["plain", "upper", "surname-first", "gzip", "base64", "base64url", "b64-gzip", "percent",
         "entities-dec", "entities-hex", "tags-between", "json-escape"])

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import os
 import shutil
-import subprocess
 
 import pytest
 
@@ -100,3 +98,15 @@ def test_doctor_reports_a_missing_remote_and_is_clean_otherwise(repo):
     (repo.repo / "keys" / f"{repo('staff', 'list', '--json').json()[2]['fingerprint']}.asc").unlink()
     r = repo("doctor", "--json", ok=None)
     assert r.code == 1 and any("missing from the repository" in f["what"] for f in r.json())
+
+
+def test_doctor_warns_of_a_key_expiring_within_60_days_and_says_how_to_renew(repo, keyring):
+    home, _ = keyring
+    fpr = keygen.generate_key(home, "soon", "soon@school.test", expire="30d")
+    repo("staff", "add", "soon", "--name", "Sonia Soon", "--role", "staff", "--key", fpr, "--by", "dsl1")
+    findings = repo("doctor", "--json", ok=None).json()
+    mine = [f for f in findings if f["what"].startswith("soon:")]
+    assert len(mine) == 1 and mine[0]["level"] == "warning" and "expires in" in mine[0]["what"]
+    assert "--quick-set-expire" in mine[0]["fix"]
+    # With a 20-day horizon it is not yet worth a warning.
+    assert not [f for f in repo("doctor", "--days", "20", "--json", ok=None).json() if f["what"].startswith("soon:")]

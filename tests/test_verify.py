@@ -184,7 +184,7 @@ def test_expired_key_earlier_commits_still_verify(repo, keyring, tmp_path, monke
             tx.write(f"keys/{fpr}.asc", armored)
         # Old Timer records an entry the day after the key was made: valid then.
         fake = tmp_path / "fakegpg"
-        fake.write_text(f"#!/bin/sh\nexec gpg --faked-system-time 20261118T120000! \"$@\"\n")
+        fake.write_text("#!/bin/sh\nexec gpg --faked-system-time 20261118T120000! \"$@\"\n")
         fake.chmod(0o755)
         eid = str(ULID())
         shutil.copy(entry_file(repo.repo, repo.ids[1]), entry_file(repo.repo, eid))
