@@ -6,7 +6,8 @@
     security = "starttls"        # none | starttls | tls
     from = "cpoms@school.example"
     username = "cpoms@school.example"
-    password_env = "CPOMS_SMTP_PASSWORD"   # the password is read from this environment variable
+    password_env = "CPOMS_SMTP_PASSWORD"   # the password is read from this environment variable, or
+    # password_command = "secret-tool lookup service cpoms-smtp"   # … from the user's keyring
     encrypt_entry = false        # true: attach the whole entry, PGP-encrypted to each reader's key
 
 Addresses come from the staff roster (`cpoms staff add … --email`). smtplib is imported only when
@@ -21,6 +22,32 @@ from typing import Any, Mapping
 from cpoms_kit.hookspecs import hookimpl
 
 PORTS = {"none": 25, "starttls": 587, "tls": 465}
+
+
+def _password(settings: Mapping[str, Any]) -> str:
+    """The SMTP password from the environment or from the user's keyring (through a command such as
+    `secret-tool lookup …` or `pass show …`, run without a shell); never from cpoms.toml."""
+    from cpoms_kit.alerts import ChannelError
+
+    command = settings.get("password_command")
+    if command:
+        import shlex
+        import subprocess
+
+        try:
+            done = subprocess.run(shlex.split(str(command)), capture_output=True, text=True, timeout=30)
+        except (OSError, subprocess.TimeoutExpired) as exc:
+            raise ChannelError(f"[alerts.email] password_command failed: {exc}") from None
+        password = done.stdout.splitlines()[0] if done.returncode == 0 and done.stdout else ""
+        if not password:
+            raise ChannelError(f"[alerts.email] password_command gave no password (exit {done.returncode})")
+        return password
+    var = settings.get("password_env")
+    password = os.environ.get(var) if var else None
+    if not password:
+        raise ChannelError("[alerts.email] username is set: name an environment variable with password_env, or a "
+                           f"keyring lookup with password_command ({var or 'neither is set'})")
+    return password
 
 
 class EmailChannel:
@@ -49,10 +76,7 @@ class EmailChannel:
         if username:
             if security == "none":
                 raise ChannelError("[alerts.email] refuses to send a password without TLS (security = none)")
-            var = settings.get("password_env")
-            password = os.environ.get(var) if var else None
-            if not password:
-                raise ChannelError(f"[alerts.email] username is set: put the password in the environment variable named by password_env ({var or 'unset'})")
+            password = _password(settings)
         failed, errors, sent = [], [], set()
         deliverable = []
         for person in recipients:

@@ -109,3 +109,16 @@ def test_an_untrusted_certificate_is_refused(cpoms, secure_server, monkeypatch):
     record(cpoms)
     assert inbox.messages == []  # never talks to a server it cannot authenticate
     assert len(cpoms("alerts", "list", "--json").json()) == 1
+
+
+def test_the_password_can_come_from_the_users_keyring_command(cpoms, secure_server, tmp_path, monkeypatch):
+    security, port, cert_path, inbox, logins = secure_server
+    keyring_tool = tmp_path / "secret-lookup"
+    keyring_tool.write_text(f"#!/bin/sh\n[ \"$1 $2\" = \"service cpoms-smtp\" ] && echo '{PASSWORD}'\n")
+    keyring_tool.chmod(0o755)
+    monkeypatch.delenv("CPOMS_TEST_SMTP_PASSWORD", raising=False)
+    configure(cpoms.repo, email={"host": "127.0.0.1", "port": port, "security": security, "cafile": str(cert_path),
+                                 "from": "cpoms@school.test", "username": "cpoms", "timeout": 5,
+                                 "password_command": f"{keyring_tool} service cpoms-smtp"})
+    record(cpoms)
+    assert len(inbox.messages) == 2 and all(ok for _, ok in logins.seen)
