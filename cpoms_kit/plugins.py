@@ -41,10 +41,14 @@ def _load_local(pm: pluggy.PluginManager, folder: Path) -> None:
             continue
         spec = importlib.util.spec_from_file_location(f"cpoms_local_plugin_{path.stem}", path)
         module = importlib.util.module_from_spec(spec)
+        # No __pycache__ inside the records repository: it would be an untracked file there.
+        writes, sys.dont_write_bytecode = sys.dont_write_bytecode, True
         try:
             spec.loader.exec_module(module)
         except Exception as exc:
             raise CpomsError(f"local plugin {path.name} failed to load: {type(exc).__name__}: {exc}") from None
+        finally:
+            sys.dont_write_bytecode = writes
         sys.modules[spec.name] = module
         pm.register(module, name=name)
 
