@@ -24,5 +24,14 @@ demo: setup
 test: setup
 	$(PY) -m pytest -q -p no:cacheprovider
 
+# The benchmark (issue 9): a synthetic school, then timings against the naive way in one run.
+# `make bench ENTRIES=10000 PUPILS=500` for the trust-sized figures in the README (~10 minutes).
+ENTRIES ?= 2000
+PUPILS ?= 100
+BENCH_DIR ?= /tmp/cpoms-bench-$(ENTRIES)
+bench: setup
+	test -d $(BENCH_DIR)/records || $(PY) bench/generate.py --entries $(ENTRIES) --pupils $(PUPILS) --out $(BENCH_DIR)
+	$(PY) bench/run.py --repo $(BENCH_DIR)/records
+
 clean:
 	rm -rf $(VENV) .demo .pytest_cache .hypothesis

@@ -42,22 +42,30 @@ def writer_lock(root: Path) -> Iterator[None]:
         os.close(fd)
 
 
-def commit(repo, paths: list[str], message: str, *, author: str, email: str,
+def run(root: Path, *args: str) -> str:
+    """One git command in `root`; its last error line becomes a one-line GitError."""
+    import subprocess
+
+    done = subprocess.run(["git", "-C", str(root), *args], capture_output=True, text=True)
+    if done.returncode != 0:
+        detail = (done.stderr or done.stdout).strip().splitlines()
+        verb = next((a for a in args if not a.startswith("-") and "=" not in a), "git")
+        raise GitError(f"git {verb} failed: {detail[-1] if detail else done.returncode}")
+    return done.stdout
+
+
+def commit(root: Path, paths: list[str], message: str, *, author: str, email: str,
            signing_key: str | None) -> str:
     """Stage `paths` and commit only them, signed by `signing_key`. Returns the new commit id.
 
-    Uses `repo.git.commit` (the git CLI): it can sign, and stays fast with many tracked files.
+    The git CLI, not GitPython's index.commit: it can sign, stays fast with many tracked files, and
+    spares `cpoms add` GitPython's ~0.2 s import.
     """
-    git = _git()
-    args = ["-c", f"user.name={author}", "-c", f"user.email={email}"]
+    config = ["-c", f"user.name={author}", "-c", f"user.email={email}"]
     sign = []
     if signing_key:
-        args += ["-c", f"user.signingkey={signing_key}", "-c", "gpg.program=gpg"]
+        config += ["-c", f"user.signingkey={signing_key}", "-c", "gpg.program=gpg"]
         sign = [f"-S{signing_key}"]
-    try:
-        repo.git.add("--", *paths)
-        repo.git.execute(["git", *args, "commit", "-q", *sign, "-m", message, "--", *paths])
-    except git.GitCommandError as exc:
-        detail = (exc.stderr or str(exc)).strip().splitlines()
-        raise GitError(f"git commit failed: {detail[-1] if detail else exc}") from None
-    return repo.head.commit.hexsha
+    run(root, "add", "--", *paths)
+    run(root, *config, "commit", "-q", *sign, "-m", message, "--", *paths)
+    return run(root, "rev-parse", "HEAD").strip()

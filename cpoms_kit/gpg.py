@@ -60,7 +60,19 @@ class Gpg:
 
     # -- keys ---------------------------------------------------------------------------------
     def keys(self, fingerprints: list[str] | None = None, secret: bool = False) -> dict[str, KeyInfo]:
-        listed = self._gpg.list_keys(secret=secret, keys=fingerprints or None)
+        # One gpg listing per kind per command (signer, recipients, cache each asked for one: a gpg
+        # process each), forgotten whenever this object imports a key.
+        memo = self.__dict__.setdefault("_keys_memo", {})
+        if secret not in memo:
+            memo[secret] = self._list(secret)
+        every = memo[secret]
+        if not fingerprints:
+            return dict(every)
+        wanted = {f.upper() for f in fingerprints}
+        return {fpr: info for fpr, info in every.items() if fpr in wanted}
+
+    def _list(self, secret: bool) -> dict[str, KeyInfo]:
+        listed = self._gpg.list_keys(secret=secret)
         out = {}
         for k in listed:
             cap = k.get("cap", "")
@@ -97,6 +109,7 @@ class Gpg:
         return armored
 
     def import_keys(self, armored: str) -> list[str]:
+        self.__dict__.pop("_keys_memo", None)
         result = self._gpg.import_keys(armored)
         return [f.upper() for f in result.fingerprints]
 

@@ -306,7 +306,7 @@ def dispose(store: Store, pupil: str, by: str, gc: bool = True) -> DisposalRecor
                 "# A disposal record (cpoms retention dispose). No names, no content: see docs/retention.md.\n"
                 + yaml.safe_dump(record, sort_keys=False), encoding="utf-8")
             (store.root / PUPILS_FILE).write_bytes(tx.files[PUPILS_FILE])
-            gitrepo.commit(store.repo, [rel, PUPILS_FILE], f"dispose: retention record {rec_id}\n\nCpoms-Disposal: {rel}",
+            gitrepo.commit(store.root, [rel, PUPILS_FILE], f"dispose: retention record {rec_id}\n\nCpoms-Disposal: {rel}",
                            author=signer.id, email=signer.email or f"{signer.id}@cpoms.invalid",
                            signing_key=signer.fingerprint)
         except BaseException:

@@ -17,7 +17,6 @@ from __future__ import annotations
 import os
 from contextlib import contextmanager
 from dataclasses import asdict
-from datetime import date
 from functools import cached_property
 from pathlib import Path
 from typing import Iterator
@@ -29,6 +28,9 @@ from cpoms_kit import gitrepo
 from cpoms_kit.errors import CpomsError, GpgError, InputError, RepoNotFound
 from cpoms_kit.gpg import Gpg
 from cpoms_kit.model import Entry, Pupil, Staff, parse_entry
+
+# libyaml when present: the rosters are read on every command.
+_Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 ENTRIES = "entries"
 KEYS = "keys"
@@ -100,7 +102,7 @@ class Store:
             (root / folder).mkdir(exist_ok=True)
             (root / folder / ".keep").write_bytes(b"")
         paths = [config_mod.CONFIG_NAME, ".gitattributes", STAFF_FILE, f"{ENTRIES}/.keep", f"{KEYS}/.keep"]
-        gitrepo.commit(repo, paths, "init: records repository", author="cpoms", email="cpoms@cpoms.invalid",
+        gitrepo.commit(root, paths, "init: records repository", author="cpoms", email="cpoms@cpoms.invalid",
                        signing_key=None)
         return cls(root)
 
@@ -141,11 +143,19 @@ class Store:
 
     # -- staff ----------------------------------------------------------------------------------
     def staff(self) -> dict[str, Staff]:
+        # Read once per content (one command asks many times); a change on disk is seen at once.
         try:
-            rows = yaml.safe_load((self.root / STAFF_FILE).read_text(encoding="utf-8")) or []
-        except (OSError, yaml.YAMLError) as exc:
+            raw = (self.root / STAFF_FILE).read_bytes()
+        except OSError as exc:
             raise CpomsError(f"{STAFF_FILE} is unreadable: {exc}") from None
-        return {r["id"]: Staff(**r) for r in rows}
+        memo = self.__dict__.get("_staff_memo")
+        if memo is None or memo[0] != raw:
+            try:
+                rows = yaml.load(raw.decode("utf-8"), Loader=_Loader) or []
+            except (UnicodeDecodeError, yaml.YAMLError) as exc:
+                raise CpomsError(f"{STAFF_FILE} is unreadable: {exc}") from None
+            memo = self.__dict__["_staff_memo"] = (raw, {r["id"]: Staff(**r) for r in rows})
+        return dict(memo[1])
 
     def staff_member(self, staff_id: str, what: str = "staff id") -> Staff:
         member = self.staff().get(staff_id)
@@ -195,12 +205,20 @@ class Store:
         path = self.pupils_path
         if not path.exists():
             return {}
+        ciphertext = path.read_bytes()
+        # One decryption per command, not one per caller (validate, lint, site…): kept in memory
+        # only, keyed by the ciphertext, so a roster change is seen at once.
+        memo = self.__dict__.get("_pupils_memo")
+        if memo is not None and memo[0] == ciphertext:
+            return dict(memo[1])
         try:
-            plain = self.gpg.decrypt(path.read_bytes())
+            plain = self.gpg.decrypt(ciphertext)
         except GpgError:
             raise GpgError("cannot decrypt the pupil roster with this keyring (are you enrolled as staff?)") from None
-        rows = yaml.safe_load(plain.decode("utf-8")) or []
-        return {r["id"]: Pupil(id=r["id"], name=r["name"], dob=r["dob"], year_group=r.get("year_group")) for r in rows}
+        rows = yaml.load(plain.decode("utf-8"), Loader=_Loader) or []
+        pupils = {r["id"]: Pupil(id=r["id"], name=r["name"], dob=r["dob"], year_group=r.get("year_group")) for r in rows}
+        self.__dict__["_pupils_memo"] = (ciphertext, pupils)
+        return dict(pupils)
 
     def write_pupils(self, tx: Transaction, pupils: dict[str, Pupil],
                      staff: dict[str, Staff] | None = None) -> None:
@@ -218,7 +236,12 @@ class Store:
 
     def entry_ids(self) -> list[str]:
         folder = self.root / ENTRIES
-        return sorted(p.name[: -len(ENTRY_SUFFIX)] for p in folder.glob(f"*{ENTRY_SUFFIX}"))
+        # os.listdir, not Path.glob: a tenth of the time over 10,000 names.
+        try:
+            names = os.listdir(folder)
+        except FileNotFoundError:
+            return []
+        return sorted(n[: -len(ENTRY_SUFFIX)] for n in names if n.endswith(ENTRY_SUFFIX))
 
     def entries(self) -> tuple[list[Entry], list[str]]:
         """Every entry this keyring can read, and the ids of those it cannot."""
@@ -259,16 +282,15 @@ class Store:
                     tmp = path.with_name(f".{path.name}.tmp")
                     tmp.write_bytes(data)
                     os.replace(tmp, path)
-                gitrepo.commit(self.repo, list(tx.files), message, author=signer.id,
-                               email=signer.email or f"{signer.id}@cpoms.invalid",
-                               signing_key=signer.fingerprint)
+                gitrepo.commit(self.root, list(tx.files), message, author=signer.id,
+                               email=signer.email or f"{signer.id}@cpoms.invalid", signing_key=signer.fingerprint)
             except BaseException:
                 self._rollback(list(tx.files), before)
                 raise
 
     def _rollback(self, rels: list[str], before: dict[Path, bytes | None]) -> None:
         try:
-            self.repo.git.reset("-q", "--", *rels)
+            gitrepo.run(self.root, "reset", "-q", "--", *rels)
         except Exception:
             pass  # nothing was staged
         for path, old in before.items():

@@ -192,6 +192,13 @@ class SltMultipleEntries:
         for c in filter(is_concern, view.entries):
             for pid in c.pupil_ids:
                 by_pupil.setdefault(pid, []).append(c)
+        # Latest review per pupil, once: asking every entry again for each flagged pupil was O(n^2).
+        last_review: dict[str, datetime] = {}
+        for e in view.entries:
+            if e.type == "review":
+                for pid in e.pupil_ids:
+                    if pid not in last_review or e.recorded_at > last_review[pid]:
+                        last_review[pid] = e.recorded_at
         out = []
         for pid, concerns in sorted(by_pupil.items()):
             concerns.sort(key=lambda e: (e.occurred_at, e.id))
@@ -204,8 +211,7 @@ class SltMultipleEntries:
             # "After the latest of them": after every concern of the cluster was on record.
             cluster_recorded = max(c.recorded_at for c in concerns
                                    if timedelta(0) <= days_between(c.occurred_at, latest.occurred_at, tz) <= window)
-            reviewed = any(e.type == "review" and pid in e.pupil_ids and e.recorded_at > cluster_recorded
-                           for e in view.entries)
+            reviewed = pid in last_review and last_review[pid] > cluster_recorded
             if not reviewed:
                 out.append(Finding(self.id, "flag", pid, latest.id, None, "slt",
                                    f"{count}+ concerns within {window.days} days: discuss at SLT"))
@@ -226,8 +232,14 @@ class ComplexReview:
         need = int(number(settings, "per_term", 2))
         terms = view.config.terms
         out = []
-        for pid, case in sorted(build_cases(view.entries, now, view.staff).items()):
-            if not case.complex or not case.is_open or case.complex_since is None:
+        # Only a case-mark entry makes a case complex: build only the cases of pupils that have one
+        # (each case is built from its own pupil's entries, so the others change nothing).
+        marked = {pid for e in view.entries if e.type == "case-mark" for pid in e.pupil_ids}
+        if not marked:
+            return out
+        mine = [e for e in view.entries if not marked.isdisjoint(e.pupil_ids)]
+        for pid, case in sorted(build_cases(mine, now, view.staff).items()):
+            if pid not in marked or not case.complex or not case.is_open or case.complex_since is None:
                 continue
             reviews = [e.occurred_at for e in case.entries if e.type == "review" and e.amends is None]
             mark = next((e for e in sorted(case.entries, key=lambda e: e.recorded_at, reverse=True)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from cpoms_kit import gitrepo
 from cpoms_kit.audit import openpgp, rules
 from cpoms_kit.audit.signatures import KeyIndex
 from cpoms_kit.errors import CpomsError
@@ -78,5 +79,5 @@ def reencrypt(store: Store, by: str | None = None, dry_run: bool = False, progre
     with store.transaction(message, signer) as tx:
         for eid, data in encrypted.items():
             tx.write(store.entry_path(eid).relative_to(store.root).as_posix(), data)
-    result.commit = store.repo.head.commit.hexsha
+    result.commit = gitrepo.run(store.root, "rev-parse", "HEAD").strip()
     return result

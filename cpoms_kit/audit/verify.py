@@ -15,7 +15,7 @@ from typing import Callable
 
 import yaml
 
-from cpoms_kit.audit import history, openpgp, rules
+from cpoms_kit.audit import checkpoint, history, openpgp, rules
 from cpoms_kit.audit.pins import Pins
 from cpoms_kit.audit.rules import Problem, Roster
 from cpoms_kit.audit.signatures import KeyIndex, gpg_fallback
@@ -73,18 +73,24 @@ def _local_keyring(fprs: set[str]) -> bytes:
 
 def verify(root: Path, *, rev: str = "HEAD", worktree: bool = True, use_pins: bool = True,
            gpg=None, decrypt: bool = True, update_pins: bool = True, local_keyring: bool = True,
-           progress: Callable[[str], None] | None = None) -> Report:
+           progress: Callable[[str], None] | None = None, full: bool = False) -> Report:
+    """Verify `rev`. With pins on (the default) and a head this machine verified before that `rev`
+    still descends from, only the commits since then are walked (`checkpoint`); the entries at the
+    head (recipients, readable, well formed) are still checked whole. `full=True`, pins off, or no
+    usable checkpoint: every commit since the repository began."""
     started = time.perf_counter()
     root = Path(root)
     say = progress or (lambda _msg: None)
     report = Report()
+    # `--no-pin` (update_pins off) is also how to ask for the whole walk.
+    cp = None if (full or not use_pins or not update_pins) else checkpoint.usable(root, rev, bool(decrypt and gpg is not None))
     with history.Batch(root) as batch:
-        say("reading history")
-        commits = history.walk(root, rev, batch)
-        report.commits = len(commits)
-        if not commits:
+        say("reading history" if cp is None else f"reading history since {cp.head[:12]}")
+        commits = history.walk(root, rev if cp is None else f"{cp.head}..{rev}", batch)
+        report.commits = len(commits) + (cp.commits if cp else 0)
+        if not commits and cp is None:
             return report
-        report.head = commits[-1].sha
+        report.head = commits[-1].sha if commits else cp.head
 
         # Which blobs we need: every roster and key version, every entry blob ever written.
         wanted: set[str] = set()
@@ -94,6 +100,19 @@ def verify(root: Path, *, rev: str = "HEAD", worktree: bool = True, use_pins: bo
                     wanted.add(ch.new)
                 if ch.status == "M" and ch.path.startswith("entries/"):
                     wanted.add(ch.old)  # to prove a re-encryption kept the plaintext
+        base: dict[str, str | None] = {}
+        head_entries: dict[str, str] | None = None
+        old_keys: list[str] = []
+        if cp is not None:
+            # What the commits before the checkpoint leave behind: the roster of each parent outside
+            # the range, every key version ever committed (a log limited to keys/ never opens the big
+            # entries tree), and the entries at the head, which are checked whole.
+            inside = {c.sha for c in commits}
+            outside = sorted({p for c in commits for p in c.parents if p not in inside} | {cp.head})
+            base = checkpoint.blobs_at(root, outside, "staff.yaml")
+            old_keys = checkpoint.key_versions(root, report.head)
+            head_entries = checkpoint.entries_at(root, report.head)
+            wanted |= {b for b in base.values() if b} | set(old_keys) | set(head_entries.values())
         say(f"reading {len(wanted)} objects")
         blobs = batch.read_many(sorted(wanted))
 
@@ -104,9 +123,12 @@ def verify(root: Path, *, rev: str = "HEAD", worktree: bool = True, use_pins: bo
                 openpgp_ok[ch.new] = openpgp.recipient_keyids(blobs.get(ch.new) or b"") is not None
 
     # Rosters, in order: each commit is judged by the roster of its first parent.
-    roster_blob_after: dict[str, str | None] = {}
+    roster_blob_after: dict[str, str | None] = dict(base)
     parsed: dict[str | None, Roster] = {None: {}}
-    key_blobs, fprs = [], set()
+    key_blobs, fprs = [blobs.get(b) or b"" for b in old_keys], set()
+    for blob_id in sorted({b for b in base.values() if b}):
+        parsed[blob_id] = _roster(blobs.get(blob_id))
+        fprs |= {str(r.get("fingerprint", "")).upper() for r in parsed[blob_id].values()}
     for c in commits:
         blob_id = roster_blob_after.get(c.parents[0]) if c.parents else None
         for ch in c.changes:
@@ -133,28 +155,37 @@ def verify(root: Path, *, rev: str = "HEAD", worktree: bool = True, use_pins: bo
         before = parsed[roster_blob_after.get(c.parents[0]) if c.parents else None]
         after = parsed[roster_blob_after[c.sha]]
         v = verdicts[c.sha]
-        report.problems += rules.check_commit(c, i == 0 and not c.parents, v.ok, v.problem, v.fingerprint,
-                                              before, after, openpgp_ok)
+        report.problems += rules.check_commit(c, i == 0 and not c.parents and cp is None, v.ok, v.problem,
+                                              v.fingerprint, before, after, openpgp_ok)
 
     _accept_disposals(report, commits, blobs)
 
-    current = parsed[roster_blob_after[commits[-1].sha]]
-    entry_blobs = _entries_at_head(commits)
+    current = parsed[roster_blob_after[commits[-1].sha] if commits else base.get(cp.head)]
+    entry_blobs = _entries_at_head(commits) if head_entries is None else head_entries
     report.entries = len(entry_blobs)
     if worktree:
         report.problems += _worktree(root)
     report.problems += _keyless_recipients(entry_blobs, blobs, keys, current)
     if decrypt and gpg is not None:
         say("decrypting to check recipients and re-encryptions")
-        report.problems += _with_plaintext(report, commits, entry_blobs, blobs, keys, current, gpg)
+        report.problems += _with_plaintext(report, commits, entry_blobs, blobs, keys, current, gpg,
+                                           root=root if worktree else None)
     else:
         report.reencryptions_unproven = [rules.entry_id(ch.path) for c in commits if rules.is_reencrypt(c)
                                          for ch in c.changes if ch.status == "M"]
     if report.reencryptions_unproven:
         report.notes.append(f"{len(report.reencryptions_unproven)} re-encrypted entries were accepted on their DSL's signature; "
                             "run verify with a key that can read them to prove the plaintext unchanged")
+    if cp is not None:
+        report.notes.append(f"{cp.commits} commits were verified on this machine before (up to {cp.head[:12]}): "
+                            f"{len(commits)} new commit(s) checked, and every entry at the head; "
+                            "--no-pin walks the whole history")
     if use_pins:
-        report.problems += _pins(root, commits, report, update_pins)
+        root_commit = cp.root_commit if cp is not None else commits[0].sha
+        report.problems += _pins(root, root_commit, report, update_pins)
+        if update_pins and report.ok:
+            checkpoint.save(root, checkpoint.Checkpoint(report.head, report.commits, root_commit,
+                                                        bool(decrypt and gpg is not None)))
     report.seconds = time.perf_counter() - started
     return report
 
@@ -186,8 +217,23 @@ def _accept_disposals(report: Report, commits: list[history.Commit], blobs: dict
 def _entries_at_head(commits: list[history.Commit]) -> dict[str, str]:
     """entry id -> blob id as the last commit leaves them (replaying first-parent changes)."""
     state: dict[str, dict[str, str]] = {}
+    # How many commits still build on each one: the last to do so takes its state over instead of
+    # copying it (copying 10,000 growing dicts along a straight history was quadratic).
+    waiting: dict[str, int] = {}
     for c in commits:
-        tree = dict(state.get(c.parents[0], {})) if c.parents else {}
+        if c.parents:
+            waiting[c.parents[0]] = waiting.get(c.parents[0], 0) + 1
+    head = commits[-1].sha
+    for c in commits:
+        if not c.parents:
+            tree = {}
+        else:
+            parent = c.parents[0]
+            waiting[parent] -= 1
+            if waiting[parent] == 0 and parent != head:
+                tree = state.pop(parent, {})
+            else:
+                tree = dict(state.get(parent, {}))
         for ch in c.changes:
             eid = rules.entry_id(ch.path)
             if eid:
@@ -216,8 +262,10 @@ def _worktree(root: Path) -> list[Problem]:
     return problems
 
 
-def _staff_of_keyids(keyids: list[str], keys: KeyIndex, roster: Roster) -> tuple[set[str], list[str]]:
-    fpr_row = rules.by_fingerprint(roster)
+def _staff_of_keyids(keyids: list[str], keys: KeyIndex, roster: Roster,
+                     fpr_row: dict | None = None) -> tuple[set[str], list[str]]:
+    # Callers looping over every entry pass `fpr_row` in: indexing the roster once, not 10,000 times.
+    fpr_row = rules.by_fingerprint(roster) if fpr_row is None else fpr_row
     people, strangers = set(), []
     for kid in keyids:
         found = keys.by_keyid.get(kid)
@@ -232,11 +280,12 @@ def _staff_of_keyids(keyids: list[str], keys: KeyIndex, roster: Roster) -> tuple
 def _keyless_recipients(entry_blobs, blobs, keys: KeyIndex, roster: Roster) -> list[Problem]:
     """Without decrypting: every recipient must be someone on the roster who is still active."""
     problems = []
+    fpr_row = rules.by_fingerprint(roster)
     for eid, blob_id in entry_blobs.items():
         keyids = openpgp.recipient_keyids(blobs.get(blob_id) or b"")
         if not keyids:
             continue
-        people, strangers = _staff_of_keyids(keyids, keys, roster)
+        people, strangers = _staff_of_keyids(keyids, keys, roster, fpr_row)
         gone = sorted(p for p in people if not roster[p].get("active", True))
         if strangers:
             problems.append(Problem("recipients", f"entry {eid} is encrypted to keys not on the roster: {', '.join(strangers)}",
@@ -247,7 +296,23 @@ def _keyless_recipients(entry_blobs, blobs, keys: KeyIndex, roster: Roster) -> l
     return problems
 
 
-def _with_plaintext(report: Report, commits, entry_blobs, blobs, keys: KeyIndex, roster: Roster, gpg) -> list[Problem]:
+def _cached_entries(root: Path, gpg, wanted: set[str]) -> dict:
+    """blob id -> Entry for the head's entries found in this user's entry cache (cpoms_kit.cache):
+    trusted because it is encrypted to and signed by this user, keyed by the ciphertext's blob id."""
+    try:
+        from cpoms_kit.cache import EntryCache, _from_cached
+        from cpoms_kit.store import Store
+
+        cache = EntryCache(Store(root, gpg))
+        if not cache.usable:
+            return {}
+        return {sha: _from_cached(fields) for sha, fields in cache.read().items() if fields is not None and sha in wanted}
+    except Exception:  # noqa: BLE001 - no cache, or an unreadable one: decrypt instead
+        return {}
+
+
+def _with_plaintext(report: Report, commits, entry_blobs, blobs, keys: KeyIndex, roster: Roster, gpg,
+                    root: Path | None = None) -> list[Problem]:
     from cpoms_kit.errors import CpomsError
     from cpoms_kit.model import Staff, parse_entry
     from cpoms_kit.recipients import recipients_for
@@ -262,7 +327,10 @@ def _with_plaintext(report: Report, commits, entry_blobs, blobs, keys: KeyIndex,
                 added_by.setdefault(eid, c.author)
             elif eid and ch.status == "M" and rules.is_reencrypt(c):
                 pairs.append((eid, ch.old, ch.new))
-    need = {f"h:{e}": blobs.get(b) or b"" for e, b in entry_blobs.items()}
+    # Entries this user's encrypted, signed entry cache already holds (keyed by blob id, so the very
+    # ciphertext at the head) are not decrypted again: 10,000 gpg decryptions were most of verify.
+    cached = _cached_entries(root, gpg, set(entry_blobs.values())) if root is not None else {}
+    need = {f"h:{e}": blobs.get(b) or b"" for e, b in entry_blobs.items() if b not in cached}
     for eid, old, new in pairs:
         need[f"o:{old}"] = blobs.get(old) or b""
         need[f"n:{new}"] = blobs.get(new) or b""
@@ -278,18 +346,21 @@ def _with_plaintext(report: Report, commits, entry_blobs, blobs, keys: KeyIndex,
         else:
             report.reencryptions_proven += 1
 
+    fpr_row = rules.by_fingerprint(roster)
     staff = {k: Staff(**{f: r.get(f) for f in ("id", "name", "role", "fingerprint", "email")},
                       active=r.get("active", True)) for k, r in roster.items()}
     for eid, blob_id in entry_blobs.items():
-        data = plain.get(f"h:{eid}")
-        if data is None:
-            continue
         path = f"entries/{eid}.md.gpg"
-        try:
-            entry = parse_entry(data.decode("utf-8"))
-        except (CpomsError, UnicodeDecodeError):
-            problems.append(Problem("entry-malformed", f"entry {eid} decrypts but is not a valid entry", None, path))
-            continue
+        entry = cached.get(blob_id)
+        if entry is None:
+            data = plain.get(f"h:{eid}")
+            if data is None:
+                continue
+            try:
+                entry = parse_entry(data.decode("utf-8"))
+            except (CpomsError, UnicodeDecodeError):
+                problems.append(Problem("entry-malformed", f"entry {eid} decrypts but is not a valid entry", None, path))
+                continue
         if entry.id != eid:
             problems.append(Problem("entry-malformed", f"file {eid} holds entry {entry.id}", None, path))
         if added_by.get(eid) not in (None, entry.recorded_by):
@@ -301,7 +372,8 @@ def _with_plaintext(report: Report, commits, entry_blobs, blobs, keys: KeyIndex,
             expected = {s.id for s in recipients_for(entry, staff)}
         except CpomsError:
             continue
-        actual, strangers = _staff_of_keyids(openpgp.recipient_keyids(blobs.get(blob_id) or b"") or [], keys, roster)
+        actual, strangers = _staff_of_keyids(openpgp.recipient_keyids(blobs.get(blob_id) or b"") or [], keys, roster,
+                                             fpr_row)
         report.recipients_checked += 1
         if actual != expected and not strangers:
             missing, extra = sorted(expected - actual), sorted(actual - expected)
@@ -312,8 +384,8 @@ def _with_plaintext(report: Report, commits, entry_blobs, blobs, keys: KeyIndex,
     return problems
 
 
-def _pins(root: Path, commits, report: Report, update: bool) -> list[Problem]:
-    pins = Pins.load(root, commits[0].sha)
+def _pins(root: Path, root_commit: str, report: Report, update: bool) -> list[Problem]:
+    pins = Pins.load(root, root_commit)
     report.pins_file = str(pins.path)
     problems = []
     pins.forget(report.disposed)

@@ -192,7 +192,7 @@ def build_site(store, out: Path, cases: list[str] | tuple[str, ...] = (), by: st
             tamper(out)
         progress("leak scan", 0.9)
         secrets = leakscan.Secrets.from_records(site.pupils.values(), site.entries, site.categories)
-        leaks = leakscan.scan(out, secrets, leakscan.vendor_hashes())
+        leaks = leakscan.scan(out, secrets, leakscan.vendor_files())
         if leaks:
             shown = "; ".join(str(x) for x in leaks[:3]) + (f"; and {len(leaks) - 3} more" if len(leaks) > 3 else "")
             raise LeakError(f"the leak scan failed, so the site was removed: {shown}")

@@ -160,7 +160,7 @@ def case_page(view: SiteView, pid: str, path: str) -> tuple[str, str]:
         + findings_table(view, findings, path) + "\n\n"
         + (actions + "\n\n" if actions else "")
         + '<h2 id="entries">Entries</h2>\n\n'
-        + f'<div class="cpoms-chron"><form class="cpoms-filter" aria-label="Filter by category">'
+        + '<div class="cpoms-chron"><form class="cpoms-filter" aria-label="Filter by category">'
         + f'<span class="cpoms-filter-label">Show:</span> {filters}</form>'
         + '<ol class="cpoms-entries">' + "".join(_entry_html(view, e, kids, cats, on_page) for e in top)
         + "</ol></div>\n"

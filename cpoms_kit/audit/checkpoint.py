@@ -1,0 +1,116 @@
+"""Verified checkpoints: verify only what is new since the last clean verify on this machine.
+
+Reading what every one of 10,000 commits changed means git diffing 10,000 pairs of a flat
+`entries/` tree holding thousands of names: ~20 s however it is asked (`git log --raw`,
+`diff-tree --stdin`, or trees read and diffed here). A commit verified clean stays clean: its
+signature, its author and what it changed cannot change without changing its id, and every later
+commit descends from it. So after a verify with no problems the head is recorded here, beside the
+pins and with the same trust (local state, outside the repository: see `pins.py`), and the next
+verify walks only `<checkpoint>..HEAD`. Everything about the head itself is still checked whole:
+every entry's recipients against today's roster, every entry readable and well formed.
+
+Not used when: the checkpoint's head is no longer an ancestor (history rewritten: the full walk
+then reports it through the pins), a check needing plaintext is asked for and the checkpoint was
+made without it, or `cpoms verify --no-pin`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import subprocess
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from cpoms_kit.audit import rules
+from cpoms_kit.audit.pins import state_dir
+
+VERSION = 1
+
+
+@dataclass(frozen=True)
+class Checkpoint:
+    head: str
+    commits: int  # commits reachable from head, all verified
+    root_commit: str
+    decrypted: bool  # the plaintext checks ran (recipients, authors, re-encryptions)
+
+
+def _path(root: Path) -> Path:
+    repo_id = hashlib.sha256(str(Path(root).resolve()).encode()).hexdigest()[:32]
+    return state_dir() / f"{repo_id}.verified.json"
+
+
+def _git(root: Path, *args: str, input: bytes | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run(["git", "-C", str(root), *args], input=input, capture_output=True)
+
+
+def load(root: Path) -> Checkpoint | None:
+    try:
+        data = json.loads(_path(root).read_text(encoding="utf-8"))
+        if data.pop("v") != VERSION:
+            return None
+        return Checkpoint(**data)
+    except (OSError, ValueError, TypeError, KeyError):
+        return None
+
+
+def save(root: Path, cp: Checkpoint) -> None:
+    path = _path(root)
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps({"v": VERSION, **asdict(cp)}), encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def usable(root: Path, rev: str, need_plaintext: bool) -> Checkpoint | None:
+    cp = load(root)
+    if cp is None or (need_plaintext and not cp.decrypted):
+        return None
+    if _git(root, "merge-base", "--is-ancestor", cp.head, rev).returncode != 0:
+        return None
+    roots = _git(root, "rev-list", "--max-parents=0", rev).stdout.decode().split()
+    if cp.root_commit not in roots:
+        return None
+    return cp
+
+
+def blobs_at(root: Path, revs: list[str], path: str) -> dict[str, str | None]:
+    """rev -> blob id of `path` in that commit (None when absent), in one git process."""
+    if not revs:
+        return {}
+    out = _git(root, "cat-file", "--batch-check", input="".join(f"{r}:{path}\n" for r in revs).encode())
+    found: dict[str, str | None] = {}
+    for rev, line in zip(revs, out.stdout.decode().splitlines()):
+        parts = line.split()
+        found[rev] = parts[0] if len(parts) == 3 and parts[1] == "blob" else None
+    return found
+
+
+def key_versions(root: Path, rev: str) -> list[str]:
+    """Every blob ever committed as keys/*.asc up to `rev`: a log limited to keys/, so git never
+    descends into the entries tree."""
+    raw = _git(root, "log", "--format=", "--raw", "--no-abbrev", "--no-renames", "--diff-merges=first-parent",
+               rev, "--", "keys").stdout.decode("utf-8", "replace")
+    blobs = []
+    for line in raw.splitlines():
+        if not line.startswith(":"):
+            continue
+        meta, _, path = line.partition("\t")
+        parts = meta.split()
+        if parts[4][0] != "D" and path.endswith(".asc"):
+            blobs.append(parts[3])
+    return sorted(set(blobs))
+
+
+def entries_at(root: Path, rev: str) -> dict[str, str]:
+    """entry id -> blob id at `rev`, from one `git ls-tree`."""
+    raw = _git(root, "ls-tree", "-z", rev, "entries/").stdout.decode("utf-8", "replace")
+    out = {}
+    for item in filter(None, raw.split("\0")):
+        meta, _, path = item.partition("\t")
+        eid = rules.entry_id(path)
+        if eid:
+            out[eid] = meta.split()[2]
+    return out

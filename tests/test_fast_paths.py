@@ -1,0 +1,329 @@
+"""Every fast path gives the slow path's answer on the same data; caches see every change and
+never hold plaintext. No timings here: speed is measured by bench/run.py, never asserted in tests."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import pytest
+
+from cpoms_kit.cache import EntryCache, blob_id
+from cpoms_kit.store import Store
+
+SECRET = "Lily-Mae Thornbury said the bruise came from her uncle Barnaby"
+
+
+def _env_cache(monkeypatch, on: bool) -> None:
+    if on:
+        monkeypatch.delenv("CPOMS_NO_CACHE", raising=False)
+    else:
+        monkeypatch.setenv("CPOMS_NO_CACHE", "1")
+
+
+def _canon(entries) -> list[str]:
+    return sorted(json.dumps(e.to_json(), sort_keys=True, default=str) for e in entries)
+
+
+@pytest.fixture
+def records(cpoms):
+    """A few dozen entries of several kinds, recorded with the real CLI."""
+    ids = []
+    bodies = [
+        SECRET,
+        "At 10:00 in the hall Jack Pennywhistle pushed a Year 3 pupil; present: Tom Jones.",
+        "At 12:15 in the dining hall Samira Okonkwo-Bright said she had no breakfast. Present: Mia Smith.",
+    ]
+    for i in range(12):
+        pupil = ("P001", "P002", "P003")[i % 3]
+        ids.append(cpoms.add(by=("tj", "ms")[i % 2], pupil=(pupil,), body=f"{bodies[i % 3]} ({i})",
+                             occurred=f"2026-11-{20 + i % 7:02d}T09:{i:02d}"))
+    for i, parent in enumerate(ids[:6]):
+        cpoms("add", "--by", "dsl1", "--type", "action", "--action", "dsl-response", "--follows", parent,
+              "--occurred", f"2026-11-{20 + i % 7:02d}T11:00", "--body", f"DSL response {i}")
+    cpoms("add", "--by", "dsl1", "--type", "action", "--action", "monitoring", "--status", "planned",
+          "--assign", "tj", "--follows", ids[1], "--occurred", "2026-11-26T11:00", "--body", "Check in daily.")
+    return cpoms
+
+
+# -- bulk decryption against one gpg process per entry ------------------------------------------
+def test_bulk_decrypt_equals_one_decrypt_per_entry(records):
+    store = Store(records.repo)
+    paths = sorted((records.repo / "entries").glob("*.md.gpg"))
+    blobs = {p.name: p.read_bytes() for p in paths}
+    bulk = store.gpg.decrypt_many(blobs)
+    naive = {name: store.gpg.decrypt(data) for name, data in blobs.items()}
+    assert len(bulk) == len(paths) >= 19
+    assert bulk == naive
+
+
+# -- the entry cache against a cold read --------------------------------------------------------
+def test_cached_entries_and_findings_equal_the_cold_ones(records, monkeypatch):
+    from cpoms_kit.deadlines import build_view, evaluate
+
+    def answer(cache_on: bool):
+        _env_cache(monkeypatch, cache_on)
+        store = Store(records.repo)
+        entries, unreadable = store.entries()
+        view = build_view(store, entries)
+        findings, errors = evaluate(store, view, store.now())
+        return _canon(entries), unreadable, sorted(json.dumps(f.to_json(), sort_keys=True) for f in findings), errors
+
+    cold = answer(False)
+    answer(True)  # fills the cache
+    warm = answer(True)
+    assert cold == warm
+    assert len(cold[0]) == 19 and cold[2], "the data should give findings to compare"
+    # And the slow path of all: each entry on its own.
+    store = Store(records.repo)
+    one_by_one = [store.entry(i) for i in store.entry_ids()]
+    assert _canon(one_by_one) == cold[0]
+
+
+def _cached_shas(store: Store) -> set[str]:
+    cache = EntryCache(store)
+    return set(cache.read())
+
+
+def test_cache_follows_a_new_entry_a_reencryption_and_a_roster_change(records, monkeypatch, keyring):
+    _env_cache(monkeypatch, True)
+    store = Store(records.repo)
+    store.entries()
+    before = _cached_shas(store)
+    new = records.add(by="ms", pupil=("P002",), body="A new concern after the cache was filled.")
+    store = Store(records.repo)
+    entries, _ = store.entries()
+    assert new in {e.id for e in entries}
+    path = store.entry_path(new)
+    assert blob_id(path.read_bytes()) in _cached_shas(store) - before
+
+    # A re-encryption: same plaintext, new ciphertext, so a new blob id; the old one is dropped.
+    victim = store.entry_ids()[0]
+    vpath = store.entry_path(victim)
+    old_sha = blob_id(vpath.read_bytes())
+    plain = store.gpg.decrypt(vpath.read_bytes())
+    vpath.write_bytes(store.encrypt(plain, store.dsl_team()))
+    store = Store(records.repo)
+    warm, _ = store.entries()
+    shas = _cached_shas(store)
+    assert blob_id(vpath.read_bytes()) in shas and old_sha not in shas
+    _env_cache(monkeypatch, False)
+    assert _canon(Store(records.repo).entries()[0]) == _canon(warm)
+
+    # A roster change (who can read what may differ): the old cache is refused whole.
+    _env_cache(monkeypatch, True)
+    old_key = EntryCache(Store(records.repo)).key
+    records("staff", "add", "ms2", "--name", "Mia Smith Two", "--role", "staff", "--key", keyring[1]["ms"],
+            "--email", "ms2@school.test", ok=None)
+    staff_yaml = records.repo / "staff.yaml"
+    if EntryCache(Store(records.repo)).key == old_key:  # the CLI refused a second id for one key
+        staff_yaml.write_text(staff_yaml.read_text() + "\n")
+    store = Store(records.repo)
+    assert EntryCache(store).key != old_key
+    assert EntryCache(store).read() == {}, "a cache made under another roster must not be used"
+    assert _canon(store.entries()[0]) == _canon(warm)
+
+
+def test_no_plaintext_at_rest_after_fast_paths(records, monkeypatch):
+    _env_cache(monkeypatch, True)
+    Store(records.repo).entries()
+    Store(records.repo).entries()
+    needles = [b"Thornbury", b"Barnaby", b"Pennywhistle", b"breakfast"]
+    for path in records.repo.rglob("*"):
+        if path.is_file():
+            data = path.read_bytes()
+            for n in needles:
+                assert n not in data, f"{n!r} in {path}"
+    cache = records.repo / ".git" / "cpoms-cache" / "entries.json.gpg"
+    assert cache.read_bytes()[0] & 0x80, "the cache is an OpenPGP message"
+
+
+# -- rosters read once per command, and still seen to change ----------------------------------------
+def test_roster_memo_sees_a_change(records):
+    store = Store(records.repo)
+    assert set(store.pupils()) == {"P001", "P002", "P003"}
+    assert store.pupils() == store.pupils()
+    records("pupil", "add", "P004", "--name", "Nell Harrowgate", "--dob", "2016-02-02")
+    assert "P004" in store.pupils(), "the same Store must see the new roster"
+    staff_before = set(store.staff())
+    text = (records.repo / "staff.yaml").read_text()
+    (records.repo / "staff.yaml").write_text(text.replace("id: ms\n", "id: ms9\n"))
+    assert set(store.staff()) == (staff_before - {"ms"}) | {"ms9"}
+
+
+# -- lint: phrases compiled lazily behind a literal check find exactly what eager ones find --------
+def test_lazy_phrases_find_what_eager_regexes_find(cpoms):
+    from cpoms_kit.lint import HOOK, build_lists, split_registered
+
+    store = Store(cpoms.repo)
+    _checks, wordlists = split_registered(store.registered(HOOK, strict=False))
+    lists = build_lists(wordlists, None)
+    phrases = [p for pl in lists.values() for p in pl.phrases]
+    assert len(phrases) > 50
+    texts = [
+        "He was Attention-Seeking and kicked off, as usual; mum is a nightmare.",
+        "THE KİD WAS NAUGHTY AND LAZY AND A LIAR",
+        "she self harmed?? probably just attention seeking. Said 'fine'.",
+        "ſtrange ſtory: Kelvin \u212a said nothing",
+    ] + [p.text for p in phrases[:200]]  # every phrase must find itself
+    for text in texts:
+        for p in phrases:
+            eager = [m.span() for m in re.compile(p._source, re.IGNORECASE).finditer(text)]
+            lazy = [m.span() for m in p.finditer(text)]
+            assert lazy == eager, (p.text, text)
+
+
+# -- verify from the last clean head against the whole walk ---------------------------------------
+def _verify(root, **kw):
+    from cpoms_kit.audit.verify import verify
+
+    store = Store(root)
+    report = verify(root, gpg=store.gpg, **kw)
+    return report, sorted((p.kind, p.commit, p.path) for p in report.problems)
+
+
+def test_incremental_verify_finds_what_the_full_walk_finds(records, tmp_path, monkeypatch, fprs):
+    import subprocess
+
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
+    root = records.repo
+    first, _ = _verify(root)
+    assert first.ok and not first.notes, "the first verify walks everything and leaves a checkpoint"
+
+    records.add(by="ms", pupil=("P002",), body="One more concern, after the checkpoint.")
+    inc, inc_problems = _verify(root)
+    assert any("verified on this machine before" in n for n in inc.notes)
+    full, full_problems = _verify(root, full=True, update_pins=False)
+    assert inc.ok and full.ok and inc_problems == full_problems == []
+    for field in ("head", "commits", "entries", "recipients_checked"):
+        assert getattr(inc, field) == getattr(full, field), field
+
+    # Tampering after the checkpoint: an entry edited in place and committed, and an unsigned commit.
+    victim = Store(root).entry_ids()[0]
+    path = root / "entries" / f"{victim}.md.gpg"
+    store = Store(root)
+    path.write_bytes(store.encrypt(b"---\nid: x\n---\nrewritten\n", store.dsl_team()))
+    subprocess.run(["git", "-C", str(root), "-c", "user.name=dsl1", "-c", "user.email=dsl1@school.test", "commit",
+                    "-q", f"-S{fprs['dsl1']}", "-am", "tidy"], check=True, capture_output=True)
+    (root / "cpoms.toml").write_text((root / "cpoms.toml").read_text() + "\n# unsigned change\n")
+    subprocess.run(["git", "-C", str(root), "-c", "user.name=x", "-c", "user.email=x@x", "commit", "-q",
+                    "--no-gpg-sign", "-am", "quiet change"], check=True, capture_output=True)
+    inc, inc_problems = _verify(root)
+    full, full_problems = _verify(root, full=True, update_pins=False)
+    assert any("verified on this machine before" in n for n in inc.notes)
+    assert {k for k, _, _ in inc_problems} >= {"entry-modified", "unsigned"}
+    assert inc_problems == full_problems
+    # A failed verify leaves the checkpoint where it was: the bad commits are checked every time.
+    again, again_problems = _verify(root)
+    assert again_problems == full_problems
+
+
+def test_verify_walks_everything_again_after_a_rewrite(records, tmp_path, monkeypatch):
+    import subprocess
+
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
+    root = records.repo
+    assert _verify(root)[0].ok
+    subprocess.run(["git", "-C", str(root), "reset", "-q", "--hard", "HEAD~2"], check=True)
+    report, problems = _verify(root)
+    assert not any("verified on this machine before" in n for n in report.notes)
+    assert "history-rewritten" in {k for k, _, _ in problems}
+
+
+def test_name_mentions_prefilter_matches_the_plain_regex():
+    from cpoms_kit.lint import LintContext
+    from cpoms_kit.recording import Draft
+
+    names = ["Samira Okonkwo-Bright", "Jack Pennywhistle", "Lily-Mae Thornbury", "Jack", "Mae", "Okonkwo-Bright",
+             "Tom  Jones", "Ana"]
+    texts = ["Samira Okonkwo-Bright said\nJack  Pennywhistle hit her; Lily-Mae Thornbury saw it.",
+             "jack pennywhistle (lower case) and Jack-the-lad and Jacks and Mae-Ling", "Tom\tJones, Ana, Anal, Banana"]
+    for text in texts:
+        ctx = LintContext(Draft(by="tj", body=text, occurred=None))
+        for name in names:
+            pattern = r"(?<![\w-])" + r"\s+".join(re.escape(p) for p in name.split()) + r"(?![\w-])"
+            assert [m.span() for m in ctx.mentions(name)] == [m.span() for m in re.finditer(pattern, text)], name
+
+
+# -- verify's replay of the entries tree, against copying the state at every commit ------------------
+def test_entries_at_head_replay_equals_the_copying_replay():
+    import random
+
+    from cpoms_kit.audit.history import Change, Commit
+    from cpoms_kit.audit.verify import _entries_at_head
+
+    def naive(commits):
+        state = {}
+        for c in commits:
+            tree = dict(state.get(c.parents[0], {})) if c.parents else {}
+            for ch in c.changes:
+                eid = ch.path[len("entries/"):-len(".md.gpg")]
+                if ch.status == "D":
+                    tree.pop(eid, None)
+                else:
+                    tree[eid] = ch.new
+            state[c.sha] = tree
+        return state[commits[-1].sha]
+
+    rng = random.Random(7)
+    for trial in range(30):
+        commits: list[Commit] = []
+        for n in range(rng.randint(1, 40)):
+            parents = [] if not commits else [rng.choice(commits[-3:]).sha]
+            if commits and rng.random() < 0.2:
+                parents.append(rng.choice(commits).sha)  # a merge
+            eid = f"01J{rng.randint(0, 10**6):023d}"[:26]
+            status = rng.choice("AAAMD")
+            c = Commit(f"{trial:04d}{n:036d}", parents, changes=[Change(status, f"entries/{eid}.md.gpg", "0" * 40,
+                                                                         f"{rng.getrandbits(160):040x}")])
+            commits.append(c)
+        assert _entries_at_head(commits) == naive(commits)
+
+
+# -- the leak scan's lazy vendor index answers what hashing every theme file answers ------------------
+def test_vendor_files_hold_exactly_the_vendor_hashes(tmp_path):
+    import hashlib
+
+    from cpoms_kit.site import leakscan
+
+    every = leakscan.vendor_hashes()
+    lazy = leakscan.vendor_files()
+    roots = leakscan._vendor_roots()
+    samples = [p.read_bytes() for root in roots for p in sorted(root.rglob("*"))[:400:7] if p.is_file()]
+    samples += [b"", b"<html>not a theme file</html>", samples[0] + b"\n" if samples else b"x"]
+    assert len(samples) > 20
+    for data in samples:
+        assert lazy.holds(data) == (hashlib.sha256(data).hexdigest() in every)
+
+
+def test_blob_ids_from_the_index_never_hide_a_changed_file(records, monkeypatch):
+    """The warm read takes blob ids from git's index only for files git vouches for: a file changed
+    in the working folder, even one marked assume-unchanged, is read and hashed itself."""
+    import subprocess
+
+    from cpoms_kit.cache import _index_blob_ids
+
+    _env_cache(monkeypatch, True)
+    store = Store(records.repo)
+    store.entries()
+    ids = store.entry_ids()
+    known = _index_blob_ids(store)
+    assert {f"{i}.md.gpg" for i in ids} == set(known) - {".keep"}
+    for i in ids:
+        assert known[f"{i}.md.gpg"] == blob_id(store.entry_path(i).read_bytes())
+
+    a, b = ids[0], ids[1]
+    rel_b = f"entries/{b}.md.gpg"
+    subprocess.run(["git", "-C", str(records.repo), "update-index", "--assume-unchanged", rel_b], check=True)
+    for eid in (a, b):
+        path = store.entry_path(eid)
+        path.write_bytes(store.encrypt(store.gpg.decrypt(path.read_bytes()), store.dsl_team()))
+    known = _index_blob_ids(Store(records.repo))
+    assert f"{a}.md.gpg" not in known and f"{b}.md.gpg" not in known
+    store = Store(records.repo)
+    warm, _ = store.entries()
+    shas = _cached_shas(store)
+    for eid in (a, b):
+        assert blob_id(store.entry_path(eid).read_bytes()) in shas
+    _env_cache(monkeypatch, False)
+    assert _canon(Store(records.repo).entries()[0]) == _canon(warm)
