@@ -5,7 +5,7 @@ Layout of a records repository:
     cpoms.toml            settings (no identities, no secrets)
     staff.yaml            staff roster: id, name, role, fingerprint, email (not sensitive)
     keys/<FPR>.asc        each enrolled person's armored public key
-    pupils.yaml.gpg       pupil roster, encrypted to every active member of staff
+    pupils.yaml.gpg       pupil roster (JSON, itself valid YAML), encrypted to every active member of staff
     entries/<ULID>.md.gpg one entry each: Markdown + YAML front matter, encrypted
     plugins/*.py          the school's own plugins (optional)
 
@@ -14,9 +14,11 @@ Every change is one commit, signed by the person making it, holding only ids and
 
 from __future__ import annotations
 
+import json
 import os
 from contextlib import contextmanager
 from dataclasses import asdict
+from datetime import date
 from functools import cached_property
 from pathlib import Path
 from typing import Iterator
@@ -215,8 +217,13 @@ class Store:
             plain = self.gpg.decrypt(ciphertext)
         except GpgError:
             raise GpgError("cannot decrypt the pupil roster with this keyring (are you enrolled as staff?)") from None
-        rows = yaml.load(plain.decode("utf-8"), Loader=_Loader) or []
-        pupils = {r["id"]: Pupil(id=r["id"], name=r["name"], dob=r["dob"], year_group=r.get("year_group")) for r in rows}
+        # JSON, not YAML: parsing 500 pupils costs a millisecond, not a tenth of a second.
+        try:
+            rows = json.loads(plain.decode("utf-8"))
+        except ValueError:
+            raise CpomsError("the pupil roster decrypts but is not valid JSON") from None
+        pupils = {r["id"]: Pupil(id=r["id"], name=r["name"], year_group=r.get("year_group"),
+                                 dob=date.fromisoformat(r["dob"])) for r in rows}
         self.__dict__["_pupils_memo"] = (ciphertext, pupils)
         return dict(pupils)
 
@@ -224,7 +231,7 @@ class Store:
                      staff: dict[str, Staff] | None = None) -> None:
         """Encrypt the pupil roster to every active member of staff (they name pupils on concerns)."""
         rows = [asdict(p) for p in pupils.values()]
-        plain = yaml.safe_dump(rows, sort_keys=False, allow_unicode=True).encode()
+        plain = json.dumps(rows, default=str, ensure_ascii=False, indent=1).encode()
         staff = [s for s in (staff or self.staff()).values() if s.active]
         if not staff:
             raise InputError("enrol staff first (`cpoms staff add`): the pupil roster is encrypted to them")

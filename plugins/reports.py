@@ -16,7 +16,6 @@ from datetime import datetime
 from typing import Callable
 
 from cpoms_kit.hookspecs import hookimpl
-from cpoms_kit.site.chronology import findings_table
 from cpoms_kit.site.content import esc
 
 PAGE = "reports/{id}.md"
@@ -52,6 +51,8 @@ def open_cases(view, now, findings) -> str:
         out.append(f'<h2>{view.case_link(pid, path)}</h2>')
         out.append(f"<p>{len(case.concerns())} concerns, {len(case.entries)} entries; last {esc(view.when(last))}"
                    f"{'; complex' if case.complex else ''}; {len(case.open_actions)} open actions.</p>")
+        from cpoms_kit.site.chronology import findings_table  # lazy: `cpoms add` loads this plugin too
+
         out.append(findings_table(view, mine, path, entry_anchor=False))
     return "\n\n".join(out) + "\n"
 
