@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 from functools import wraps
 from typing import Any
 
@@ -29,7 +30,10 @@ def with_store(func):
 
 
 def emit_json(data: Any) -> None:
-    click.echo(json.dumps(data, indent=2, default=str, ensure_ascii=False))
+    # Indented for a person at a terminal; compact for a pipe, where json's C encoder is ten
+    # times faster (thousands of findings or entries).
+    pretty = sys.stdout.isatty()
+    click.echo(json.dumps(data, indent=2 if pretty else None, default=str, ensure_ascii=False))
 
 
 def table(title: str | None, columns: list[str], rows: list[list[Any]]) -> None:
