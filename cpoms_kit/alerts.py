@@ -25,19 +25,18 @@ channel errors only, in 0600 files in a 0700 folder.
 
 from __future__ import annotations
 
-import fcntl
 import hashlib
 import json
 import logging
 import os
 import re
 import threading
-from contextlib import contextmanager
 from dataclasses import asdict, dataclass, fields
 from datetime import datetime, time, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterable, Iterator, Mapping
+from typing import TYPE_CHECKING, Any, Iterable, Mapping
 
+from cpoms_kit.fslock import exclusive
 from cpoms_kit.errors import CpomsError, InputError
 from cpoms_kit.model import Entry, Staff
 
@@ -306,16 +305,9 @@ class Outbox:
         finally:
             os.umask(old)
 
-    @contextmanager
-    def lock(self) -> Iterator[None]:
+    def lock(self):
         self._ensure()
-        fd = os.open(self.dir / "lock", os.O_CREAT | os.O_RDWR, 0o600)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX)
-            yield
-        finally:
-            fcntl.flock(fd, fcntl.LOCK_UN)
-            os.close(fd)
+        return exclusive(self.dir / "lock")
 
     def path(self, alert_id: str, channel: str) -> Path:
         return self.queue / f"{_safe(alert_id)}--{_safe(channel)}.json"

@@ -2,44 +2,22 @@
 
 from __future__ import annotations
 
-import fcntl
-import os
-from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
 
 from cpoms_kit.errors import GitError
-
-
-def _git():
-    import git  # lazy: GitPython's import is the slowest part of start-up
-
-    return git
+from cpoms_kit.fslock import exclusive
 
 
 def init_repo(root: Path):
-    return _git().Repo.init(root, initial_branch="main")
+    """A new repository on branch main (GitPython, imported here only: it is slow to import)."""
+    import git
+
+    return git.Repo.init(root, initial_branch="main")
 
 
-def open_repo(root: Path):
-    git = _git()
-    try:
-        return git.Repo(root)
-    except (git.InvalidGitRepositoryError, git.NoSuchPathError):
-        raise GitError(f"{root} is not a git repository") from None
-
-
-@contextmanager
-def writer_lock(root: Path) -> Iterator[None]:
+def writer_lock(root: Path):
     """Serialise writers: concurrent `cpoms add` processes queue here instead of racing on index.lock."""
-    lock_path = root / ".git" / "cpoms.lock"
-    fd = os.open(lock_path, os.O_CREAT | os.O_RDWR, 0o600)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
-        yield
-    finally:
-        fcntl.flock(fd, fcntl.LOCK_UN)
-        os.close(fd)
+    return exclusive(root / ".git" / "cpoms.lock")
 
 
 def run(root: Path, *args: str) -> str:

@@ -113,10 +113,6 @@ class Store:
         return config_mod.load(self.root)
 
     @cached_property
-    def repo(self):
-        return gitrepo.open_repo(self.root)
-
-    @cached_property
     def pm(self):
         from cpoms_kit.plugins import get_plugin_manager
 
