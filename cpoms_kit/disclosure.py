@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import hashlib
 import html
-import os
 import re
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -261,7 +260,7 @@ def export(store: Store, request_id: str, out_dir: Path, by: str, to: str | None
            unredact: dict[str, str], withhold: dict[str, str]) -> tuple[Path, Entry, Pack]:
     """Build the pack, write it under `out_dir`, and log the release as a `disclosure` entry."""
     from cpoms_kit.requests import DISCLOSURE, get_state
-    from cpoms_kit.recording import Draft, record, validate
+    from cpoms_kit.recording import Draft, record_with_file, validate
 
     signer = store.signer(check_id(by, "--by"), must_be_dsl=True)
     for item, reason in unredact.items():
@@ -288,15 +287,5 @@ def export(store: Store, request_id: str, out_dir: Path, by: str, to: str | None
             f"{n_red} redactions, {len(pack.withheld)} withheld. Pack SHA-256 {pack.sha256}.")
     draft = Draft(by=signer.id, body=body, occurred=now, type=DISCLOSURE, follows=request_id, extra=extra)
     entry = validate(store, draft)
-    out_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
-    tmp = out_dir / f".{target.name}.part"
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as fh:
-        fh.write(pack.html)
-    try:
-        record(store, entry)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    os.replace(tmp, target)
+    record_with_file(store, entry, target, pack.html.encode("utf-8"))
     return target, entry, pack

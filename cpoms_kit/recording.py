@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import logging
+import os
 from dataclasses import dataclass, field
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 from cpoms_kit.clock import parse_time
@@ -159,3 +161,19 @@ def record(store: Store, entry: Entry) -> Entry:
     except Exception as exc:  # noqa: BLE001 - a plugin's failure is logged, never fatal here
         log.warning("a plugin failed after entry %s was committed: %s", entry.id, exc)
     return entry
+
+
+def record_with_file(store: Store, entry: Entry, target: Path, data: bytes) -> None:
+    """Record `entry` and publish `target` with it, both or neither: the file is written (0600)
+    beside its target first and renamed into place only once the entry's commit has landed."""
+    target.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    part = target.with_name(f".{target.name}.part")
+    fd = os.open(part, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "wb") as fh:
+        fh.write(data)
+    try:
+        record(store, entry)
+    except BaseException:
+        part.unlink(missing_ok=True)
+        raise
+    os.replace(part, target)

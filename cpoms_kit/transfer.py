@@ -123,7 +123,7 @@ def summary(chron: list[Entry], now: datetime) -> dict[str, Any]:
 def send(store: Store, pupil_id: str, to_key: Path, school: str, by: str, out: Path) -> tuple[Entry, dict[str, Any]]:
     from ulid import ULID
 
-    from cpoms_kit.recording import Draft, record, validate
+    from cpoms_kit.recording import Draft, record_with_file, validate
 
     check_id(pupil_id, "pupil id")
     signer = store.signer(check_id(by, "--by"), must_be_dsl=True)
@@ -172,15 +172,7 @@ def send(store: Store, pupil_id: str, to_key: Path, school: str, by: str, out: P
     body = (f"Child-protection file sent to {school.strip()} ({len(chron)} entries), encrypted to key {to_fpr}, "
             f"bundle {doc['bundle_id']} SHA-256 {digest}. Awaiting receipt.")
     entry = validate(store, Draft(by=signer.id, body=body, occurred=now, type="transfer", pupils=[pupil_id], extra=extra))
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp_out = out.with_name(f".{out.name}.part")
-    tmp_out.write_bytes(bundle)
-    try:
-        record(store, entry)
-    except BaseException:
-        tmp_out.unlink(missing_ok=True)
-        raise
-    os.replace(tmp_out, out)
+    record_with_file(store, entry, out, bundle)
     return entry, {"bundle": str(out), "bundle_id": doc["bundle_id"], "sha256": digest, "entries": len(chron),
                    "to_fingerprint": to_fpr, "unreadable_skipped": len(unreadable)}
 
