@@ -91,3 +91,17 @@ def test_ordinary_staff_can_read_the_pupil_roster(cpoms, keyring):
         assert "Lily-Mae Thornbury" in done.stdout
     finally:
         keygen.kill_agent(home)
+
+
+def test_a_roster_written_as_yaml_still_reads(cpoms):
+    """Rosters are written as JSON (fast to parse); one written as YAML must keep working."""
+    import yaml
+
+    from cpoms_kit.store import Store
+
+    store = Store(cpoms.repo)
+    rows = [{"id": "P050", "name": "Yara Yamlwright", "dob": __import__("datetime").date(2016, 2, 3), "year_group": "4"}]
+    path = cpoms.repo / "pupils.yaml.gpg"
+    path.write_bytes(store.encrypt(yaml.safe_dump(rows).encode(), store.dsl_team()))
+    listed = cpoms("pupil", "list", "--json").json()
+    assert listed == [{"id": "P050", "name": "Yara Yamlwright", "dob": "2016-02-03", "year_group": "4"}]
