@@ -193,7 +193,9 @@ def main() -> None:
     if first:
         case_pw = d.cpoms("site", "password", first).stdout.strip()
         print(f"  case {first} alone: {site / paths['cases'][first]}  password: {case_pw}")
-    print(f"\nTry it yourself:\n  {env_line}\n  cpoms list\n  cpoms show <id>\n  cpoms check")
+    activate = Path(sys.executable).parent / "activate"
+    print(f"\nTry it yourself:\n  source {activate}\n  {env_line}\n  cpoms list\n  cpoms show <id>\n"
+          "  cpoms case show P1007\n  cpoms verify")
 
 
 if __name__ == "__main__":
