@@ -85,10 +85,23 @@ def draft_from_text(text: str, by: str) -> Draft:
     )
 
 
+# vi-family editors keep copies of what you typed outside the draft's folder: ~/.viminfo or
+# shada (registers, search history), undo files, backups. As pass's redact_pass.vim does, turn them
+# off so the draft's plaintext stays in tmpfs.
+VIM_PRIVATE = ["-n", "-i", "NONE", "+set nobackup nowritebackup noundofile"]
+
+
+def editor_command(editor: str, path) -> list[str]:
+    argv = shlex.split(editor)
+    if argv and os.path.basename(argv[0]) in ("vi", "vim", "nvim", "gvim", "view"):
+        argv += VIM_PRIVATE
+    return [*argv, str(path)]
+
+
 def _run_editor(path) -> None:
     editor = os.environ.get("VISUAL") or os.environ.get("EDITOR") or "vi"
     try:
-        rc = subprocess.call([*shlex.split(editor), str(path)])
+        rc = subprocess.call(editor_command(editor, path))
     except FileNotFoundError:
         raise CpomsError(f"editor {editor!r} not found; set $EDITOR") from None
     if rc != 0:

@@ -94,3 +94,36 @@ def test_new_refuses_unknown_author_before_opening_the_editor(cpoms, tmp_path, m
     monkeypatch.setenv("EDITOR", editor(tmp_path, [GOOD]))
     cpoms.fails("new", "--by", "ghost")
     assert seen(tmp_path) == []
+
+
+def test_vi_family_editors_keep_no_history_outside_tmpfs():
+    """viminfo/shada, undo and backup files would hold the draft on a persistent disk."""
+    from cpoms_kit.editor import editor_command
+
+    argv = editor_command("/usr/bin/vim -p", "/dev/shm/x/entry.md")
+    assert argv[:2] == ["/usr/bin/vim", "-p"] and argv[-1] == "/dev/shm/x/entry.md"
+    assert "-n" in argv and argv[argv.index("-i") + 1] == "NONE"
+    assert any("noundofile" in a and "nobackup" in a for a in argv)
+    assert editor_command("nano", "/dev/shm/x/entry.md") == ["nano", "/dev/shm/x/entry.md"]
+
+
+def test_real_vim_leaves_no_viminfo(cpoms, tmp_path, monkeypatch):
+    """With real vim (when installed) driven by -c commands: the entry lands, no ~/.viminfo."""
+    import shlex
+    import shutil
+
+    vim = shutil.which("vim") or shutil.which("vim.basic") or shutil.which("vim.tiny")
+    if vim is None:
+        pytest.skip("vim is not installed")
+    home = tmp_path / "home"
+    home.mkdir()
+    monkeypatch.setenv("HOME", str(home))
+    body = GOOD.split("---\n")[2].strip()
+    commands = [r"%s/^pupils: \[\]/pupils: [P001]/", r"%s/^category: $/category: Wellbeing/",
+                "normal! Go" + body, "wq"]
+    # --not-a-term: no terminal here, and vim should not wait to say so.
+    monkeypatch.setenv("EDITOR", " ".join([vim, "--not-a-term", *(f"-c {shlex.quote(c)}" for c in commands)]))
+    out = cpoms("new", "--by", "ms", "--json", ok=None)
+    assert out.code == 0, out.stderr
+    assert "my tummy hurts" in cpoms("show", out.json()["id"], "--json").json()["body"]
+    assert not list(home.glob(".viminfo*")) and not (home / ".local" / "state" / "nvim").exists()
