@@ -23,9 +23,8 @@ from typing import Callable, Iterator
 
 from cpoms_kit.errors import CpomsError, InputError
 from cpoms_kit.site.content import CASE_DIR, Report, SiteView, opaque_token
+from cpoms_kit.site.paths import mkdocs_yml
 
-KIT_ROOT = Path(__file__).resolve().parents[2]
-MKDOCS_YML = KIT_ROOT / "mkdocs.yml"
 TEAM = "team"
 
 Progress = Callable[[str, float], None]  # (phase, fraction done 0..1)
@@ -119,18 +118,17 @@ def render(site: SiteView, dest: Path) -> Rendered:
     from mkdocs.config import load_config
     from mkdocs.exceptions import MkDocsException
 
-    if not MKDOCS_YML.is_file():
-        raise CpomsError(f"the site configuration {MKDOCS_YML} is missing; install cpoms-kit from a source checkout")
+    config_file = mkdocs_yml()
     docs = dest / "docs"  # stays empty: pages come from the plugin, in memory
     out = dest / "site"
     docs.mkdir(mode=0o700)
     with _quiet_mkdocs():
         try:
-            cfg = load_config(config_file=str(MKDOCS_YML), docs_dir=str(docs), site_dir=str(out),
+            cfg = load_config(config_file=str(config_file), docs_dir=str(docs), site_dir=str(out),
                               site_name=site.title)
             plugin = cfg.plugins.get("cpoms")
             if plugin is None:
-                raise CpomsError(f"{MKDOCS_YML} does not enable the cpoms plugin")
+                raise CpomsError(f"{config_file} does not enable the cpoms plugin")
             plugin.site = site
             cfg.plugins.on_startup(command="build", dirty=False)
             try:

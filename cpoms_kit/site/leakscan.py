@@ -31,6 +31,8 @@ from pathlib import Path
 from typing import Iterable
 from urllib.parse import unquote, unquote_plus
 
+from cpoms_kit.site.paths import shell_dir
+
 SHINGLE = 6  # words per entry-text fragment
 MAX_DEPTH = 3  # decoding layers (e.g. base64 of gzip of HTML-escaped text)
 MAX_INFLATE = 64 * 1024 * 1024  # refuse gzip bombs: anything bigger is itself a finding
@@ -358,7 +360,7 @@ class VendorFiles:
 
 
 def _vendor_roots() -> list[Path]:
-    roots = [Path(__file__).resolve().parents[2] / "site_templates" / "shell"]
+    roots = [shell_dir()]
     try:
         import material
 
@@ -379,7 +381,7 @@ def vendor_hashes() -> frozenset[str]:
     file's content is not scanned; its path still is."""
     import hashlib
 
-    roots = [Path(__file__).resolve().parents[2] / "site_templates" / "shell"]
+    roots = [shell_dir()]
     try:
         import material
 

@@ -27,9 +27,9 @@ import shutil
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
-import cpoms_kit
 from cpoms_kit.errors import CpomsError
 from cpoms_kit.site import crypto
+from cpoms_kit.site.paths import shell_dir
 
 MARKER = ".cpoms-site"
 VIEWER_FILES = ("assets/viewer.js", "assets/viewer.css")
@@ -59,11 +59,8 @@ class Bundle:
 
 
 def templates_dir() -> Path:
-    """site_templates/shell beside the package (an editable install or a source checkout)."""
-    here = Path(cpoms_kit.__file__).resolve().parent.parent / "site_templates" / "shell"
-    if not (here / "shell.html").is_file():
-        raise CpomsError(f"the site shell templates are missing (looked in {here}); install cpoms-kit from a source checkout")
-    return here
+    """The shell page and viewer (site_templates/shell)."""
+    return shell_dir()
 
 
 def is_public(path: str) -> bool:
