@@ -258,6 +258,28 @@ def _share(count: int, of: int) -> dict[str, Any]:
     return {"count": count, "of": of, "share": round(count / of, 4) if of else None}
 
 
+@dataclass
+class _Tally:
+    """Met in time, judged (met, or past its deadline), or still pending (neither yet)."""
+
+    now: datetime
+    met: int = 0
+    judged: int = 0
+    pending: int = 0
+
+    def add(self, done: datetime | None, due: datetime) -> None:
+        if done is not None and not after(done, due):
+            self.met += 1
+            self.judged += 1
+        elif done is not None or after(self.now, due):
+            self.judged += 1
+        else:
+            self.pending += 1
+
+    def to_json(self) -> dict[str, Any]:
+        return {**_share(self.met, self.judged), "pending": self.pending}
+
+
 def summary(source: "EntryView | list[Entry]", now: datetime, store: "Store | None" = None,
             since: datetime | None = None, until: datetime | None = None) -> dict[str, Any]:
     """How timely the school has been: concerns recorded on time, responded to by a DSL the same
@@ -279,39 +301,25 @@ def summary(source: "EntryView | list[Entry]", now: datetime, store: "Store | No
     concerns = [e for e in view.entries if is_concern(e) and in_range(e)]
     on_time = sum(1 for e in concerns if not after(e.recorded_at, record_due(e.occurred_at, tz, rec_settings)))
 
-    responded = judged = pending = 0
+    response = _Tally(now)
     for c in concerns:
-        due = end_of_day(c.recorded_at, tz)
         first = first_dsl_action(view, c)
-        if first is not None and not after(first.recorded_at, due):
-            responded += 1
-            judged += 1
-        elif first is not None or after(now, due):
-            judged += 1
-        else:
-            pending += 1
+        response.add(first.recorded_at if first else None, end_of_day(c.recorded_at, tz))
 
-    made = ref_judged = ref_pending = 0
+    referrals = _Tally(now)
     for plan in plans(view, "referral"):
         root = root_concern(view, plan)
         if not in_range(root or plan):
             continue
-        due = plus_hours((root or plan).recorded_at, ref_hours, tz)
         done = fulfilment(view, plan, also_types=("referral",))
-        if done is not None and not after(done.occurred_at, due):
-            made += 1
-            ref_judged += 1
-        elif done is not None or after(now, due):
-            ref_judged += 1
-        else:
-            ref_pending += 1
+        referrals.add(done.occurred_at if done else None, plus_hours((root or plan).recorded_at, ref_hours, tz))
 
     return {
         "at": now.astimezone(tz).isoformat(timespec="minutes"),
         "concerns": len(concerns),
         "recorded_on_time": _share(on_time, len(concerns)),
-        "dsl_response_same_day": {**_share(responded, judged), "pending": pending},
-        "referrals_within_24h": {**_share(made, ref_judged), "pending": ref_pending},
+        "dsl_response_same_day": response.to_json(),
+        "referrals_within_24h": referrals.to_json(),
     }
 
 
