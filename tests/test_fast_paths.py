@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import re
+from pathlib import Path
 
 import pytest
 
@@ -47,7 +48,12 @@ def records(cpoms):
 
 
 # -- bulk decryption against one gpg process per entry ------------------------------------------
-def test_bulk_decrypt_equals_one_decrypt_per_entry(records):
+@pytest.mark.parametrize("own_keyring", [False, True], ids=["user-keyring", "scratch-keyring"])
+def test_bulk_decrypt_equals_one_decrypt_per_entry(records, monkeypatch, own_keyring):
+    import cpoms_kit.gpg
+
+    # The scratch public keyring is only made for big batches; force it (or not) for this one.
+    monkeypatch.setattr(cpoms_kit.gpg, "OWN_KEYRING_FROM", 1 if own_keyring else 10**9)
     store = Store(records.repo)
     paths = sorted((records.repo / "entries").glob("*.md.gpg"))
     blobs = {p.name: p.read_bytes() for p in paths}
@@ -55,6 +61,56 @@ def test_bulk_decrypt_equals_one_decrypt_per_entry(records):
     naive = {name: store.gpg.decrypt(data) for name, data in blobs.items()}
     assert len(bulk) == len(paths) >= 19
     assert bulk == naive
+
+
+def _gpg_log_shim(tmp_path, monkeypatch) -> Path:
+    import os
+    import shutil
+
+    real = shutil.which("gpg")
+    shim = tmp_path / "shim"
+    shim.mkdir()
+    log = tmp_path / "gpg-argv.log"
+    (shim / "gpg").write_text(f'#!/bin/sh\necho "$*" >> {log}\nexec {real} "$@"\n')
+    (shim / "gpg").chmod(0o755)
+    monkeypatch.setenv("PATH", f"{shim}:{os.environ['PATH']}")
+    return log
+
+
+def test_big_batches_read_public_keys_from_a_scratch_keyring(records, monkeypatch, tmp_path):
+    """The fast path is really taken: every --decrypt-files process reads a scratch pubring.gpg in
+    the tmpfs folder, never the user's keybox (gpg 2.2 re-verifies self-signatures there per file)."""
+    import cpoms_kit.gpg
+
+    monkeypatch.setattr(cpoms_kit.gpg, "OWN_KEYRING_FROM", 1)
+    log = _gpg_log_shim(tmp_path, monkeypatch)
+    store = Store(records.repo)
+    blobs = {p.name: p.read_bytes() for p in (records.repo / "entries").glob("*.md.gpg")}
+    assert all(v is not None for v in store.gpg.decrypt_many(blobs).values())
+    runs = [ln for ln in log.read_text().splitlines() if "--decrypt-files" in ln]
+    assert runs and all("--no-default-keyring --keyring " in ln and "/own-keys.gpg" in ln for ln in runs)
+
+
+def test_scratch_keyring_with_one_persons_key_reads_only_what_they_may(records, monkeypatch, keyring):
+    """A member of staff's keyring: the scratch keyring holds only their key, so the entries not
+    encrypted to them stay unreadable (None), exactly as one gpg call per entry says."""
+    import cpoms_kit.gpg
+    from conftest import only_key_of
+
+    monkeypatch.setattr(cpoms_kit.gpg, "OWN_KEYRING_FROM", 1)
+    monkeypatch.setenv("GNUPGHOME", str(only_key_of(keyring, "tj")))
+    store = Store(records.repo)
+    blobs = {p.name: p.read_bytes() for p in (records.repo / "entries").glob("*.md.gpg")}
+    bulk = store.gpg.decrypt_many(blobs)
+    naive = {}
+    for name, data in blobs.items():
+        try:
+            naive[name] = store.gpg.decrypt(data)
+        except Exception:
+            naive[name] = None
+    assert bulk == naive
+    readable = sum(v is not None for v in bulk.values())
+    assert 0 < readable < len(blobs)  # tj wrote half the concerns; the DSL's actions are not theirs
 
 
 # -- the entry cache against a cold read --------------------------------------------------------
