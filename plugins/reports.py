@@ -198,6 +198,7 @@ class BuiltinReport:
     id: str
     title: str
     fn: Callable
+    html: bool = True  # finished, escaped HTML: the site skips Markdown for it
 
     def render(self, view, now, findings) -> str:
         return self.fn(view, now, findings)

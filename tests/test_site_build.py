@@ -209,7 +209,8 @@ def test_build_writes_only_ciphertext_and_json_paths_exist(repo_copy, tmp_path):
     before = _shm_entries()
     res = repo_copy("site", "build", "--out", str(out), "--json")
     data = res.json()
-    assert set(data) == {"index", "cases"} and set(data["cases"]) == {"P001", "P002"}
+    assert set(data) == {"index", "cases", "rendered", "reused"} and set(data["cases"]) == {"P001", "P002"}
+    assert data["rendered"] == ["P001", "P002"] and data["reused"] == []
     assert (out / data["index"]).is_file() and data["index"] == "index.html"
     for pid, path in data["cases"].items():
         assert (out / path).is_file() and pid not in path

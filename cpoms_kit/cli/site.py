@@ -27,22 +27,28 @@ def site():
 @click.option("--out", required=True, type=click.Path(file_okay=False), metavar="DIR",
               help="Output folder: new, empty, or a site built before (it is replaced whole).")
 @click.option("--case", "cases", multiple=True, metavar="PUPIL_ID", help="Only these cases (repeatable); default every case.")
+@click.option("--full", is_flag=True, help="Render, encrypt and scan every case afresh, with new file names, "
+              "instead of carrying over the unchanged cases of the site already in --out.")
 @by_option
 @json_option
 @with_store
-def build(store, out, cases, by, as_json):
+def build(store, out, cases, full, by, as_json):
     """Decrypt in memory, render in a RAM folder, encrypt, leak-scan, write only ciphertext.
 
     Prints where the team index and each case page are. Give the team password to the DSL
     team and a case password only to whoever needs that one case (`cpoms site password`).
     Fails (exit 2, output removed) if the leak scan finds anything readable in the output.
+
+    Building again into the same --out is quick: only the cases whose entries, findings, state
+    or password changed are rendered and encrypted again (their links stay the same); the team
+    pages always are.
     """
     from pathlib import Path
 
     from cpoms_kit.site.build import build_site
 
     if as_json:
-        result = build_site(store, Path(out), cases, by)
+        result = build_site(store, Path(out), cases, by, full=full)
         emit_json(result)
         return
     from rich.console import Console
@@ -57,11 +63,13 @@ def build(store, out, cases, by, as_json):
         def progress(phase: str, fraction: float) -> None:
             bar.update(task, description=phase, completed=fraction)
 
-        result = build_site(store, Path(out), cases, by, progress=progress)
+        result = build_site(store, Path(out), cases, by, progress=progress, full=full)
     root = Path(out)
     click.echo(f"team index: {root / result['index']}")
     for pid, path in result["cases"].items():
         click.echo(f"case {pid}: {root / path}")
+    if result["reused"]:
+        click.echo(f"{len(result['rendered'])} case(s) rendered, {len(result['reused'])} unchanged and carried over")
     click.echo("passwords: `cpoms site password` (team), `cpoms site password PUPIL_ID` (one case)")
 
 

@@ -6,6 +6,9 @@
     3. package it (cpoms_kit.site.package): each case's pages encrypted under that case's key,
        the team pages under the team key, written to a staging folder beside --out, swapped in;
     4. leak scan the output; on any finding the output is removed and the build fails (exit 2);
+
+A rebuild into the same --out renders, encrypts and scans only the cases that changed, and the
+team pages (cpoms_kit.site.incremental); the rest keep their encrypted data files.
     5. commit the site passwords file if this build created any password (signed by a DSL);
     6. the tmpfs folder is wiped in `finally`, however the build ended.
 
@@ -23,6 +26,7 @@ from typing import Callable, Iterator
 
 from cpoms_kit.errors import CpomsError, InputError
 from cpoms_kit.site.content import CASE_DIR, Report, SiteView, opaque_token
+from cpoms_kit.site.package import is_our_name
 from cpoms_kit.site.paths import mkdocs_yml
 
 TEAM = "team"
@@ -152,12 +156,30 @@ def render_only(store, cases: list[str] | tuple[str, ...] = ()) -> Iterator[Rend
         yield render(site, tmp)
 
 
+def _keep_names(site: SiteView, previous) -> None:
+    """Each case still on the site keeps the folder it had in the previous build of this output."""
+    taken = {s.token for s in previous.cases.values()}
+    for pid in site.case_paths:
+        kept = previous.cases.get(pid)
+        if kept is not None:
+            site.case_paths[pid] = f"{CASE_DIR}/{kept.token}/index.md"
+        elif site.case_paths[pid].split("/")[1] in taken:
+            token = opaque_token()
+            while token in taken:
+                token = opaque_token()
+            site.case_paths[pid] = f"{CASE_DIR}/{token}/index.md"
+
+
 def build_site(store, out: Path, cases: list[str] | tuple[str, ...] = (), by: str | None = None,
-               progress: Progress = _noop, tamper: Callable[[Path], None] | None = None) -> dict:
-    """Build the protected site into `out`. Returns {"index": path, "cases": {pupil id: path}},
-    paths relative to `out`. `tamper` (tests only) runs on the packaged output before the scan."""
-    from cpoms_kit.site import leakscan, passwords
+               progress: Progress = _noop, tamper: Callable[[Path], None] | None = None,
+               full: bool = False) -> dict:
+    """Build the protected site into `out`. Returns {"index": path, "cases": {pupil id: path},
+    "rendered": [pupil ids rendered afresh], "reused": [pupil ids carried over]}, paths relative to
+    `out`. `full` ignores an earlier build of `out` (everything is rendered, with new names).
+    `tamper` (tests only) runs on the packaged output before the scan."""
+    from cpoms_kit.site import incremental, leakscan, passwords
     from cpoms_kit.site.package import Bundle, package_site
+    from cpoms_kit.site.paths import templates_root
     from cpoms_kit.tmpfs import secure_tmpdir
 
     out = Path(out).resolve()
@@ -173,24 +195,54 @@ def build_site(store, out: Path, cases: list[str] | tuple[str, ...] = (), by: st
     site = collect(store, cases, progress)
     progress("site passwords", 0.35)
     pw = passwords.ensure(passwords.load(store), list(site.case_paths), site.now)
+    previous = incremental.Manifest() if full else incremental.load(out, pw.team.key)
+    _keep_names(site, previous)
+    # Which cases' encrypted pages can be carried over: same inputs, same file as written.
+    setup = incremental.setup_fingerprint(site, mkdocs_yml(), templates_root())
+    prints = {pid: incremental.case_fingerprint(site, pid, pw.cases[pid]) for pid in site.case_paths}
+    reuse = {}
+    if previous.setup == setup:
+        for pid, kept in previous.cases.items():
+            if (prints.get(pid) == kept.fingerprint and is_our_name(kept.data)
+                    and incremental.file_sha256(out / kept.data) == kept.sha256):
+                reuse[pid] = kept
+    site.render_cases = set(site.case_paths) - set(reuse)
     with secure_tmpdir("cpoms-site-") as tmp:
         progress("rendering pages", 0.45)
         rendered = render(site, tmp)
         progress("encrypting", 0.75)
-        bundles = [Bundle(TEAM, "", "index.html", pw.team.key, [pw.team.slot],
-                          grants=[f"case:{pid}" for pid in site.case_paths])]
-        for pid, page in rendered.case_pages.items():
+        team = Bundle(TEAM, "", "index.html", pw.team.key, [pw.team.slot],
+                      grants=[f"case:{pid}" for pid in site.case_paths],
+                      bundle_id=previous.team_bundle_id, data=previous.team_data)
+        bundles = [team]
+        for pid, path in site.case_paths.items():
             secret = pw.cases[pid]
-            prefix = page.rsplit("/", 1)[0] + "/"
-            bundles.append(Bundle(f"case:{pid}", prefix, page, secret.key, [secret.slot, secret.team_slot]))
-        shells = package_site(rendered.site_dir, out, bundles, idle_minutes=idle, title=site.title)
+            b = Bundle(f"case:{pid}", path.rsplit("/", 1)[0] + "/", path[:-3] + ".html", secret.key,
+                       [secret.slot, secret.team_slot])
+            kept = previous.cases.get(pid)
+            if kept is not None:
+                b.bundle_id, b.data, b.shell = kept.bundle_id, kept.data, kept.shell
+            if pid in reuse:
+                b.reuse = out / kept.data
+            bundles.append(b)
+        shells = package_site(rendered.site_dir, out, bundles, idle_minutes=idle, title=site.title,
+                              built=f"Built {site.when(site.now)}.")
     # From here on only ciphertext and the shell exist, on the real disk.
     try:
+        manifest = incremental.Manifest(setup=setup, team_bundle_id=team.bundle_id, team_data=team.data)
+        for b in bundles[1:]:
+            pid = b.name.split(":", 1)[1]
+            manifest.cases[pid] = incremental.CaseState(
+                token=site.case_paths[pid].split("/")[1], bundle_id=b.bundle_id, data=b.data, shell=b.shell,
+                sha256=b.sha256, fingerprint=prints[pid])
+        (out / incremental.MANIFEST).write_bytes(manifest.seal(pw.team.key))
         if tamper is not None:
             tamper(out)
         progress("leak scan", 0.9)
         secrets = leakscan.Secrets.from_records(site.pupils.values(), site.entries, site.categories)
-        leaks = leakscan.scan(out, secrets, leakscan.vendor_files())
+        # A carried-over data file was scanned when it was written, and is byte for byte the same.
+        carried = frozenset(kept.data for kept in reuse.values())
+        leaks = leakscan.scan(out, secrets, leakscan.vendor_files(), carried=carried)
         if leaks:
             shown = "; ".join(str(x) for x in leaks[:3]) + (f"; and {len(leaks) - 3} more" if len(leaks) > 3 else "")
             raise LeakError(f"the leak scan failed, so the site was removed: {shown}")
@@ -200,4 +252,5 @@ def build_site(store, out: Path, cases: list[str] | tuple[str, ...] = (), by: st
             shutil.rmtree(out, ignore_errors=True)
         raise
     progress("done", 1.0)
-    return {"index": shells[TEAM], "cases": {pid: shells[f"case:{pid}"] for pid in site.case_paths}}
+    return {"index": shells[TEAM], "cases": {pid: shells[f"case:{pid}"] for pid in site.case_paths},
+            "rendered": sorted(site.render_cases), "reused": sorted(reuse)}

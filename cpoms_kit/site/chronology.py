@@ -153,9 +153,13 @@ def case_page(view: SiteView, pid: str, path: str) -> tuple[str, str]:
             f'<li><a href="#e-{esc(a.id)}">{esc(a.action or a.type)}</a> for {view.staff_label(a.assigned_to) or "DSL team"},'
             f" planned {esc(view.when(a.recorded_at))}</li>" for a in open_actions) + "</ul>"
     title = f"Chronology: {view.pupil_label(pid)}"
+    # No build time here (the shell shows it): the page must depend only on its records, so an
+    # unchanged case is not re-rendered by the next build (cpoms_kit.site.incremental).
+    last = max((e.recorded_at for e in entries), default=None)
+    latest = f" · latest recorded {esc(view.when(last))}" if last else ""
     return front_matter(title=title, cpoms_case=True), (
         f'<h1 id="chronology">{title}</h1>\n\n'
-        + f'<p class="cpoms-case-state">{" · ".join(status + about)} · {len(entries)} entries · built {esc(view.when(view.now))}</p>\n\n'
+        + f'<p class="cpoms-case-state">{" · ".join(status + about)} · {len(entries)} entries{latest}</p>\n\n'
         + f'<h2 id="open-findings">Open findings ({len(findings)})</h2>\n\n'
         + findings_table(view, findings, path) + "\n\n"
         + (actions + "\n\n" if actions else "")

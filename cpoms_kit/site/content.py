@@ -36,7 +36,8 @@ class Report:
 
     id: str
     title: str
-    render: Any  # (view: SiteView, now, findings) -> Markdown
+    render: Any  # (view: SiteView, now, findings) -> Markdown (finished HTML if `html`)
+    html: bool = False
 
 
 @dataclass
@@ -54,6 +55,9 @@ class SiteView:
     case_paths: dict[str, str] = field(default_factory=dict)  # pupil id -> page src path (.md)
     reports: list[Any] = field(default_factory=list)
     title: str = "Records"
+    # The cases whose pages this build renders (None: every case). The others keep the encrypted
+    # pages of an earlier build (cpoms_kit.site.incremental) but are still linked from the index.
+    render_cases: set[str] | None = None
 
     # EntryView's surface, so a report written against `cpoms check` reads the same.
     @property

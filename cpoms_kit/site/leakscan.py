@@ -392,8 +392,11 @@ def vendor_hashes() -> frozenset[str]:
                      for root in roots if root.is_dir() for p in root.rglob("*") if p.is_file())
 
 
-def scan(folder: Path, secrets: Secrets, vendor: "frozenset[str] | VendorFiles" = frozenset()) -> list[Leak]:
-    """Every leak in every file under `folder` (symlinks are themselves a finding)."""
+def scan(folder: Path, secrets: Secrets, vendor: "frozenset[str] | VendorFiles" = frozenset(),
+         carried: frozenset[str] = frozenset()) -> list[Leak]:
+    """Every leak in every file under `folder` (symlinks are themselves a finding). Files named in
+    `carried` (paths relative to `folder`: an earlier build's output, scanned then and copied byte
+    for byte) have their names checked, not their contents."""
     import hashlib
 
     folder = Path(folder)
@@ -404,7 +407,7 @@ def scan(folder: Path, secrets: Secrets, vendor: "frozenset[str] | VendorFiles" 
             leaks.append(Leak(rel, "forbidden-file", "a symbolic link"))
             continue
         leaks.extend(scan_path_name(rel, secrets))
-        if not path.is_file():
+        if not path.is_file() or rel in carried:
             continue
         data = path.read_bytes()
         if vendor and (vendor.holds(data) if isinstance(vendor, VendorFiles) else hashlib.sha256(data).hexdigest() in vendor):

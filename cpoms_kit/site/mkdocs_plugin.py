@@ -79,20 +79,20 @@ class CpomsPlugin(BasePlugin[CpomsPluginConfig]):
         site = self.site
         case_dir = self.config.case_dir.strip("/")
         site.case_paths = dict(site.case_paths) or {}
-        pages = {"index.md": None}
-        for pid in site.case_paths:
-            pages[site.case_paths[pid]] = None
-        for report in site.reports:
-            pages[f"reports/{report.id}.md"] = None
         for path in site.case_paths.values():
             if not path.startswith(case_dir + "/"):
                 raise PluginError(f"case page {path!r} is outside {case_dir}/")
+        pages: dict[str, str] = {}
         bodies: dict[str, str] = {}
         pages["index.md"], bodies["index.md"] = index_page(site)
         for pid, path in site.case_paths.items():
-            pages[path], bodies[path] = case_page(site, pid, path)
+            if site.render_cases is None or pid in site.render_cases:
+                pages[path], bodies[path] = case_page(site, pid, path)
         for report in site.reports:
-            pages[f"reports/{report.id}.md"] = self._report_page(report)
+            path = f"reports/{report.id}.md"
+            pages[path], body = self._report_page(report)
+            if body is not None:
+                bodies[path] = body
         self.pages, self.bodies = pages, bodies
         self.category_count = len(category_index(site))
         # The nav holds the team's pages only: never a case title (names) in any shared template.
@@ -102,17 +102,22 @@ class CpomsPlugin(BasePlugin[CpomsPluginConfig]):
         config.not_in_nav = None
         config.validation.nav.omitted_files = logging.DEBUG
 
-    def _report_page(self, report) -> str:
+    def _report_page(self, report) -> tuple[str, str | None]:
+        """(Markdown source, finished HTML body or None): a report that declares `html` skips Markdown."""
         from cpoms_kit.site.chronology import front_matter
         from cpoms_kit.site.content import esc
 
+        head = front_matter(title=report.title)
         try:
             body = report.render(self.site, self.site.now, self.site.findings)
         except Exception as exc:  # one broken report plugin must not sink the whole build
             log.warning("report %s failed: %s", report.id, exc)
-            body = (f'<div class="admonition failure"><p class="admonition-title">This report failed</p>'
-                    f"<p>{esc(type(exc).__name__)}: {esc(exc)}</p></div>")
-        return front_matter(title=report.title) + body
+            failed = (f'<div class="admonition failure"><p class="admonition-title">This report failed</p>'
+                      f"<p>{esc(type(exc).__name__)}: {esc(exc)}</p></div>")
+            return head, failed
+        if getattr(report, "html", False):
+            return head, body
+        return head + body, None
 
     # -- files: pages in memory, nothing from disk -------------------------------------------------
     def on_files(self, files: Files, config) -> Files:

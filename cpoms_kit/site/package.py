@@ -17,11 +17,13 @@ its path (longest prefix wins; prefix "" takes the rest), with AD binding bundle
 from __future__ import annotations
 
 import base64
+import hashlib
 import html
 import json
 import mimetypes
 import os
 import random
+import re
 import secrets
 import shutil
 from dataclasses import dataclass, field
@@ -56,6 +58,15 @@ class Bundle:
     content_key: bytes
     slots: list[dict]  # from crypto.wrap_key
     grants: list[str] | tuple[str, ...] = field(default_factory=tuple)  # bundles whose keys holders also get
+    # Names in the output folder: kept from an earlier build of the same folder (see
+    # cpoms_kit.site.incremental) or, when empty, made fresh. package_site fills them in.
+    bundle_id: str = ""
+    data: str = ""  # d/<opaque>.js
+    shell: str = ""  # c/<opaque>.html; the team's is always index.html
+    # An earlier build's data file for exactly this bundle (same id, key, slots, pages): copied,
+    # not re-encrypted; the bundle then owns no rendered files.
+    reuse: Path | None = None
+    sha256: str = ""  # of the data file written (set by package_site)
 
 
 def templates_dir() -> Path:
@@ -69,6 +80,14 @@ def is_public(path: str) -> bool:
 
 def _opaque() -> str:
     return secrets.token_hex(10)
+
+
+_OUR_NAME = re.compile(r"[cd]/[0-9a-f]{20}\.(html|js)")
+
+
+def is_our_name(name: str) -> bool:
+    """A data file or shell name as `package_site` makes them (nothing else is read back)."""
+    return bool(_OUR_NAME.fullmatch(name))
 
 
 def _b64(data: bytes) -> str:
@@ -121,13 +140,14 @@ def _prepare_out(out: Path) -> Path:
     return staging
 
 
-def _shell(template: str, *, root: str, bundle_id: str, data: str, idle: float, title: str) -> str:
+def _shell(template: str, *, root: str, bundle_id: str, data: str, idle: float, title: str, built: str) -> str:
     values = {
         "{root}": root,
         "{bundle}": bundle_id,
         "{data}": data,
         "{idle}": f"{idle:g}",
         "{title}": title,
+        "{built}": built,
         "{csp}": CSP,
     }
     text = template
@@ -143,10 +163,14 @@ def package_site(
     bundles: list[Bundle],
     idle_minutes: float = 15,
     title: str = "Records",
+    built: str = "",
+    extra: dict[str, bytes] | None = None,
 ) -> dict[str, str]:
     """Encrypt `rendered` into `out`; return {bundle name: its shell page, relative to out}.
 
-    `title` appears in plaintext on every shell: keep it generic (never a school or pupil name).
+    `title` and `built` (a line such as "Built Sat 28 Nov 2026 16:00.") appear in plaintext on every
+    shell: keep them generic (never a school or pupil name). `extra` files (already ciphertext) are
+    written as they are. Each bundle's names and data file hash are filled in on it.
     """
     rendered, out = Path(rendered), Path(out)
     _validate(bundles)
@@ -158,9 +182,12 @@ def package_site(
         if fixed in paths:
             raise CpomsError(f"the rendered site has its own {fixed}, which the viewer needs")
 
-    ids = {b.name: _opaque() for b in bundles}
-    data_files = {b.name: f"d/{_opaque()}.js" for b in bundles}
-    shells = {b.name: ("index.html" if b.prefix == "" else f"c/{_opaque()}.html") for b in bundles}
+    ids = {b.name: b.bundle_id or _opaque() for b in bundles}
+    data_files = {b.name: b.data or f"d/{_opaque()}.js" for b in bundles}
+    shells = {b.name: ("index.html" if b.prefix == "" else (b.shell or f"c/{_opaque()}.html")) for b in bundles}
+    for name in (*data_files.values(), *shells.values()):
+        if name != "index.html" and not is_our_name(name):
+            raise CpomsError("a site bundle's file name is not one the kit makes")
     owned: dict[str, list[str]] = {b.name: [] for b in bundles}
     public: list[str] = []
     for path in paths:
@@ -171,7 +198,10 @@ def package_site(
             owned[owner.name].append(path)
     by_name = {b.name: b for b in bundles}
     for b in bundles:
-        if b.entry not in owned[b.name]:
+        if b.reuse is not None:
+            if owned[b.name] or not (b.bundle_id and b.data):
+                raise CpomsError("a reused site bundle must keep its id and data file and own no rendered files")
+        elif b.entry not in owned[b.name]:
             raise CpomsError("a site bundle's start page is not among its own rendered files")
 
     staging = _prepare_out(out)
@@ -189,6 +219,17 @@ def package_site(
 
         for b in bundles:
             bid = ids[b.name]
+            b.bundle_id, b.data, b.shell = bid, data_files[b.name], shells[b.name]
+            root = "" if b.prefix == "" else "../"
+            page = _shell(template, root=root, bundle_id=bid, data=data_files[b.name], idle=idle_minutes,
+                          title=title, built=built)
+            (staging / shells[b.name]).write_text(page, encoding="utf-8")
+            if b.reuse is not None:
+                # The caller checked this file's hash against the one it was written with.
+                blob = Path(b.reuse).read_bytes()
+                (staging / data_files[b.name]).write_bytes(blob)
+                b.sha256 = hashlib.sha256(blob).hexdigest()
+                continue
             order = list(owned[b.name])
             random.SystemRandom().shuffle(order)  # file order says nothing about paths
             blobs, files = [], {}
@@ -216,12 +257,11 @@ def package_site(
                 "manifest": _b64(sealed),
                 "files": blobs,
             }
-            (staging / data_files[b.name]).write_text(
-                "cpomsBundle(" + json.dumps(payload, separators=(",", ":")) + ");\n", encoding="ascii"
-            )
-            root = "" if b.prefix == "" else "../"
-            page = _shell(template, root=root, bundle_id=bid, data=data_files[b.name], idle=idle_minutes, title=title)
-            (staging / shells[b.name]).write_text(page, encoding="utf-8")
+            blob = ("cpomsBundle(" + json.dumps(payload, separators=(",", ":")) + ");\n").encode("ascii")
+            (staging / data_files[b.name]).write_bytes(blob)
+            b.sha256 = hashlib.sha256(blob).hexdigest()
+        for name, blob in (extra or {}).items():
+            (staging / name).write_bytes(blob)
         (staging / MARKER).write_text("cpoms-kit encrypted site\n", encoding="ascii")
 
         if out.exists():

@@ -26,3 +26,7 @@ def mkdocs_yml() -> Path:
 
 def shell_dir() -> Path:
     return kit_data() / "site_templates" / "shell"
+
+
+def templates_root() -> Path:
+    return kit_data() / "site_templates"

@@ -1,0 +1,114 @@
+"""Incremental rebuilds: a build re-renders and re-encrypts only the cases whose pages would change.
+
+Every build leaves a manifest in its output folder, `.cpoms-build`, sealed with the team's content
+key (AES-256-GCM; the associated data names its purpose), so only someone holding the DSL team's
+site passwords file can read or forge it, and it says nothing to anyone else. For each case it
+keeps the names that case has in that folder (page token, bundle id, data file, shell), the
+SHA-256 of its data file as written, and a fingerprint of everything its pages are made of:
+
+    the build setup: kit, MkDocs and theme versions, mkdocs.yml, the site templates, the title,
+        both rosters, the category list (any change here re-renders every case);
+    the case: its entries (ids: an entry is immutable, a correction is a new entry), its findings,
+        its state (open/closed, complex, open actions), its content key and key slots.
+
+A later build into the same folder reuses a case's encrypted data file when the fingerprint is
+unchanged and the file still has the hash it was written with; everything else is rendered,
+encrypted and leak-scanned as in a first build. Names stay stable for the life of the folder (a
+rebuilt case keeps its token and shell), so links and bookmarks survive a rebuild; two folders
+built separately still share no names. `cpoms site build --full` ignores the manifest.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass, field
+from importlib import metadata
+from pathlib import Path
+
+from cpoms_kit.site import crypto
+
+MANIFEST = ".cpoms-build"
+VERSION = 1
+_AD_BUNDLE = "build-manifest"  # in place of a bundle id: no bundle of the site can take this name
+
+
+@dataclass
+class CaseState:
+    token: str  # the case's folder in the rendered site (c/<token>/)
+    bundle_id: str
+    data: str  # d/<opaque>.js, relative to the output folder
+    shell: str  # c/<opaque>.html
+    sha256: str = ""  # of the data file as written
+    fingerprint: str = ""
+
+
+@dataclass
+class Manifest:
+    setup: str = ""
+    team_bundle_id: str = ""
+    team_data: str = ""
+    cases: dict[str, CaseState] = field(default_factory=dict)
+
+    def seal(self, team_key: bytes) -> bytes:
+        body = {"v": VERSION, "setup": self.setup, "team_bundle_id": self.team_bundle_id,
+                "team_data": self.team_data, "cases": {pid: asdict(c) for pid, c in self.cases.items()}}
+        return crypto.encrypt_file(team_key, _AD_BUNDLE, MANIFEST, json.dumps(body).encode("utf-8"))
+
+
+def load(out: Path, team_key: bytes) -> Manifest:
+    """The manifest of the site in `out`, or an empty one (nothing to reuse) if there is none, it
+    was sealed under another team key, or it does not read."""
+    path = Path(out) / MANIFEST
+    try:
+        body = json.loads(crypto.decrypt_file(team_key, _AD_BUNDLE, MANIFEST, path.read_bytes()))
+        if body.get("v") != VERSION:
+            return Manifest()
+        return Manifest(setup=body["setup"], team_bundle_id=body["team_bundle_id"], team_data=body["team_data"],
+                        cases={pid: CaseState(**c) for pid, c in body["cases"].items()})
+    except (OSError, ValueError, KeyError, TypeError, crypto.DecryptionError):
+        return Manifest()
+
+
+def _digest(*parts) -> str:
+    return hashlib.sha256(json.dumps(parts, default=str, sort_keys=True).encode("utf-8")).hexdigest()
+
+
+def _tree_digest(folder: Path) -> list:
+    return [(p.relative_to(folder).as_posix(), hashlib.sha256(p.read_bytes()).hexdigest())
+            for p in sorted(folder.rglob("*")) if p.is_file()]
+
+
+def setup_fingerprint(site, config_file: Path, templates: Path) -> str:
+    """What every page depends on: a change here re-renders every case."""
+    from cpoms_kit import __version__
+    from cpoms_kit.site.chronology import category_index
+
+    versions = {}
+    for dist in ("mkdocs", "mkdocs-material", "markdown"):
+        try:
+            versions[dist] = metadata.version(dist)
+        except metadata.PackageNotFoundError:
+            versions[dist] = None
+    pupils = sorted((pid, p.name, str(p.dob), p.year_group) for pid, p in site.pupils.items())
+    staff = sorted((s.id, s.name, s.role) for s in site.staff.values())
+    return _digest(VERSION, __version__, versions, config_file.read_bytes().hex(), _tree_digest(templates),
+                   site.title, str(site.tz), pupils, staff, category_index(site))
+
+
+def case_fingerprint(site, pid: str, secret) -> str:
+    """What one case's page is made of (see the module docstring)."""
+    case = site.cases.get(pid)
+    state = None
+    if case is not None:
+        state = (case.status, case.complex, [a.id for a in case.open_actions])
+    return _digest(pid, site.case_paths[pid], [e.id for e in site.entries_for(pid)],
+                   [f.to_json() for f in site.findings_for(pid)], state,
+                   hashlib.sha256(secret.key).hexdigest(), secret.slot, secret.team_slot)
+
+
+def file_sha256(path: Path) -> str | None:
+    try:
+        return hashlib.sha256(path.read_bytes()).hexdigest()
+    except OSError:
+        return None
