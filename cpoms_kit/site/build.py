@@ -223,10 +223,10 @@ def build_site(store, out: Path, cases: list[str] | tuple[str, ...] = (), by: st
             if kept is not None:
                 b.bundle_id, b.data, b.shell = kept.bundle_id, kept.data, kept.shell
             if pid in reuse:
-                b.reuse = out / kept.data
+                b.reuse, b.sha256 = True, kept.sha256  # checked against the file just above
             bundles.append(b)
         shells = package_site(rendered.site_dir, out, bundles, idle_minutes=idle, title=site.title,
-                              built=f"Built {site.when(site.now)}.")
+                              update=bool(reuse))
     # From here on only ciphertext and the shell exist, on the real disk.
     try:
         manifest = incremental.Manifest(setup=setup, team_bundle_id=team.bundle_id, team_data=team.data)

@@ -63,9 +63,9 @@ class Bundle:
     bundle_id: str = ""
     data: str = ""  # d/<opaque>.js
     shell: str = ""  # c/<opaque>.html; the team's is always index.html
-    # An earlier build's data file for exactly this bundle (same id, key, slots, pages): copied,
-    # not re-encrypted; the bundle then owns no rendered files.
-    reuse: Path | None = None
+    # Its data file in the site being updated is already right (same id, key, slots, pages): kept,
+    # not encrypted again; the bundle then owns no rendered files.
+    reuse: bool = False
     sha256: str = ""  # of the data file written (set by package_site)
 
 
@@ -140,14 +140,13 @@ def _prepare_out(out: Path) -> Path:
     return staging
 
 
-def _shell(template: str, *, root: str, bundle_id: str, data: str, idle: float, title: str, built: str) -> str:
+def _shell(template: str, *, root: str, bundle_id: str, data: str, idle: float, title: str) -> str:
     values = {
         "{root}": root,
         "{bundle}": bundle_id,
         "{data}": data,
         "{idle}": f"{idle:g}",
         "{title}": title,
-        "{built}": built,
         "{csp}": CSP,
     }
     text = template
@@ -157,20 +156,83 @@ def _shell(template: str, *, root: str, bundle_id: str, data: str, idle: float, 
     return text
 
 
+class _Writer:
+    """Writes the output: into a fresh staging folder swapped in at the end (a first or full
+    build: a failure never leaves a half site), or straight into the existing site (`update`: an
+    incremental rebuild, where most files are already right). An update replaces each changed file
+    atomically and leaves unchanged ones alone, so an interrupted update still leaves a site whose
+    every file is whole; its stale build manifest makes the next build check every case again."""
+
+    def __init__(self, out: Path, update: bool):
+        self.out, self.update = out, update
+        if update:
+            if not (out / MARKER).is_file():
+                raise CpomsError(f"{out} is not a cpoms site; cannot update it")
+            self.root = out
+        else:
+            self.root = _prepare_out(out)
+        self.written: set[str] = set()
+
+    def put(self, rel: str, data: bytes) -> None:
+        self.written.add(rel)
+        dest = self.root / rel
+        if self.update:
+            try:
+                if dest.stat().st_size == len(data) and dest.read_bytes() == data:
+                    return
+            except OSError:
+                pass
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        if self.update:
+            tmp = dest.with_name(f".{dest.name}.{secrets.token_hex(4)}.tmp")
+            tmp.write_bytes(data)
+            os.replace(tmp, dest)
+        else:
+            dest.write_bytes(data)
+
+    def keep(self, rel: str) -> None:
+        if not self.update or not (self.root / rel).is_file():
+            raise CpomsError("a site bundle to carry over is not in the site being updated")
+        self.written.add(rel)
+
+    def finish(self) -> None:
+        self.put(MARKER, b"cpoms-kit encrypted site\n")
+        if not self.update:
+            if self.out.exists():
+                shutil.rmtree(self.out)
+            os.replace(self.root, self.out)
+            return
+        # Whatever this build did not write or keep is stale (a case no longer on the site, an
+        # old asset); the build manifest is the caller's to write.
+        from cpoms_kit.site.incremental import MANIFEST
+
+        for p in sorted(self.out.rglob("*"), reverse=True):
+            rel = p.relative_to(self.out).as_posix()
+            if p.is_dir() and not p.is_symlink():
+                if not any(p.iterdir()):
+                    p.rmdir()
+            elif rel not in self.written and rel != MANIFEST:
+                p.unlink()
+
+    def abandon(self) -> None:
+        if not self.update:
+            shutil.rmtree(self.root, ignore_errors=True)
+
+
 def package_site(
     rendered: Path,
     out: Path,
     bundles: list[Bundle],
     idle_minutes: float = 15,
     title: str = "Records",
-    built: str = "",
-    extra: dict[str, bytes] | None = None,
+    update: bool = False,
 ) -> dict[str, str]:
     """Encrypt `rendered` into `out`; return {bundle name: its shell page, relative to out}.
 
-    `title` and `built` (a line such as "Built Sat 28 Nov 2026 16:00.") appear in plaintext on every
-    shell: keep them generic (never a school or pupil name). `extra` files (already ciphertext) are
-    written as they are. Each bundle's names and data file hash are filled in on it.
+    `title` appears in plaintext on every shell: keep it generic (never a school or pupil name).
+    Each bundle's names and data file hash are filled in on it. With `update`, `out` is an
+    earlier build being brought up to date in place (see `_Writer`), and bundles marked `reuse`
+    keep the data file they have there.
     """
     rendered, out = Path(rendered), Path(out)
     _validate(bundles)
@@ -198,76 +260,72 @@ def package_site(
             owned[owner.name].append(path)
     by_name = {b.name: b for b in bundles}
     for b in bundles:
-        if b.reuse is not None:
-            if owned[b.name] or not (b.bundle_id and b.data):
-                raise CpomsError("a reused site bundle must keep its id and data file and own no rendered files")
+        if b.reuse:
+            if owned[b.name] or not (b.bundle_id and b.data and update):
+                raise CpomsError("a carried-over site bundle must keep its id and data file, own no "
+                                 "rendered files, and be part of an update")
         elif b.entry not in owned[b.name]:
             raise CpomsError("a site bundle's start page is not among its own rendered files")
 
-    staging = _prepare_out(out)
+    writer = _Writer(out, update)
     try:
-        (staging / "d").mkdir()
-        (staging / "c").mkdir()
-        (staging / "assets").mkdir()
         for path in public:
-            dest = staging / path
-            dest.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(rendered / path, dest)
+            writer.put(path, (rendered / path).read_bytes())
         for name in ("viewer.js", "viewer.css"):
-            shutil.copyfile(tpl / name, staging / "assets" / name)
+            writer.put(f"assets/{name}", (tpl / name).read_bytes())
         template = (tpl / "shell.html").read_text(encoding="utf-8")
 
-        for b in bundles:
+        # Cases first, the team bundle (which grants them) last: an interrupted update leaves no
+        # grant pointing at a file that is not there yet.
+        for b in sorted(bundles, key=lambda b: b.prefix == ""):
             bid = ids[b.name]
             b.bundle_id, b.data, b.shell = bid, data_files[b.name], shells[b.name]
-            root = "" if b.prefix == "" else "../"
-            page = _shell(template, root=root, bundle_id=bid, data=data_files[b.name], idle=idle_minutes,
-                          title=title, built=built)
-            (staging / shells[b.name]).write_text(page, encoding="utf-8")
-            if b.reuse is not None:
-                # The caller checked this file's hash against the one it was written with.
-                blob = Path(b.reuse).read_bytes()
-                (staging / data_files[b.name]).write_bytes(blob)
+            if b.reuse:
+                writer.keep(b.data)
+                b.sha256 = b.sha256 or hashlib.sha256((out / b.data).read_bytes()).hexdigest()
+            else:
+                blob = _bundle_file(rendered, b, owned[b.name], ids, data_files, by_name)
+                writer.put(b.data, blob)
                 b.sha256 = hashlib.sha256(blob).hexdigest()
-                continue
-            order = list(owned[b.name])
-            random.SystemRandom().shuffle(order)  # file order says nothing about paths
-            blobs, files = [], {}
-            for i, path in enumerate(order):
-                data = (rendered / path).read_bytes()
-                blobs.append(_b64(crypto.encrypt_file(b.content_key, bid, path, data)))
-                mime = mimetypes.guess_type(path)[0] or "application/octet-stream"
-                files[path] = [i, mime]
-            grants = [
-                {
-                    "id": ids[g],
-                    "data": data_files[g],
-                    "prefix": by_name[g].prefix,
-                    "entry": by_name[g].entry,
-                    "key": _b64(by_name[g].content_key),
-                }
-                for g in b.grants
-            ]
-            manifest = {"v": 1, "entry": b.entry, "prefix": b.prefix, "files": files, "grants": grants}
-            sealed = crypto.encrypt_file(b.content_key, bid, "/manifest", json.dumps(manifest).encode("utf-8"))
-            payload = {
-                "v": 1,
-                "id": bid,
-                "slots": [crypto.public_slot(s) for s in b.slots],
-                "manifest": _b64(sealed),
-                "files": blobs,
-            }
-            blob = ("cpomsBundle(" + json.dumps(payload, separators=(",", ":")) + ");\n").encode("ascii")
-            (staging / data_files[b.name]).write_bytes(blob)
-            b.sha256 = hashlib.sha256(blob).hexdigest()
-        for name, blob in (extra or {}).items():
-            (staging / name).write_bytes(blob)
-        (staging / MARKER).write_text("cpoms-kit encrypted site\n", encoding="ascii")
-
-        if out.exists():
-            shutil.rmtree(out)
-        os.replace(staging, out)
+            root = "" if b.prefix == "" else "../"
+            page = _shell(template, root=root, bundle_id=bid, data=b.data, idle=idle_minutes, title=title)
+            writer.put(b.shell, page.encode("utf-8"))
+        writer.finish()
     except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
+        writer.abandon()
         raise
     return dict(shells)
+
+
+def _bundle_file(rendered: Path, b: Bundle, owned: list[str], ids: dict[str, str], data_files: dict[str, str],
+                 by_name: dict[str, Bundle]) -> bytes:
+    """`cpomsBundle({...});`: key slots, the sealed manifest and every file of the bundle, sealed."""
+    bid = ids[b.name]
+    order = list(owned)
+    random.SystemRandom().shuffle(order)  # file order says nothing about paths
+    blobs, files = [], {}
+    for i, path in enumerate(order):
+        data = (rendered / path).read_bytes()
+        blobs.append(_b64(crypto.encrypt_file(b.content_key, bid, path, data)))
+        mime = mimetypes.guess_type(path)[0] or "application/octet-stream"
+        files[path] = [i, mime]
+    grants = [
+        {
+            "id": ids[g],
+            "data": data_files[g],
+            "prefix": by_name[g].prefix,
+            "entry": by_name[g].entry,
+            "key": _b64(by_name[g].content_key),
+        }
+        for g in b.grants
+    ]
+    manifest = {"v": 1, "entry": b.entry, "prefix": b.prefix, "files": files, "grants": grants}
+    sealed = crypto.encrypt_file(b.content_key, bid, "/manifest", json.dumps(manifest).encode("utf-8"))
+    payload = {
+        "v": 1,
+        "id": bid,
+        "slots": [crypto.public_slot(s) for s in b.slots],
+        "manifest": _b64(sealed),
+        "files": blobs,
+    }
+    return ("cpomsBundle(" + json.dumps(payload, separators=(",", ":")) + ");\n").encode("ascii")
