@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import cached_property
@@ -52,6 +53,8 @@ class KeyInfo:
 class Gpg:
     def __init__(self, homedir: str | None = None):
         self.homedir = homedir or os.environ.get("GNUPGHOME")
+        # A listing asked for on two threads (see Store.prefetch) runs once; the second caller waits.
+        self._keys_lock = threading.Lock()
 
     @cached_property
     def _gpg(self):
@@ -69,10 +72,11 @@ class Gpg:
     def keys(self, fingerprints: list[str] | None = None, secret: bool = False) -> dict[str, KeyInfo]:
         # One gpg listing per kind per command (signer, recipients, cache each asked for one: a gpg
         # process each), forgotten whenever this object imports a key.
-        memo = self.__dict__.setdefault("_keys_memo", {})
-        if secret not in memo:
-            memo[secret] = self._list(secret)
-        every = memo[secret]
+        with self._keys_lock:
+            memo = self.__dict__.setdefault("_keys_memo", {})
+            if secret not in memo:
+                memo[secret] = self._list(secret)
+            every = memo[secret]
         if not fingerprints:
             return dict(every)
         wanted = {f.upper() for f in fingerprints}

@@ -52,18 +52,39 @@ class KeyIndex:
             return set()
         return {m.keyid for m in cert.all()}
 
+    def _signer(self, sig: openpgp.Signature):
+        return self.by_fpr.get(sig.issuer_fpr or "") or self.by_keyid.get(sig.issuer_keyid or "")
+
+    def precheck(self, commit: Commit) -> None:
+        """Do judge's costly part now, with the keys this index holds: verify calls it with the
+        keys a quick log of keys/ finds, while git is still diffing the history and before every
+        key is known. Whether a signature verifies depends only on the key's fingerprint (a hash
+        of the key itself), so judge can trust the result whichever index it came from."""
+        if commit.signature is None:
+            return
+        try:
+            sig = openpgp.read_detached(commit.signature)
+        except (openpgp.PgpError, IndexError, ValueError):
+            return  # judge reports it
+        found = self._signer(sig)
+        if found is not None:
+            commit.sig_check = (sig, found[1].fingerprint, openpgp.verify(sig, found[1], commit.payload))
+
     def judge(self, commit: Commit) -> Verdict:
         if commit.signature is None:
             return Verdict(False, None, "not signed")
-        try:
-            sig = openpgp.read_detached(commit.signature)
-        except (openpgp.PgpError, IndexError, ValueError) as exc:
-            return Verdict(False, None, f"signature unreadable ({exc})")
-        found = (self.by_fpr.get(sig.issuer_fpr or "") or self.by_keyid.get(sig.issuer_keyid or ""))
+        sig, checked_with, good = commit.sig_check or (None, None, None)
+        if sig is None:
+            try:
+                sig = openpgp.read_detached(commit.signature)
+            except (openpgp.PgpError, IndexError, ValueError) as exc:
+                return Verdict(False, None, f"signature unreadable ({exc})")
+        found = self._signer(sig)
         if found is None:
             return Verdict(False, sig.issuer_fpr or sig.issuer_keyid, "signed by a key this repository never held")
         cert, material = found
-        good = openpgp.verify(sig, material, commit.payload)
+        if checked_with != material.fingerprint:
+            good = openpgp.verify(sig, material, commit.payload)
         if good is None:
             return Verdict(False, cert.fingerprint, "unsupported signature algorithm", unsupported=True)
         if not good:

@@ -86,7 +86,11 @@ def verify(root: Path, *, rev: str = "HEAD", worktree: bool = True, use_pins: bo
     cp = None if (full or not use_pins or not update_pins) else checkpoint.usable(root, rev, bool(decrypt and gpg is not None))
     with history.Batch(root) as batch:
         say("reading history" if cp is None else f"reading history since {cp.head[:12]}")
-        commits = history.walk(root, rev if cp is None else f"{cp.head}..{rev}", batch)
+        walked = rev if cp is None else f"{cp.head}..{rev}"
+        # Signatures are checked while git diffs the history, with the keys a log of keys/ alone
+        # finds at once (it never opens the big entries tree); judge redoes any this index missed.
+        early = KeyIndex.from_blobs([b for b in batch.read_many(checkpoint.key_versions(root, walked)).values() if b])
+        commits = history.walk(root, walked, batch, on_commit=early.precheck)
         report.commits = len(commits) + (cp.commits if cp else 0)
         if not commits and cp is None:
             return report
