@@ -126,10 +126,12 @@ class Gpg:
 
     # -- data ---------------------------------------------------------------------------------
     def encrypt(self, plaintext: bytes, fingerprints: list[str], names: dict[str, str] | None = None,
-                sign: str | None = None) -> bytes:
+                sign: str | None = None, compress_level: int | None = None) -> bytes:
         self.check_recipients(fingerprints, names)
+        extra = ["-z", str(compress_level)] if compress_level is not None else None
         # always_trust: the roster's fingerprints are the trust root, not the web of trust.
-        result = self._gpg.encrypt(plaintext, fingerprints, always_trust=True, armor=False, sign=sign)
+        result = self._gpg.encrypt(plaintext, fingerprints, always_trust=True, armor=False, sign=sign,
+                                   extra_args=extra)
         if not result.ok:
             raise GpgError(f"gpg could not encrypt: {result.status}")
         return result.data
