@@ -16,6 +16,7 @@ import gc
 import hashlib
 import json
 import os
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from typing import TYPE_CHECKING
 
@@ -166,9 +167,12 @@ def load_entries(store: "Store") -> tuple[list[Entry], list[str]]:
 
 def _load_entries(store: "Store") -> tuple[list[Entry], list[str]]:
     ids = store.entry_ids()
-    cache = EntryCache(store)
-    cached = cache.read() if cache.usable else {}
-    known = _index_blob_ids(store) if cached else {}
+    # git's index (two git processes) is read while gpg decrypts the cache: both are waits.
+    with ThreadPoolExecutor(1) as pool:
+        indexed = pool.submit(_index_blob_ids, store)
+        cache = EntryCache(store)
+        cached = cache.read() if cache.usable else {}
+        known = indexed.result() if cached else {}
     folder = store.root / "entries"
     shas, blobs = {}, {}
     for i in ids:

@@ -78,6 +78,8 @@ class Store:
             raise RepoNotFound(f"{self.root} is not a records repository (no {config_mod.CONFIG_NAME}); run `cpoms init` first")
         self.gpg = gpg or Gpg()
         self._pupils_lock = threading.Lock()
+        self._pm_lock = threading.Lock()
+        self._pm = None
 
     # -- opening ------------------------------------------------------------------------------
     @classmethod
@@ -114,11 +116,14 @@ class Store:
     def config(self) -> config_mod.Config:
         return config_mod.load(self.root)
 
-    @cached_property
+    @property
     def pm(self):
-        from cpoms_kit.plugins import get_plugin_manager
+        with self._pm_lock:  # prefetch may be loading it on another thread
+            if self._pm is None:
+                from cpoms_kit.plugins import get_plugin_manager
 
-        return get_plugin_manager(self.root, self.config.disabled_plugins)
+                self._pm = get_plugin_manager(self.root, self.config.disabled_plugins)
+            return self._pm
 
     def registered(self, hook: str, strict: bool = True):
         from cpoms_kit.registry import collect
@@ -201,15 +206,21 @@ class Store:
     def pupils_path(self) -> Path:
         return self.root / PUPILS_FILE
 
-    def prefetch(self) -> None:
-        """Start the gpg work a write needs (the key listings, the pupil roster) on a thread, so those
-        gpg processes run while this one loads its plugins (`cpoms add`: ~0.1 s of ~0.6 s). Whoever
-        then asks waits for the answer instead of asking gpg again; an error is theirs to raise."""
+    def prefetch(self, *, plugins: bool = False, keys: bool = False, pupils: bool = False) -> None:
+        """Start slow reads a command will need on a thread, so that they overlap its waits for gpg
+        and git: `cpoms add` reads the key listings and pupil roster (gpg processes) while it loads
+        its plugins; `cpoms check` loads its plugins while gpg decrypts the entry cache. Whoever
+        then asks waits for the answer instead of asking again; an error is theirs to raise."""
+
         def work() -> None:
             try:
-                self.gpg.keys()
-                self.gpg.keys(secret=True)
-                self.pupils()
+                if keys:
+                    self.gpg.keys()
+                    self.gpg.keys(secret=True)
+                if pupils:
+                    self.pupils()
+                if plugins:
+                    self.pm
             except Exception:
                 pass
 

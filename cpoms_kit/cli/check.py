@@ -39,6 +39,7 @@ def check(store, pupil, send_alerts, with_summary, as_json):
 
     if pupil:
         check_id(pupil, "--pupil")
+    store.prefetch(plugins=True)
     entries, unreadable = store.entries()
     view = build_view(store, entries)
     now = store.now()

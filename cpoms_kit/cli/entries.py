@@ -43,7 +43,7 @@ def add(store, by, etype, pupils, category, tags, follows, amends, action, statu
     cpoms add --by dsl1 --type action --action monitoring --status planned --assign tjones \\
               --follows 01JD… --occurred 2026-11-28T11:00 --body "Check in at lunch daily."
     """
-    store.prefetch()
+    store.prefetch(keys=True, pupils=True)
     from cpoms_kit.errors import InputError
     from cpoms_kit.recording import Draft, record, validate
 
