@@ -44,9 +44,12 @@ def open_cases(view, now, findings) -> str:
     out = ["<h1>Open cases</h1>"]
     open_ = [pid for pid, c in sorted(view.cases.items()) if c.is_open and pid in view.case_paths]
     out.append(f'<p class="cpoms-count">{len(open_)} open cases.</p>')
+    by_pupil: dict[str, list] = {}
+    for f in findings:
+        by_pupil.setdefault(f.pupil, []).append(f)
     for pid in open_:
         case = view.cases[pid]
-        mine = [f for f in findings if f.pupil == pid]
+        mine = by_pupil.get(pid, [])
         last = max((e.occurred_at for e in case.entries), default=None)
         out.append(f'<h2>{view.case_link(pid, path)}</h2>')
         out.append(f"<p>{len(case.concerns())} concerns, {len(case.entries)} entries; last {esc(view.when(last))}"
@@ -97,9 +100,13 @@ def complex_review(view, now, findings) -> str:
 
 
 def _summary(view, now):
+    """The timeliness summary, worked out once per site build (two reports show it)."""
     from cpoms_kit.deadlines import summary
 
-    return summary(view.view, now)
+    memo = view.__dict__.setdefault("_timeliness_summary", {})
+    if now not in memo:
+        memo[now] = summary(view.view, now)
+    return memo[now]
 
 
 def timeliness(view, now, findings) -> str:

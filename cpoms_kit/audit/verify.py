@@ -120,6 +120,7 @@ def verify(root: Path, *, rev: str = "HEAD", worktree: bool = True, use_pins: bo
         say(f"reading {len(wanted)} objects")
         blobs = batch.read_many(sorted(wanted))
 
+    say("TMP openpgp_ok")
     openpgp_ok = {}
     for c in commits:
         for ch in c.changes:
@@ -130,6 +131,7 @@ def verify(root: Path, *, rev: str = "HEAD", worktree: bool = True, use_pins: bo
     roster_blob_after: dict[str, str | None] = dict(base)
     parsed: dict[str | None, Roster] = {None: {}}
     key_blobs, fprs = [blobs.get(b) or b"" for b in old_keys], set()
+    say("TMP rosters")
     for blob_id in sorted({b for b in base.values() if b}):
         parsed[blob_id] = _roster(blobs.get(blob_id))
         fprs |= {str(r.get("fingerprint", "")).upper() for r in parsed[blob_id].values()}
@@ -148,13 +150,16 @@ def verify(root: Path, *, rev: str = "HEAD", worktree: bool = True, use_pins: bo
                 report.problems.append(Problem("roster-broken", "staff.yaml is not a valid roster", c.sha, "staff.yaml"))
                 parsed[blob_id] = {}
             fprs |= {str(r.get("fingerprint", "")).upper() for r in parsed[blob_id].values()}
+    say("TMP keyindex")
     keys = KeyIndex.from_blobs(key_blobs, _local_keyring({f for f in fprs if f}) if local_keyring else b"")
 
     say(f"checking {len(commits)} signatures")
     verdicts = {c.sha: keys.judge(c) for c in commits}
+    say("TMP judged")
     fallback = [s for s, v in verdicts.items() if v.unsupported]
     verdicts.update(gpg_fallback(root, fallback))
 
+    say("TMP fallback")
     for i, c in enumerate(commits):
         before = parsed[roster_blob_after.get(c.parents[0]) if c.parents else None]
         after = parsed[roster_blob_after[c.sha]]
@@ -162,14 +167,19 @@ def verify(root: Path, *, rev: str = "HEAD", worktree: bool = True, use_pins: bo
         report.problems += rules.check_commit(c, i == 0 and not c.parents and cp is None, v.ok, v.problem,
                                               v.fingerprint, before, after, openpgp_ok)
 
+    say("TMP rules")
     _accept_disposals(report, commits, blobs)
 
+    say("TMP disposals")
     current = parsed[roster_blob_after[commits[-1].sha] if commits else base.get(cp.head)]
     entry_blobs = _entries_at_head(commits) if head_entries is None else head_entries
     report.entries = len(entry_blobs)
     if worktree:
+        say("TMP entries_at_head")
         report.problems += _worktree(root)
+    say("TMP worktree")
     report.problems += _keyless_recipients(entry_blobs, blobs, keys, current)
+    say("TMP keyless")
     if decrypt and gpg is not None:
         say("decrypting to check recipients and re-encryptions")
         report.problems += _with_plaintext(report, commits, entry_blobs, blobs, keys, current, gpg,
@@ -187,6 +197,7 @@ def verify(root: Path, *, rev: str = "HEAD", worktree: bool = True, use_pins: bo
     if use_pins:
         root_commit = cp.root_commit if cp is not None else commits[0].sha
         report.problems += _pins(root, root_commit, report, update_pins)
+        say("TMP plaintext")
         if update_pins and report.ok:
             checkpoint.save(root, checkpoint.Checkpoint(report.head, report.commits, root_commit,
                                                         bool(decrypt and gpg is not None)))
