@@ -4,6 +4,7 @@ and the blobs we need."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 import tempfile
 from dataclasses import dataclass, field
@@ -13,6 +14,7 @@ from typing import Callable
 from cpoms_kit.errors import GitError
 
 ZERO = "0" * 40
+NICE = int(os.environ.get("NICE_TMP", "0"))
 
 
 @dataclass(frozen=True)
@@ -141,6 +143,8 @@ def _start_log(root: Path, shas: list[str]):
     proc = subprocess.Popen(["git", "-C", str(root), "log", "--no-walk=unsorted", "--stdin", "--no-renames",
                              "--no-abbrev", "--raw", "--diff-merges=first-parent", "--format=%x1e%H %P"],
                             stdin=subprocess.PIPE, stdout=out, stderr=err)
+    if hasattr(os, "setpriority"):
+        os.setpriority(os.PRIO_PROCESS, proc.pid, NICE)
     proc.stdin.write("".join(f"{s}\n" for s in shas).encode())  # git reads it all before it starts
     proc.stdin.close()
 

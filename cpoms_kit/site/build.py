@@ -141,6 +141,12 @@ def render(site: SiteView, dest: Path) -> Rendered:
                 cfg.plugins.on_shutdown()
         except MkDocsException as exc:
             raise CpomsError(f"the site did not render: {exc}") from None
+    if plugin.stamp_failed:
+        # The theme put the title somewhere the stamp could not follow: render every page instead.
+        shutil.rmtree(dest / "docs")
+        shutil.rmtree(out, ignore_errors=True)
+        site.stamp = False
+        return render(site, dest)
     pages = {pid: path[:-3] + ".html" for pid, path in site.case_paths.items()}
     return Rendered(out, site, pages)
 

@@ -112,6 +112,10 @@ def _entry_html(view: SiteView, e: Entry, kids: dict[str, list[Entry]], cats: di
     )
 
 
+def case_title(view: SiteView, pid: str) -> str:
+    return f"Chronology: {view.pupil_label(pid)}"
+
+
 def case_page(view: SiteView, pid: str, path: str) -> tuple[str, str]:
     """One case's chronology page: (Markdown source: front matter only, finished HTML body).
 
@@ -152,7 +156,7 @@ def case_page(view: SiteView, pid: str, path: str) -> tuple[str, str]:
         actions = "<h2 id=\"open-actions\">Open actions</h2><ul class=\"cpoms-open-actions\">" + "".join(
             f'<li><a href="#e-{esc(a.id)}">{esc(a.action or a.type)}</a> for {view.staff_label(a.assigned_to) or "DSL team"},'
             f" planned {esc(view.when(a.recorded_at))}</li>" for a in open_actions) + "</ul>"
-    title = f"Chronology: {view.pupil_label(pid)}"
+    title = case_title(view, pid)
     # No build time here (the shell shows it): the page must depend only on its records, so an
     # unchanged case is not re-rendered by the next build (cpoms_kit.site.incremental).
     last = max((e.recorded_at for e in entries), default=None)

@@ -58,6 +58,8 @@ class SiteView:
     # The cases whose pages this build renders (None: every case). The others keep the encrypted
     # pages of an earlier build (cpoms_kit.site.incremental) but are still linked from the index.
     render_cases: set[str] | None = None
+    # Case pages may be stamped from one rendered template (cpoms_kit.site.stamping).
+    stamp: bool = True
 
     # EntryView's surface, so a report written against `cpoms check` reads the same.
     @property

@@ -50,6 +50,9 @@ class CpomsPlugin(BasePlugin[CpomsPluginConfig]):
         self.site = None  # SiteView, set by cpoms_kit.site.build before mkdocs runs
         self.pages: dict[str, str] = {}  # docs path -> Markdown, filled in on_config
         self.bodies: dict[str, str] = {}  # docs path -> finished HTML body (skips Markdown)
+        self.stamped: dict[str, tuple[str, str]] = {}  # docs path -> (title, body), written in on_post_build
+        self.probes: tuple | None = None  # (markers, template path, probe path) when stamping
+        self.stamp_failed = False
 
     # -- config: lock it down -------------------------------------------------------------------
     def on_config(self, config):
@@ -74,7 +77,9 @@ class CpomsPlugin(BasePlugin[CpomsPluginConfig]):
         return config
 
     def _generate(self, config) -> None:
-        from cpoms_kit.site.chronology import case_page, category_index, index_page
+        from cpoms_kit.site import stamping
+        from cpoms_kit.site.chronology import case_page, case_title, category_index, front_matter, index_page
+        from cpoms_kit.site.content import opaque_token
 
         site = self.site
         case_dir = self.config.case_dir.strip("/")
@@ -85,9 +90,22 @@ class CpomsPlugin(BasePlugin[CpomsPluginConfig]):
         pages: dict[str, str] = {}
         bodies: dict[str, str] = {}
         pages["index.md"], bodies["index.md"] = index_page(site)
-        for pid, path in site.case_paths.items():
-            if site.render_cases is None or pid in site.render_cases:
-                pages[path], bodies[path] = case_page(site, pid, path)
+        todo = [pid for pid in site.case_paths if site.render_cases is None or pid in site.render_cases]
+        self.stamped, self.probes = {}, None
+        if site.stamp and len(todo) >= stamping.STAMP_FROM:
+            # Two synthetic case pages go through MkDocs; every real one is stamped from them.
+            markers = stamping.Markers.fresh()
+            template, probe = (f"{case_dir}/{opaque_token()}/index.md" for _ in range(2))
+            pages[template], bodies[template] = front_matter(title=markers.title, cpoms_case=True), markers.body
+            pages[probe], bodies[probe] = front_matter(title=stamping.PROBE_TITLE, cpoms_case=True), markers.body
+            self.probes = (markers, template, probe)
+        for pid in todo:
+            path = site.case_paths[pid]
+            markdown, body = case_page(site, pid, path)
+            if self.probes and stamping.can_stamp(body):
+                self.stamped[path] = (case_title(site, pid), body)
+            else:
+                pages[path], bodies[path] = markdown, body
         for report in site.reports:
             path = f"reports/{report.id}.md"
             pages[path], body = self._report_page(report)
@@ -163,5 +181,27 @@ class CpomsPlugin(BasePlugin[CpomsPluginConfig]):
 
     def on_post_build(self, config) -> None:
         site_dir = Path(config.site_dir)
+        if self.probes:
+            self._stamp(site_dir)
         for name in self.config.strip_outputs:
             (site_dir / name).unlink(missing_ok=True)
+
+    def _stamp(self, site_dir: Path) -> None:
+        """Write the stamped case pages; the two synthetic ones are removed either way."""
+        import shutil
+
+        from cpoms_kit.site import stamping
+
+        markers, template, probe = self.probes
+        html = {p: site_dir / f"{p[:-3]}.html" for p in (template, probe)}
+        stamp = stamping.learn(html[template].read_text(encoding="utf-8"), html[probe].read_text(encoding="utf-8"),
+                               markers)
+        for p in html.values():
+            shutil.rmtree(p.parent)
+        if stamp is None:
+            self.stamp_failed = True  # cpoms_kit.site.build renders again, every page through MkDocs
+            return
+        for path, (title, body) in self.stamped.items():
+            dest = site_dir / f"{path[:-3]}.html"
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            dest.write_text(stamp.fill(title, body), encoding="utf-8")
