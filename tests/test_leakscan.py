@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import gzip
 import html
+import json
 import os
 from datetime import date
 from pathlib import Path
@@ -24,7 +25,8 @@ BODY = "Lily-Mae said her brother locks her in the shed when mum works nights"
 @pytest.fixture(scope="module")
 def secrets():
     pupils = [SimpleNamespace(id="P003", name=NAME, dob=date(2017, 1, 30)),
-              SimpleNamespace(id="P001", name="Samira Okonkwo-Bright", dob="2016-04-01")]
+              SimpleNamespace(id="P001", name="Samira Okonkwo-Bright", dob="2016-04-01"),
+              SimpleNamespace(id="P004", name="Zo\u00eb \u00c5ngstr\u00f6m", dob=date(2016, 9, 12))]
     entries = [SimpleNamespace(id="01ENTRY", body=BODY), SimpleNamespace(id="02SHORT", body="Hit by peer")]
     return leakscan.Secrets.from_records(pupils, entries, ["Safeguarding", "Communication with parents"])
 
@@ -127,3 +129,91 @@ def test_vendor_files_are_not_read_but_their_paths_are(tmp_path, secrets):
     assert leakscan.scan(folder, secrets, leakscan.vendor_hashes()) == []
     (folder / "assets" / src.name).write_bytes(src.read_bytes() + b"//" + NAME.encode())
     assert "name" in kinds(leakscan.scan(folder, secrets, leakscan.vendor_hashes()))
+
+
+# -- the shortcuts ----------------------------------------------------------------------------
+# What decodes to binary is read only for its islands of text (and gzip streams in it); short
+# base64 runs and text views are worked out once per scan; text that is ASCII but for characters
+# no pattern matches takes a fast path. Each test below hides a leak where a shortcut might skip it.
+
+def _ciphertext(size: int = 4000) -> bytes:
+    blob = encrypt_file(new_content_key(), "b", "p", os.urandom(size))
+    return blob[: len(blob) // 3 * 3]  # whole base64 quads, so what is appended decodes in step
+
+
+def _bundle(*blobs: bytes) -> str:
+    files = [base64.b64encode(b).decode() for b in blobs]
+    return "cpomsBundle(" + json.dumps({"v": 1, "id": "a1b2", "files": files}, separators=(",", ":")) + ");\n"
+
+
+@pytest.mark.parametrize("blob, pid", [
+    (lambda: _ciphertext() + f" {NAME} ".encode(), "P003"),
+    (lambda: f" {NAME} ".encode() + _ciphertext(), "P003"),
+    (lambda: _ciphertext() + f"<li>{NAME}</li>".encode() + _ciphertext(), "P003"),
+    (lambda: _ciphertext() + gzip.compress(f"<h1>{NAME}</h1>".encode()) + _ciphertext(), "P003"),
+    (lambda: _ciphertext() + b" " + base64.b64encode(NAME.encode()) + b" " + _ciphertext(), "P003"),
+    (lambda: gzip.compress(f"<h1>{NAME}</h1>".encode() * 50), "P003"),
+    (lambda: _ciphertext() + " Zoë Ångström was upset at lunch ".encode() + _ciphertext(), "P004"),
+], ids=["after-ciphertext", "before-ciphertext", "between-ciphertext", "gzip-inside-binary",
+        "base64-inside-binary", "base64-of-gzip", "accented-inside-binary"])
+def test_finds_plaintext_beside_ciphertext_in_a_bundle(tmp_path, secrets, blob, pid):
+    leaks = scan_one(tmp_path, secrets, "d/a1b2.js", _bundle(_ciphertext(), blob(), _ciphertext(300)))
+    assert "name" in kinds(leaks), leaks
+    assert any(pid in str(x) for x in leaks)
+
+
+def test_finds_base64_of_a_name_spliced_into_a_long_base64_run(tmp_path, secrets):
+    hidden = f" {NAME} ".encode()
+    hidden += b" " * (-len(hidden) % 3)
+    run = base64.b64encode(_ciphertext()) + base64.b64encode(hidden) + base64.b64encode(_ciphertext(20_000))
+    assert b"=" not in run and len(run) > 30_000  # one unbroken run, random-looking throughout
+    leaks = scan_one(tmp_path, secrets, "d/a1b2.js", f'cpomsBundle({{"v":1,"files":["{run.decode()}"]}});')
+    assert "name" in kinds(leaks), leaks
+
+
+def test_finds_entry_text_and_dates_beside_ciphertext(tmp_path, secrets):
+    page = f"<p>{BODY}</p><p>Born 30/01/2017</p>".encode()
+    leaks = scan_one(tmp_path, secrets, "d/a1b2.js", _bundle(_ciphertext() + page + _ciphertext()))
+    assert {"entry-text", "dob"} <= kinds(leaks), leaks
+
+
+def test_words_joined_by_plus_in_a_long_run_are_still_read(tmp_path, secrets):
+    # Decodes (as base64) to noise, but is not random-looking: kept for the word scan.
+    run = ("+".join(["nothing"] * 20) + "+Lily+Mae+Thornbury+" + "+".join(["nothing"] * 20))
+    assert "name" in kinds(scan_one(tmp_path, secrets, "d/a1b2.js", f'x("{run}");'))
+
+
+def test_remembered_runs_and_views_are_reported_for_every_file(tmp_path, secrets):
+    folder = tmp_path / "out"
+    (folder / "c").mkdir(parents=True)
+    hidden = base64.b64encode(NAME.encode()).decode()
+    page = '<!doctype html><html data-bundle="{}"><body><p title="{}">These records are encrypted.</p>{}</body></html>'
+    files = {
+        "a.html": page.format("1a2b", "", f"<i>{hidden}</i>"),  # the same run in two files
+        "b.html": page.format("3c4d", "", ""),
+        "c.html": page.format("5e6f", "", f"<i>{hidden}</i>"),
+        "d.html": page.format("7a8b", NAME, ""),  # only in an attribute: its tag-free view is b's
+        "e.html": page.format("9c0d", "", ""),
+    }
+    for name, text in files.items():
+        (folder / "c" / name).write_text(text)
+    leaks = leakscan.scan(folder, secrets)
+    assert {x.path for x in leaks if x.kind == "name"} == {"c/a.html", "c/c.html", "c/d.html"}
+    assert {x.path for x in leaks} == {"c/a.html", "c/c.html", "c/d.html"}
+
+
+@pytest.mark.parametrize("text, kind", [
+    ("Lily-Mae \u2192 Thornbury", "name"),  # arrow: ASCII fast path
+    ("\u201cLily-Mae\u201d\u2014Thornbury", "name"),
+    ("born \u2190 30/01/2017 \u2192", "dob"),
+    ("\u00abhttps://evil.test\u00bb", "url"),
+    ("\ufffd\ufffdhit by peer\ufffd", "entry-text"),
+    ("P001 \u2022 Safeguarding", "category-pupil"),
+    ("born 30\u00a0January\u00a02017", "dob"),  # no-break spaces: the general path
+    ("Lily-Mae Thornbury, n\u00e9e Smith", "name"),
+    ("Zo\u00eb \u00c5ngstr\u00f6m", "name"),
+    ("\uff12\uff10\uff11\uff17-\uff10\uff11-\uff13\uff10", "dob"),  # full-width digits
+], ids=["arrow", "quotes-dash", "dob-arrows", "url-guillemets", "replacement-chars", "bullet",
+        "nbsp", "accent-elsewhere", "accented-name", "fullwidth-dob"])
+def test_text_with_non_ascii_characters(tmp_path, secrets, text, kind):
+    assert kind in kinds(scan_one(tmp_path, secrets, "p.html", f"<p>{text}</p>"))
