@@ -217,3 +217,25 @@ def test_remembered_runs_and_views_are_reported_for_every_file(tmp_path, secrets
         "nbsp", "accent-elsewhere", "accented-name", "fullwidth-dob"])
 def test_text_with_non_ascii_characters(tmp_path, secrets, text, kind):
     assert kind in kinds(scan_one(tmp_path, secrets, "p.html", f"<p>{text}</p>"))
+
+
+def test_files_differing_only_in_random_names_are_read_once_and_anything_else_is_read(tmp_path, secrets):
+    """Shell pages differ only in the kit's long hex names, so one is read for all of them; a file
+    of the same shape that differs anywhere else (a name) is read, and its leak found."""
+    import secrets as rnd
+
+    def shell(extra: str = "") -> str:
+        return (f'<html data-bundle="{rnd.token_hex(10)}"><script src="../d/{rnd.token_hex(10)}.js"></script>'
+                f"<h1>Records</h1>{extra}</html>")
+
+    folder = tmp_path / "out"
+    (folder / "c").mkdir(parents=True)
+    for i in range(5):
+        (folder / "c" / f"{rnd.token_hex(10)}.html").write_text(shell())
+    assert leakscan.scan(folder, secrets) == []
+    (folder / "c" / f"{rnd.token_hex(10)}.html").write_text(shell(f"<p>{NAME}</p>"))
+    leaks = leakscan.scan(folder, secrets)
+    assert [x.kind for x in leaks] == ["name"] and leaks[0].path.startswith("c/")
+    # Hex runs are only ever the kit's own names: a name spelt out elsewhere in one is still found.
+    (folder / "c" / f"{rnd.token_hex(10)}.html").write_text(shell().replace("Records", NAME))
+    assert len(leakscan.scan(folder, secrets)) == 2

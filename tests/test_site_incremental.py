@@ -5,6 +5,7 @@ site passwords file (no browser needed: the browser tests open what package_site
 
 from __future__ import annotations
 
+import base64
 import json
 import re
 from pathlib import Path
@@ -112,9 +113,9 @@ def test_nothing_is_carried_over_when_the_manifest_cannot_be_trusted(repo_copy: 
     elif change == "full":
         args = ["--full"]
     else:
-        blob = bytearray((out / MANIFEST).read_bytes())
-        blob[-1] ^= 1
-        (out / MANIFEST).write_bytes(bytes(blob))
+        blob = bytearray(base64.b64decode((out / MANIFEST).read_bytes()))
+        blob[-1] ^= 1  # one bit of the sealed manifest: it no longer authenticates
+        (out / MANIFEST).write_bytes(base64.b64encode(bytes(blob)))
     again = repo_copy("site", "build", "--out", str(out), "--json", *args).json()
     assert again["reused"] == [] and again["rendered"] == ["P001", "P002"]
     if change == "full":
