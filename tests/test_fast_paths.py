@@ -383,3 +383,113 @@ def test_blob_ids_from_the_index_never_hide_a_changed_file(records, monkeypatch)
         assert blob_id(store.entry_path(eid).read_bytes()) in shas
     _env_cache(monkeypatch, False)
     assert _canon(Store(records.repo).entries()[0]) == _canon(warm)
+
+
+# -- verify's history walk (rev-list order, two git processes diffing alternate commits, signatures
+# checked early) against one plain `git log --reverse --topo-order` and judging after the walk ------
+def _plain_walk(root, rev):
+    import subprocess
+
+    from cpoms_kit.audit.history import _unquote
+
+    raw = subprocess.run(["git", "-C", str(root), "log", "--reverse", "--topo-order", "--no-renames", "--no-abbrev",
+                          "--raw", "--diff-merges=first-parent", "--format=%x1e%H %P", rev, "--"],
+                         capture_output=True, check=True).stdout.decode()
+    out = []
+    for block in raw.split("\x1e")[1:]:
+        lines = block.split("\n")
+        ids = lines[0].split()
+        changes = [(meta.split()[4][0], _unquote(path), meta.split()[2], meta.split()[3])
+                   for meta, _, path in (ln.partition("\t") for ln in lines[1:] if ln.startswith(":"))]
+        out.append((ids[0], ids[1:], changes))
+    return out
+
+
+def test_walk_equals_one_plain_git_log(env, tmp_path):
+    import subprocess
+
+    from cpoms_kit.audit import history
+
+    root = tmp_path / "repo"
+    root.mkdir()
+
+    def git_(*args):
+        return subprocess.run(["git", "-C", str(root), "-c", "user.name=A", "-c", "user.email=a@x", *args],
+                              capture_output=True, check=True, text=True).stdout.strip()
+
+    def commit(msg, **files):
+        for name, text in files.items():
+            path = root / name.replace("__", "/")
+            if text is None:
+                git_("rm", "-q", name.replace("__", "/"))
+                continue
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(text)
+            git_("add", name.replace("__", "/"))
+        git_("commit", "-q", "--no-gpg-sign", "-m", msg)
+        return git_("rev-parse", "HEAD")
+
+    git_("init", "-q", "-b", "main")
+    first = commit("one", a="1", b="2")
+    commit("two", a="1 changed", dir__x="x")
+    git_("checkout", "-q", "-b", "side")
+    commit("side one", **{"sp ace__é\t.txt": "quoted path", "b": None})
+    commit("side two", dir__x="x on side")
+    git_("checkout", "-q", "main")
+    git_("mv", "a", "c")  # a rename: --no-renames shows a delete and an add
+    commit("renamed")
+    git_("merge", "-q", "--no-ff", "--no-gpg-sign", "-m", "merge side", "side")
+    commit("after merge", d="4")
+    git_("merge", "-q", "--no-ff", "--no-gpg-sign", "-m", "merge again", "side")  # already merged: no-op
+    commit("last", e="5\n" * 3)
+
+    for rev in ("HEAD", f"{first}..HEAD", "side", "HEAD~1"):
+        seen = []
+        walked = history.walk(root, rev, on_commit=seen.append)
+        assert [(c.sha, c.parents, [(ch.status, ch.path, ch.old, ch.new) for ch in c.changes]) for c in walked] \
+            == _plain_walk(root, rev), rev
+        assert sorted(c.sha for c in seen) == sorted(c.sha for c in walked)
+        for c in walked:
+            raw = subprocess.run(["git", "-C", str(root), "cat-file", "commit", c.sha], capture_output=True).stdout
+            plain = history.parse_commit(c.sha, raw)
+            assert (c.author, c.author_email, c.author_time, c.committer_time, c.message, c.payload, c.signature) == \
+                (plain.author, plain.author_email, plain.author_time, plain.committer_time, plain.message,
+                 plain.payload, plain.signature)
+    assert any(len(c.parents) == 2 and c.changes for c in history.walk(root)), "a merge diffed against its first parent"
+    assert any(ch.path == "sp ace/é\t.txt" for c in history.walk(root) for ch in c.changes)
+    assert history.walk(root, "HEAD..HEAD") == []
+
+
+def test_signatures_checked_during_the_walk_are_judged_as_after_it(records, fprs):
+    import subprocess
+
+    from cpoms_kit.audit import history
+    from cpoms_kit.audit.verify import _early_keys
+
+    root = records.repo
+    # A commit signed by a key, then altered: its signature no longer verifies.
+    subprocess.run(["git", "-C", str(root), "-c", "user.name=ms", "-c", "user.email=ms@school.test", "commit", "-q",
+                    f"-S{fprs['ms']}", "--allow-empty", "-m", "signed"], check=True, capture_output=True)
+    body = subprocess.run(["git", "-C", str(root), "cat-file", "commit", "HEAD"], capture_output=True).stdout
+    forged = subprocess.run(["git", "-C", str(root), "hash-object", "-t", "commit", "-w", "--stdin"],
+                            input=body.replace(b"\n\nsigned", b"\n\nsigned, then altered"), capture_output=True,
+                            check=True).stdout.decode().strip()
+    subprocess.run(["git", "-C", str(root), "reset", "-q", "--soft", forged], check=True)
+
+    keys = _early_keys(root, "HEAD")  # every key ever committed: what verify's full index holds
+    plain = [keys.judge(c) for c in history.walk(root)]
+    assert {v.problem for v in plain} >= {None, "not signed", "BAD signature: the commit was altered after signing"}
+    third_key = subprocess.run(["git", "-C", str(root), "log", "--reverse", "--format=%H", "--", "keys"],
+                               capture_output=True, text=True).stdout.split()[2]
+    some = _early_keys(root, third_key)
+    assert 0 < len(some.certs) < len(keys.certs)
+    for early in (keys, some, _early_keys(root, "HEAD..HEAD")):  # all, some, no keys
+        walked = history.walk(root, on_commit=early.precheck)
+        assert [keys.judge(c) for c in walked] == plain
+        checked = sum(c.sig_check is not None for c in walked)
+        assert checked == 0 if not early.certs else 0 < checked < len(walked)
+    # A result reached with another key (say, one sharing the key id) is never reused.
+    for c in walked:
+        if c.sig_check is not None:
+            c.sig_check = (c.sig_check[0], "0" * 40, not c.sig_check[2])
+    assert [keys.judge(c) for c in walked] == plain

@@ -14,7 +14,7 @@ from typing import Callable
 from cpoms_kit.errors import GitError
 
 ZERO = "0" * 40
-NICE = int(os.environ.get("NICE_TMP", "0"))
+NICE = int(os.environ.get("NICE_TMP", "0"))  # TMP
 
 
 @dataclass(frozen=True)
@@ -135,18 +135,20 @@ def _unquote(path: str) -> str:
     return path
 
 
-def _start_log(root: Path, shas: list[str]):
+def _start_log(root: Path, shas: list[str]) -> Callable[[], bytes]:
     """`git log --raw` over exactly `shas`, in the background; returns a function that waits and
-    gives its output. Output goes to unnamed temporary files, not pipes: a thread draining a pipe
-    fought the main thread for the GIL (seconds of futex and poll at 10,000 commits)."""
+    gives its output. Input and output are unnamed temporary files, not pipes: nothing waits on git
+    to start, and no thread drains a pipe (one fought the main thread for the GIL: seconds of futex
+    and poll at 10,000 commits)."""
     out, err = tempfile.TemporaryFile(), tempfile.TemporaryFile()
-    proc = subprocess.Popen(["git", "-C", str(root), "log", "--no-walk=unsorted", "--stdin", "--no-renames",
-                             "--no-abbrev", "--raw", "--diff-merges=first-parent", "--format=%x1e%H %P"],
-                            stdin=subprocess.PIPE, stdout=out, stderr=err)
+    with tempfile.TemporaryFile() as ids:
+        ids.write("".join(f"{s}\n" for s in shas).encode())
+        ids.seek(0)
+        proc = subprocess.Popen(["git", "-C", str(root), "log", "--no-walk=unsorted", "--stdin", "--no-renames",
+                                 "--no-abbrev", "--raw", "--diff-merges=first-parent", "--format=%x1e%H %P"],
+                                stdin=ids, stdout=out, stderr=err)
     if hasattr(os, "setpriority"):
         os.setpriority(os.PRIO_PROCESS, proc.pid, NICE)
-    proc.stdin.write("".join(f"{s}\n" for s in shas).encode())  # git reads it all before it starts
-    proc.stdin.close()
 
     def finish() -> bytes:
         with out, err:
@@ -175,7 +177,8 @@ def walk(root: Path, rev: str = "HEAD", batch: Batch | None = None,
     # Diffing is nearly all the time (git compares each commit's whole entries/ tree with its
     # parent's), so two processes share it, taking alternate commits: each gets half of every
     # part of history, the small early trees and the large late ones alike.
-    logs = [_start_log(root, shas[i::2]) for i in range(2) if shas[i::2]]
+    _n = int(os.environ.get('NPROC_TMP', '2'))
+    logs = [_start_log(root, shas[i::_n]) for i in range(_n) if shas[i::_n]]
     own = batch is None
     batch = batch or Batch(root)
     try:

@@ -7,8 +7,10 @@ decrypt, entries are also checked for the right recipients and re-encryptions fo
 
 from __future__ import annotations
 
+import functools
 import subprocess
 import time
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -60,6 +62,14 @@ def _roster(blob: bytes | None) -> Roster:
     return {str(r["id"]): dict(r) for r in rows}
 
 
+def _early_keys(root: Path, rev: str) -> KeyIndex:
+    """The keys committed in `rev`, from a log of keys/ alone (quick: it never opens the big
+    entries tree), to check signatures while the walk is still running. Judge redoes any check
+    made with a key missing here, or another key with the same key id."""
+    with history.Batch(root) as batch:
+        return KeyIndex.from_blobs([b for b in batch.read_many(checkpoint.key_versions(root, rev)).values() if b])
+
+
 def _local_keyring(fprs: set[str]) -> bytes:
     """The local keyring's copies of roster keys: a revocation imported here counts too."""
     if not fprs:
@@ -84,13 +94,17 @@ def verify(root: Path, *, rev: str = "HEAD", worktree: bool = True, use_pins: bo
     report = Report()
     # `--no-pin` (update_pins off) is also how to ask for the whole walk.
     cp = None if (full or not use_pins or not update_pins) else checkpoint.usable(root, rev, bool(decrypt and gpg is not None))
+    walked = rev if cp is None else f"{cp.head}..{rev}"
+    # What needs nothing from the walk runs beside it, mostly waiting on a process of its own: the
+    # keys for checking signatures while git diffs, `git status`, gpg decrypting the entry cache.
+    side = ThreadPoolExecutor(3)
+    early = side.submit(_early_keys, root, walked)
+    status = side.submit(_worktree, root) if worktree else None
+    cache = side.submit(_read_cache, root, gpg) if worktree and decrypt and gpg is not None else None
+    side.shutdown(wait=False)
     with history.Batch(root) as batch:
         say("reading history" if cp is None else f"reading history since {cp.head[:12]}")
-        walked = rev if cp is None else f"{cp.head}..{rev}"
-        # Signatures are checked while git diffs the history, with the keys a log of keys/ alone
-        # finds at once (it never opens the big entries tree); judge redoes any this index missed.
-        early = KeyIndex.from_blobs([b for b in batch.read_many(checkpoint.key_versions(root, walked)).values() if b])
-        commits = history.walk(root, walked, batch, on_commit=early.precheck)
+        commits = history.walk(root, walked, batch, on_commit=lambda c: early.result().precheck(c))
         report.commits = len(commits) + (cp.commits if cp else 0)
         if not commits and cp is None:
             return report
@@ -120,18 +134,20 @@ def verify(root: Path, *, rev: str = "HEAD", worktree: bool = True, use_pins: bo
         say(f"reading {len(wanted)} objects")
         blobs = batch.read_many(sorted(wanted))
 
-    say("TMP openpgp_ok")
+    @functools.cache
+    def recipients(blob_id: str) -> list[str] | None:  # parsed once: three checks below ask
+        return openpgp.recipient_keyids(blobs.get(blob_id) or b"")
+
     openpgp_ok = {}
     for c in commits:
         for ch in c.changes:
             if ch.path.startswith("entries/") and ch.status != "D":
-                openpgp_ok[ch.new] = openpgp.recipient_keyids(blobs.get(ch.new) or b"") is not None
+                openpgp_ok[ch.new] = recipients(ch.new) is not None
 
     # Rosters, in order: each commit is judged by the roster of its first parent.
     roster_blob_after: dict[str, str | None] = dict(base)
     parsed: dict[str | None, Roster] = {None: {}}
     key_blobs, fprs = [blobs.get(b) or b"" for b in old_keys], set()
-    say("TMP rosters")
     for blob_id in sorted({b for b in base.values() if b}):
         parsed[blob_id] = _roster(blobs.get(blob_id))
         fprs |= {str(r.get("fingerprint", "")).upper() for r in parsed[blob_id].values()}
@@ -150,16 +166,13 @@ def verify(root: Path, *, rev: str = "HEAD", worktree: bool = True, use_pins: bo
                 report.problems.append(Problem("roster-broken", "staff.yaml is not a valid roster", c.sha, "staff.yaml"))
                 parsed[blob_id] = {}
             fprs |= {str(r.get("fingerprint", "")).upper() for r in parsed[blob_id].values()}
-    say("TMP keyindex")
     keys = KeyIndex.from_blobs(key_blobs, _local_keyring({f for f in fprs if f}) if local_keyring else b"")
 
     say(f"checking {len(commits)} signatures")
     verdicts = {c.sha: keys.judge(c) for c in commits}
-    say("TMP judged")
     fallback = [s for s, v in verdicts.items() if v.unsupported]
     verdicts.update(gpg_fallback(root, fallback))
 
-    say("TMP fallback")
     for i, c in enumerate(commits):
         before = parsed[roster_blob_after.get(c.parents[0]) if c.parents else None]
         after = parsed[roster_blob_after[c.sha]]
@@ -167,23 +180,17 @@ def verify(root: Path, *, rev: str = "HEAD", worktree: bool = True, use_pins: bo
         report.problems += rules.check_commit(c, i == 0 and not c.parents and cp is None, v.ok, v.problem,
                                               v.fingerprint, before, after, openpgp_ok)
 
-    say("TMP rules")
     _accept_disposals(report, commits, blobs)
 
-    say("TMP disposals")
     current = parsed[roster_blob_after[commits[-1].sha] if commits else base.get(cp.head)]
     entry_blobs = _entries_at_head(commits) if head_entries is None else head_entries
     report.entries = len(entry_blobs)
-    if worktree:
-        say("TMP entries_at_head")
-        report.problems += _worktree(root)
-    say("TMP worktree")
-    report.problems += _keyless_recipients(entry_blobs, blobs, keys, current)
-    say("TMP keyless")
+    if status is not None:
+        report.problems += status.result()
+    report.problems += _keyless_recipients(entry_blobs, recipients, keys, current)
     if decrypt and gpg is not None:
         say("decrypting to check recipients and re-encryptions")
-        report.problems += _with_plaintext(report, commits, entry_blobs, blobs, keys, current, gpg,
-                                           root=root if worktree else None)
+        report.problems += _with_plaintext(report, commits, entry_blobs, blobs, recipients, keys, current, gpg, cache)
     else:
         report.reencryptions_unproven = [rules.entry_id(ch.path) for c in commits if rules.is_reencrypt(c)
                                          for ch in c.changes if ch.status == "M"]
@@ -197,7 +204,6 @@ def verify(root: Path, *, rev: str = "HEAD", worktree: bool = True, use_pins: bo
     if use_pins:
         root_commit = cp.root_commit if cp is not None else commits[0].sha
         report.problems += _pins(root, root_commit, report, update_pins)
-        say("TMP plaintext")
         if update_pins and report.ok:
             checkpoint.save(root, checkpoint.Checkpoint(report.head, report.commits, root_commit,
                                                         bool(decrypt and gpg is not None)))
@@ -292,12 +298,12 @@ def _staff_of_keyids(keyids: list[str], keys: KeyIndex, roster: Roster,
     return people, strangers
 
 
-def _keyless_recipients(entry_blobs, blobs, keys: KeyIndex, roster: Roster) -> list[Problem]:
+def _keyless_recipients(entry_blobs, recipients, keys: KeyIndex, roster: Roster) -> list[Problem]:
     """Without decrypting: every recipient must be someone on the roster who is still active."""
     problems = []
     fpr_row = rules.by_fingerprint(roster)
     for eid, blob_id in entry_blobs.items():
-        keyids = openpgp.recipient_keyids(blobs.get(blob_id) or b"")
+        keyids = recipients(blob_id)
         if not keyids:
             continue
         people, strangers = _staff_of_keyids(keyids, keys, roster, fpr_row)
@@ -311,23 +317,32 @@ def _keyless_recipients(entry_blobs, blobs, keys: KeyIndex, roster: Roster) -> l
     return problems
 
 
-def _cached_entries(root: Path, gpg, wanted: set[str]) -> dict:
-    """blob id -> Entry for the head's entries found in this user's entry cache (cpoms_kit.cache):
-    trusted because it is encrypted to and signed by this user, keyed by the ciphertext's blob id."""
+def _read_cache(root: Path, gpg) -> dict:
+    """This user's entry cache (cpoms_kit.cache), blob id -> fields: trusted because it is encrypted
+    to and signed by this user, keyed by the ciphertext's blob id."""
     try:
-        from cpoms_kit.cache import EntryCache, _from_cached
+        from cpoms_kit.cache import EntryCache
         from cpoms_kit.store import Store
 
         cache = EntryCache(Store(root, gpg))
-        if not cache.usable:
-            return {}
-        return {sha: _from_cached(fields) for sha, fields in cache.read().items() if fields is not None and sha in wanted}
+        return cache.read() if cache.usable else {}
     except Exception:  # noqa: BLE001 - no cache, or an unreadable one: decrypt instead
         return {}
 
 
-def _with_plaintext(report: Report, commits, entry_blobs, blobs, keys: KeyIndex, roster: Roster, gpg,
-                    root: Path | None = None) -> list[Problem]:
+def _cached_entries(cache: Future | None, wanted: set[str]) -> dict:
+    """blob id -> Entry for the head's entries found in the cache `_read_cache` read."""
+    try:
+        from cpoms_kit.cache import _from_cached
+
+        found = cache.result() if cache is not None else {}
+        return {sha: _from_cached(fields) for sha, fields in found.items() if fields is not None and sha in wanted}
+    except Exception:  # noqa: BLE001 - an unreadable cache: decrypt instead
+        return {}
+
+
+def _with_plaintext(report: Report, commits, entry_blobs, blobs, recipients, keys: KeyIndex, roster: Roster, gpg,
+                    cache: Future | None = None) -> list[Problem]:
     from cpoms_kit.errors import CpomsError
     from cpoms_kit.model import Staff, parse_entry
     from cpoms_kit.recipients import recipients_for
@@ -344,7 +359,7 @@ def _with_plaintext(report: Report, commits, entry_blobs, blobs, keys: KeyIndex,
                 pairs.append((eid, ch.old, ch.new))
     # Entries this user's encrypted, signed entry cache already holds (keyed by blob id, so the very
     # ciphertext at the head) are not decrypted again: 10,000 gpg decryptions were most of verify.
-    cached = _cached_entries(root, gpg, set(entry_blobs.values())) if root is not None else {}
+    cached = _cached_entries(cache, set(entry_blobs.values()))
     need = {f"h:{e}": blobs.get(b) or b"" for e, b in entry_blobs.items() if b not in cached}
     for eid, old, new in pairs:
         need[f"o:{old}"] = blobs.get(old) or b""
@@ -387,8 +402,7 @@ def _with_plaintext(report: Report, commits, entry_blobs, blobs, keys: KeyIndex,
             expected = {s.id for s in recipients_for(entry, staff)}
         except CpomsError:
             continue
-        actual, strangers = _staff_of_keyids(openpgp.recipient_keyids(blobs.get(blob_id) or b"") or [], keys, roster,
-                                             fpr_row)
+        actual, strangers = _staff_of_keyids(recipients(blob_id) or [], keys, roster, fpr_row)
         report.recipients_checked += 1
         if actual != expected and not strangers:
             missing, extra = sorted(expected - actual), sorted(actual - expected)

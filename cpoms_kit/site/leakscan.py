@@ -31,7 +31,7 @@ import zlib
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
-from typing import Iterable
+from typing import Iterable, Iterator
 from urllib.parse import unquote, unquote_plus
 
 from cpoms_kit.site.paths import shell_dir
@@ -560,12 +560,8 @@ class VendorFiles:
 
     def __init__(self, roots: list[Path]):
         self.by_size: dict[int, list[Path]] = {}
-        for root in roots:
-            for folder, _dirs, names in os.walk(root):
-                for name in names:
-                    p = Path(folder, name)
-                    if p.is_file() and not p.is_symlink():
-                        self.by_size.setdefault(p.stat().st_size, []).append(p)
+        for p in _vendor_paths(roots):
+            self.by_size.setdefault(p.stat().st_size, []).append(p)
         self.hashed: dict[int, set[str]] = {}
 
     def holds(self, data: bytes) -> bool:
@@ -604,15 +600,19 @@ def vendor_hashes() -> frozenset[str]:
     file's content is not scanned; its path still is."""
     import hashlib
 
-    roots = [shell_dir()]
-    try:
-        import material
+    return frozenset(hashlib.sha256(p.read_bytes()).hexdigest() for p in _vendor_paths(_vendor_roots()))
 
-        roots.append(Path(material.__file__).parent / "templates")
-    except ImportError:
-        pass
-    return frozenset(hashlib.sha256(p.read_bytes()).hexdigest()
-                     for root in roots if root.is_dir() for p in root.rglob("*") if p.is_file())
+
+def _vendor_paths(roots: list[Path]) -> Iterator[Path]:
+    for root in roots:
+        for folder, dirs, names in os.walk(root):
+            # MkDocs never copies a theme's dot-folders into a site (Material's ~13,000 icons live
+            # in `.icons/`, inlined into pages, never files of the output): not vendor files.
+            dirs[:] = [d for d in dirs if not d.startswith(".")]
+            for name in names:
+                p = Path(folder, name)
+                if p.is_file() and not p.is_symlink():
+                    yield p
 
 
 def _walk(folder: "Path | str", prefix: str):
