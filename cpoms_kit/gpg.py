@@ -189,7 +189,10 @@ class Gpg:
         ring = tmp / "own-keys.gpg"
         exported = subprocess.run(["gpg", *BATCH, "--export", *own], env=self._env(), capture_output=True,
                                   check=False)
-        opts = ["--no-default-keyring", "--keyring", str(ring), "--trust-model", "always"]
+        # Its own trustdb too: a run with --trust-model always must never write the user's, which
+        # would record that model there and leave every later signature check "unknown" validity.
+        opts = ["--no-default-keyring", "--keyring", str(ring), "--trustdb-name", str(tmp / "trustdb.gpg"),
+                "--trust-model", "always"]
         if exported.returncode != 0 or not exported.stdout:
             return []
         imported = subprocess.run(["gpg", *BATCH, *opts, "--import"], input=exported.stdout, env=self._env(),

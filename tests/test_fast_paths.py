@@ -82,11 +82,18 @@ def test_big_batches_read_public_keys_from_a_scratch_keyring(records, monkeypatc
     the tmpfs folder, never the user's keybox (gpg 2.2 re-verifies self-signatures there per file)."""
     import cpoms_kit.gpg
 
+    import os
+
     monkeypatch.setattr(cpoms_kit.gpg, "OWN_KEYRING_FROM", 1)
     log = _gpg_log_shim(tmp_path, monkeypatch)
     store = Store(records.repo)
+    home = Path(os.environ["GNUPGHOME"])
+    trustdb = (home / "trustdb.gpg").read_bytes()
     blobs = {p.name: p.read_bytes() for p in (records.repo / "entries").glob("*.md.gpg")}
     assert all(v is not None for v in store.gpg.decrypt_many(blobs).values())
+    # The user's trust database is not touched (a write with --trust-model always would switch
+    # every later signature check to "unknown" validity).
+    assert (home / "trustdb.gpg").read_bytes() == trustdb
     runs = [ln for ln in log.read_text().splitlines() if "--decrypt-files" in ln]
     assert runs and all("--no-default-keyring --keyring " in ln and "/own-keys.gpg" in ln for ln in runs)
 
@@ -445,7 +452,7 @@ def test_walk_equals_one_plain_git_log(env, tmp_path):
 
     for rev in ("HEAD", f"{first}..HEAD", "side", "HEAD~1"):
         seen = []
-        walked = history.walk(root, rev, on_commit=seen.append)
+        walked = history.walk(root, rev, while_diffing=seen.extend)
         assert [(c.sha, c.parents, [(ch.status, ch.path, ch.old, ch.new) for ch in c.changes]) for c in walked] \
             == _plain_walk(root, rev), rev
         assert sorted(c.sha for c in seen) == sorted(c.sha for c in walked)
@@ -484,7 +491,7 @@ def test_signatures_checked_during_the_walk_are_judged_as_after_it(records, fprs
     some = _early_keys(root, third_key)
     assert 0 < len(some.certs) < len(keys.certs)
     for early in (keys, some, _early_keys(root, "HEAD..HEAD")):  # all, some, no keys
-        walked = history.walk(root, on_commit=early.precheck)
+        walked = history.walk(root, while_diffing=lambda cs: list(map(early.precheck, cs)))
         assert [keys.judge(c) for c in walked] == plain
         checked = sum(c.sig_check is not None for c in walked)
         assert checked == 0 if not early.certs else 0 < checked < len(walked)
