@@ -14,7 +14,6 @@ from typing import Callable
 from cpoms_kit.errors import GitError
 
 ZERO = "0" * 40
-NICE = int(os.environ.get("NICE_TMP", "0"))  # TMP
 
 
 @dataclass(frozen=True)
@@ -77,10 +76,7 @@ class Batch:
                 if len(header) < 3 or header[1] == "missing":
                     out[s] = None
                     continue
-                size = int(header[2])
-                data = self.proc.stdout.read(size)
-                self.proc.stdout.read(1)  # the newline after each object
-                out[s] = data
+                out[s] = self.proc.stdout.read(int(header[2]) + 1)[:-1]  # without the newline after it
         return out
 
     def close(self) -> None:
@@ -147,8 +143,13 @@ def _start_log(root: Path, shas: list[str]) -> Callable[[], bytes]:
         proc = subprocess.Popen(["git", "-C", str(root), "log", "--no-walk=unsorted", "--stdin", "--no-renames",
                                  "--no-abbrev", "--raw", "--diff-merges=first-parent", "--format=%x1e%H %P"],
                                 stdin=ids, stdout=out, stderr=err)
-    if hasattr(os, "setpriority"):
-        os.setpriority(os.PRIO_PROCESS, proc.pid, NICE)
+    try:
+        # A little below this process: what it does meanwhile (checking signatures) keeps a core of
+        # its own, and git has both once that is done. At equal priority the three shared two
+        # cores evenly and this process, the one everything waits for, finished last.
+        os.setpriority(os.PRIO_PROCESS, proc.pid, os.getpriority(os.PRIO_PROCESS, 0) + 5)
+    except (AttributeError, OSError):
+        pass  # no such call here, or git is already done
 
     def finish() -> bytes:
         with out, err:
@@ -161,12 +162,12 @@ def _start_log(root: Path, shas: list[str]) -> Callable[[], bytes]:
 
 
 def walk(root: Path, rev: str = "HEAD", batch: Batch | None = None,
-         on_commit: Callable[[Commit], None] | None = None) -> list[Commit]:
+         while_diffing: Callable[[list[Commit]], None] | None = None) -> list[Commit]:
     """Every commit reachable from `rev`, oldest first (parents before children), with changes.
 
     Merges are diffed against their first parent, which is what the branch they join held.
-    `on_commit` is called with each commit, before its changes are known, while git is still
-    diffing: the time for work that needs only the commit object, like checking its signature.
+    `while_diffing` is given every commit, newest first and without its changes, while git is
+    still diffing: the time for work that needs only the commit objects, like checking signatures.
     """
     # Newest first, as git walks: the order costs nothing without diffs. Diffing oldest first (as
     # `git log --reverse` does) makes git's heap grow with the trees and shrink again at every
@@ -177,8 +178,7 @@ def walk(root: Path, rev: str = "HEAD", batch: Batch | None = None,
     # Diffing is nearly all the time (git compares each commit's whole entries/ tree with its
     # parent's), so two processes share it, taking alternate commits: each gets half of every
     # part of history, the small early trees and the large late ones alike.
-    _n = int(os.environ.get('NPROC_TMP', '2'))
-    logs = [_start_log(root, shas[i::_n]) for i in range(_n) if shas[i::_n]]
+    logs = [_start_log(root, shas[i::2]) for i in range(2) if shas[i::2]]
     own = batch is None
     batch = batch or Batch(root)
     try:
@@ -186,11 +186,9 @@ def walk(root: Path, rev: str = "HEAD", batch: Batch | None = None,
     finally:
         if own:
             batch.close()
-    by_sha = {}
-    for sha in shas:
-        by_sha[sha] = c = parse_commit(sha, objects[sha] or b"")
-        if on_commit:
-            on_commit(c)
+    by_sha = {sha: parse_commit(sha, objects[sha] or b"") for sha in shas}
+    if while_diffing:
+        while_diffing(list(by_sha.values()))
     for finish in logs:
         for block in finish().decode("utf-8", "replace").split("\x1e")[1:]:
             lines = block.split("\n")

@@ -1,13 +1,15 @@
 """`cpoms verify`: prove the record complete and unaltered, or list every way it is not.
 
-One `git log`, one `git cat-file --batch`, signatures checked in-process against every key the
-repository ever held, each commit judged by the roster in force just before it. With a key that can
+A few git processes for the whole history (`history.walk`), signatures checked in-process (while git
+is still diffing) against every key the repository ever held, each commit judged by the roster in
+force just before it. With a key that can
 decrypt, entries are also checked for the right recipients and re-encryptions for identical plaintext.
 """
 
 from __future__ import annotations
 
 import functools
+import gc
 import subprocess
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -81,6 +83,22 @@ def _local_keyring(fprs: set[str]) -> bytes:
     return done.stdout if done.returncode == 0 else b""
 
 
+def _without_cyclic_gc(fn):
+    """Tens of thousands of new objects (commits, changes, verdicts, entries) and no cycles among
+    them: the cyclic collector would rescan them again and again as they are made."""
+    @functools.wraps(fn)
+    def run(*args, **kwargs):
+        collecting = gc.isenabled()
+        gc.disable()
+        try:
+            return fn(*args, **kwargs)
+        finally:
+            if collecting:
+                gc.enable()
+    return run
+
+
+@_without_cyclic_gc
 def verify(root: Path, *, rev: str = "HEAD", worktree: bool = True, use_pins: bool = True,
            gpg=None, decrypt: bool = True, update_pins: bool = True, local_keyring: bool = True,
            progress: Callable[[str], None] | None = None, full: bool = False) -> Report:
@@ -95,20 +113,42 @@ def verify(root: Path, *, rev: str = "HEAD", worktree: bool = True, use_pins: bo
     # `--no-pin` (update_pins off) is also how to ask for the whole walk.
     cp = None if (full or not use_pins or not update_pins) else checkpoint.usable(root, rev, bool(decrypt and gpg is not None))
     walked = rev if cp is None else f"{cp.head}..{rev}"
-    # What needs nothing from the walk runs beside it, mostly waiting on a process of its own: the
-    # keys for checking signatures while git diffs, `git status`, gpg decrypting the entry cache.
-    side = ThreadPoolExecutor(3)
+    # Beside the walk, each mostly a wait on a process of its own: the keys committed in the range
+    # (a log of keys/ alone, quick), and gpg decrypting this user's entry cache.
+    side = ThreadPoolExecutor(2)
     early = side.submit(_early_keys, root, walked)
-    status = side.submit(_worktree, root) if worktree else None
     cache = side.submit(_read_cache, root, gpg) if worktree and decrypt and gpg is not None else None
-    side.shutdown(wait=False)
+    blobs: dict[str, bytes | None] = {}
+    at_rev: set[str] = set()  # blob ids of the entries at `rev`
+    cached_at_rev: dict = {}  # blob id -> Entry, for those of them the cache holds
+
+    @functools.cache
+    def recipients(blob_id: str) -> list[str] | None:  # parsed once: three checks below ask
+        return openpgp.recipient_keyids(blobs.get(blob_id) or b"")
+
+    def while_diffing(parsed: list[history.Commit]) -> None:
+        # Everything that needs no diff is done while git diffs: then it shares the two cores with
+        # git, where after the walk it would leave one idle. Signatures (judge keeps the results),
+        # then the entries at `rev`: nearly all the blobs needed later, and the cache's copies.
+        keys = early.result()
+        for c in parsed:
+            keys.precheck(c)
+        at_rev.update(checkpoint.entries_at(root, rev).values())
+        blobs.update(batch.read_many(sorted(at_rev)))
+        for blob_id in blobs:
+            recipients(blob_id)
+        cached_at_rev.update(_cached_entries(cache, at_rev))
+
     with history.Batch(root) as batch:
         say("reading history" if cp is None else f"reading history since {cp.head[:12]}")
-        commits = history.walk(root, walked, batch, on_commit=lambda c: early.result().precheck(c))
+        commits = history.walk(root, walked, batch, while_diffing=while_diffing)
         report.commits = len(commits) + (cp.commits if cp else 0)
         if not commits and cp is None:
             return report
         report.head = commits[-1].sha if commits else cp.head
+        # `git status` needs nothing from history either: started now, it has a core git freed.
+        status = side.submit(_worktree, root) if worktree else None
+        side.shutdown(wait=False)
 
         # Which blobs we need: every roster and key version, every entry blob ever written.
         wanted: set[str] = set()
@@ -132,11 +172,7 @@ def verify(root: Path, *, rev: str = "HEAD", worktree: bool = True, use_pins: bo
             head_entries = checkpoint.entries_at(root, report.head)
             wanted |= {b for b in base.values() if b} | set(old_keys) | set(head_entries.values())
         say(f"reading {len(wanted)} objects")
-        blobs = batch.read_many(sorted(wanted))
-
-    @functools.cache
-    def recipients(blob_id: str) -> list[str] | None:  # parsed once: three checks below ask
-        return openpgp.recipient_keyids(blobs.get(blob_id) or b"")
+        blobs.update(batch.read_many(sorted(wanted - blobs.keys())))
 
     openpgp_ok = {}
     for c in commits:
@@ -190,7 +226,12 @@ def verify(root: Path, *, rev: str = "HEAD", worktree: bool = True, use_pins: bo
     report.problems += _keyless_recipients(entry_blobs, recipients, keys, current)
     if decrypt and gpg is not None:
         say("decrypting to check recipients and re-encryptions")
-        report.problems += _with_plaintext(report, commits, entry_blobs, blobs, recipients, keys, current, gpg, cache)
+        heads = set(entry_blobs.values())
+        # The cache's entries converted during the walk stand for any subset of the entries at `rev`
+        # (these are those, unless `rev` moved meanwhile); an empty answer, maybe a failed one, is redone.
+        cached = ({b: e for b, e in cached_at_rev.items() if b in heads} if cached_at_rev and heads <= at_rev
+                  else _cached_entries(cache, heads))
+        report.problems += _with_plaintext(report, commits, entry_blobs, blobs, recipients, keys, current, gpg, cached)
     else:
         report.reencryptions_unproven = [rules.entry_id(ch.path) for c in commits if rules.is_reencrypt(c)
                                          for ch in c.changes if ch.status == "M"]
@@ -342,7 +383,7 @@ def _cached_entries(cache: Future | None, wanted: set[str]) -> dict:
 
 
 def _with_plaintext(report: Report, commits, entry_blobs, blobs, recipients, keys: KeyIndex, roster: Roster, gpg,
-                    cache: Future | None = None) -> list[Problem]:
+                    cached: dict) -> list[Problem]:
     from cpoms_kit.errors import CpomsError
     from cpoms_kit.model import Staff, parse_entry
     from cpoms_kit.recipients import recipients_for
@@ -359,7 +400,6 @@ def _with_plaintext(report: Report, commits, entry_blobs, blobs, recipients, key
                 pairs.append((eid, ch.old, ch.new))
     # Entries this user's encrypted, signed entry cache already holds (keyed by blob id, so the very
     # ciphertext at the head) are not decrypted again: 10,000 gpg decryptions were most of verify.
-    cached = _cached_entries(cache, set(entry_blobs.values()))
     need = {f"h:{e}": blobs.get(b) or b"" for e, b in entry_blobs.items() if b not in cached}
     for eid, old, new in pairs:
         need[f"o:{old}"] = blobs.get(old) or b""
