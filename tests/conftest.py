@@ -173,3 +173,16 @@ def only_key_of(keyring, staff_id: str) -> Path:
     keygen.import_key(other, pub)
     keygen.import_key(other, keygen.export_secret(home, fprs[staff_id]))
     return other
+
+
+def gpg_call_log(tmp_path: Path, monkeypatch) -> Path:
+    """Put a logging shim for the real gpg first on PATH; each gpg process writes its arguments as
+    one line of the returned file."""
+    real = shutil.which("gpg")
+    shim = tmp_path / "shim"
+    shim.mkdir()
+    log = tmp_path / "gpg-calls.log"
+    (shim / "gpg").write_text(f'#!/bin/sh\necho "$*" >> {log}\nexec {real} "$@"\n')
+    (shim / "gpg").chmod(0o755)
+    monkeypatch.setenv("PATH", f"{shim}:{os.environ['PATH']}")
+    return log

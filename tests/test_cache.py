@@ -90,13 +90,9 @@ def test_reading_many_entries_does_not_spawn_a_gpg_per_entry(cpoms, monkeypatch,
     """Count real gpg processes through a logging shim first on PATH."""
     for n in range(12):
         cpoms.add(occurred=f"2026-11-27T09:{n:02d}")
-    real = shutil.which("gpg")
-    shim_dir = tmp_path / "shim"
-    shim_dir.mkdir()
-    log = tmp_path / "gpg-calls.log"
-    (shim_dir / "gpg").write_text(f"#!/bin/sh\necho call >> {log}\nexec {real} \"$@\"\n")
-    (shim_dir / "gpg").chmod(0o755)
-    monkeypatch.setenv("PATH", f"{shim_dir}:{__import__('os').environ['PATH']}")
+    from conftest import gpg_call_log
+
+    log = gpg_call_log(tmp_path, monkeypatch)
 
     def calls():
         n = len(log.read_text().splitlines()) if log.exists() else 0

@@ -63,20 +63,6 @@ def test_bulk_decrypt_equals_one_decrypt_per_entry(records, monkeypatch, own_key
     assert bulk == naive
 
 
-def _gpg_log_shim(tmp_path, monkeypatch) -> Path:
-    import os
-    import shutil
-
-    real = shutil.which("gpg")
-    shim = tmp_path / "shim"
-    shim.mkdir()
-    log = tmp_path / "gpg-argv.log"
-    (shim / "gpg").write_text(f'#!/bin/sh\necho "$*" >> {log}\nexec {real} "$@"\n')
-    (shim / "gpg").chmod(0o755)
-    monkeypatch.setenv("PATH", f"{shim}:{os.environ['PATH']}")
-    return log
-
-
 def test_big_batches_read_public_keys_from_a_scratch_keyring(records, monkeypatch, tmp_path):
     """The fast path is really taken: every --decrypt-files process reads a scratch pubring.gpg in
     the tmpfs folder, never the user's keybox (gpg 2.2 re-verifies self-signatures there per file)."""
@@ -85,7 +71,9 @@ def test_big_batches_read_public_keys_from_a_scratch_keyring(records, monkeypatc
     import os
 
     monkeypatch.setattr(cpoms_kit.gpg, "OWN_KEYRING_FROM", 1)
-    log = _gpg_log_shim(tmp_path, monkeypatch)
+    from conftest import gpg_call_log
+
+    log = gpg_call_log(tmp_path, monkeypatch)
     store = Store(records.repo)
     home = Path(os.environ["GNUPGHOME"])
     trustdb = (home / "trustdb.gpg").read_bytes()
