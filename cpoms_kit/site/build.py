@@ -26,7 +26,6 @@ from typing import Callable, Iterator
 
 from cpoms_kit.errors import CpomsError, InputError
 from cpoms_kit.site.content import CASE_DIR, Report, SiteView, opaque_token
-from cpoms_kit.site.package import is_our_name
 from cpoms_kit.site.paths import mkdocs_yml
 
 TEAM = "team"
@@ -203,15 +202,8 @@ def build_site(store, out: Path, cases: list[str] | tuple[str, ...] = (), by: st
     pw = passwords.ensure(passwords.load(store), list(site.case_paths), site.now)
     previous = incremental.Manifest() if full else incremental.load(out, pw.team.key)
     _keep_names(site, previous)
-    # Which cases' encrypted pages can be carried over: same inputs, same file as written.
-    setup = incremental.setup_fingerprint(site, mkdocs_yml(), templates_root())
-    prints = {pid: incremental.case_fingerprint(site, pid, pw.cases[pid]) for pid in site.case_paths}
-    reuse = {}
-    if previous.setup == setup:
-        for pid, kept in previous.cases.items():
-            if (prints.get(pid) == kept.fingerprint and is_our_name(kept.data)
-                    and incremental.file_sha256(out / kept.data) == kept.sha256):
-                reuse[pid] = kept
+    plan = incremental.plan(site, previous, pw, out, mkdocs_yml(), templates_root())
+    reuse = plan.reuse
     site.render_cases = set(site.case_paths) - set(reuse)
     with secure_tmpdir("cpoms-site-") as tmp:
         progress("rendering pages", 0.45)
@@ -235,12 +227,7 @@ def build_site(store, out: Path, cases: list[str] | tuple[str, ...] = (), by: st
                               update=bool(reuse))
     # From here on only ciphertext and the shell exist, on the real disk.
     try:
-        manifest = incremental.Manifest(setup=setup, team_bundle_id=team.bundle_id, team_data=team.data)
-        for b in bundles[1:]:
-            pid = b.name.split(":", 1)[1]
-            manifest.cases[pid] = incremental.CaseState(
-                token=site.case_paths[pid].split("/")[1], bundle_id=b.bundle_id, data=b.data, shell=b.shell,
-                sha256=b.sha256, fingerprint=prints[pid])
+        manifest = plan.manifest(team, {b.name.split(":", 1)[1]: b for b in bundles[1:]}, site.case_paths)
         (out / incremental.MANIFEST).write_bytes(manifest.seal(pw.team.key))
         if tamper is not None:
             tamper(out)

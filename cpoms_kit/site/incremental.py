@@ -117,3 +117,36 @@ def file_sha256(path: Path) -> str | None:
         return hashlib.sha256(path.read_bytes()).hexdigest()
     except OSError:
         return None
+
+
+@dataclass
+class Plan:
+    """What a build carries over from the previous one, and what it records for the next."""
+
+    setup: str
+    prints: dict[str, str]  # pupil id -> case fingerprint
+    reuse: dict[str, CaseState]  # the cases whose encrypted files stay as they are
+
+    def manifest(self, team, case_bundles: dict, case_paths: dict[str, str]) -> Manifest:
+        """The manifest of the build just packaged (`team` and `case_bundles` have their names and
+        hashes filled in by package_site)."""
+        out = Manifest(setup=self.setup, team_bundle_id=team.bundle_id, team_data=team.data)
+        for pid, b in case_bundles.items():
+            out.cases[pid] = CaseState(token=case_paths[pid].split("/")[1], bundle_id=b.bundle_id, data=b.data,
+                                       shell=b.shell, sha256=b.sha256, fingerprint=self.prints[pid])
+        return out
+
+
+def plan(site, previous: Manifest, pw, out: Path, config_file: Path, templates: Path) -> Plan:
+    """Which cases' encrypted pages can be carried over: same inputs, and the same file as written."""
+    from cpoms_kit.site.package import is_our_name
+
+    setup = setup_fingerprint(site, config_file, templates)
+    prints = {pid: case_fingerprint(site, pid, pw.cases[pid]) for pid in site.case_paths}
+    reuse = {}
+    if previous.setup == setup:
+        for pid, kept in previous.cases.items():
+            if (prints.get(pid) == kept.fingerprint and is_our_name(kept.data)
+                    and file_sha256(Path(out) / kept.data) == kept.sha256):
+                reuse[pid] = kept
+    return Plan(setup, prints, reuse)
