@@ -12,7 +12,6 @@ re-encryption has a new blob id). `CPOMS_NO_CACHE=1` turns it off.
 
 from __future__ import annotations
 
-import gc
 import hashlib
 import json
 import os
@@ -22,6 +21,7 @@ from typing import TYPE_CHECKING
 
 from cpoms_kit.errors import CpomsError, GpgError
 from cpoms_kit.model import _KNOWN, Entry, PupilRef, entry_from_fields, parse_entry
+from cpoms_kit.nogc import paused
 
 if TYPE_CHECKING:
     from cpoms_kit.store import Store
@@ -154,15 +154,8 @@ class EntryCache:
 
 def load_entries(store: "Store") -> tuple[list[Entry], list[str]]:
     """Every entry this keyring can read, and the ids of those it cannot."""
-    # Tens of thousands of new objects and no cycles among them: the cyclic collector would
-    # rescan them again and again as they are made (~40 % of a warm read).
-    collecting = gc.isenabled()
-    gc.disable()
-    try:
+    with paused():  # ~40 % of a warm read
         return _load_entries(store)
-    finally:
-        if collecting:
-            gc.enable()
 
 
 def _load_entries(store: "Store") -> tuple[list[Entry], list[str]]:

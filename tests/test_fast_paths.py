@@ -488,3 +488,25 @@ def test_signatures_checked_during_the_walk_are_judged_as_after_it(records, fprs
         if c.sig_check is not None:
             c.sig_check = (c.sig_check[0], "0" * 40, not c.sig_check[2])
     assert [keys.judge(c) for c in walked] == plain
+
+
+def test_paused_gc_is_restored_whatever_happens():
+    """Bulk reads pause the cyclic collector; a command run in-process (as the tests run them)
+    must leave it as it found it, even when it fails."""
+    import gc
+
+    from cpoms_kit.nogc import paused
+
+    assert gc.isenabled()
+    with pytest.raises(RuntimeError):
+        with paused():
+            assert not gc.isenabled()
+            raise RuntimeError("boom")
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        with paused():
+            pass
+        assert not gc.isenabled()  # it was off before: it stays off
+    finally:
+        gc.enable()

@@ -9,7 +9,6 @@ decrypt, entries are also checked for the right recipients and re-encryptions fo
 from __future__ import annotations
 
 import functools
-import gc
 import subprocess
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -23,6 +22,7 @@ from cpoms_kit.audit import checkpoint, history, openpgp, rules
 from cpoms_kit.audit.pins import Pins
 from cpoms_kit.audit.rules import Problem, Roster
 from cpoms_kit.audit.signatures import KeyIndex, gpg_fallback
+from cpoms_kit.nogc import without_cyclic_gc
 
 DISPOSALS = "disposals/"
 
@@ -83,22 +83,7 @@ def _local_keyring(fprs: set[str]) -> bytes:
     return done.stdout if done.returncode == 0 else b""
 
 
-def _without_cyclic_gc(fn):
-    """Tens of thousands of new objects (commits, changes, verdicts, entries) and no cycles among
-    them: the cyclic collector would rescan them again and again as they are made."""
-    @functools.wraps(fn)
-    def run(*args, **kwargs):
-        collecting = gc.isenabled()
-        gc.disable()
-        try:
-            return fn(*args, **kwargs)
-        finally:
-            if collecting:
-                gc.enable()
-    return run
-
-
-@_without_cyclic_gc
+@without_cyclic_gc  # commits, changes, verdicts, entries: tens of thousands, no cycles
 def verify(root: Path, *, rev: str = "HEAD", worktree: bool = True, use_pins: bool = True,
            gpg=None, decrypt: bool = True, update_pins: bool = True, local_keyring: bool = True,
            progress: Callable[[str], None] | None = None, full: bool = False) -> Report:

@@ -34,11 +34,18 @@ def check(store, pupil, send_alerts, with_summary, as_json):
     an object {"findings": [...], "summary": {...}, "errors": {...}}.
     Thresholds: [deadlines.<rule-id>] in cpoms.toml; the rules: `cpoms plugins`, docs/deadlines.md.
     """
-    from cpoms_kit.deadlines import build_view, evaluate, summary
     from cpoms_kit.model import check_id
+    from cpoms_kit.nogc import paused
 
     if pupil:
         check_id(pupil, "--pupil")
+    with paused():  # ~0.1 s of a warm check at 10,000 entries
+        return _check(store, pupil, with_summary, send_alerts, as_json)
+
+
+def _check(store, pupil, with_summary, send_alerts, as_json) -> int:
+    from cpoms_kit.deadlines import build_view, evaluate, summary
+
     store.prefetch(plugins=True)
     entries, unreadable = store.entries()
     view = build_view(store, entries)
