@@ -131,3 +131,29 @@ def test_the_manifest_holds_no_plaintext(repo_copy: Cpoms, tmp_path):
     blob = (out / MANIFEST).read_bytes()
     for needle in (b"P001", b"P002", b"fingerprint", b"token"):
         assert needle not in blob
+
+
+def test_a_leak_found_by_an_update_removes_the_site_and_commits_nothing(repo_copy: Cpoms, tmp_path, monkeypatch):
+    """The in-place update path refuses like a first build: output removed, no passwords commit."""
+    from conftest import git
+
+    from cpoms_kit.site import package
+    from cpoms_kit.site.build import LeakError, build_site
+    from cpoms_kit.store import Store
+
+    out = tmp_path / "site"
+    repo_copy("site", "build", "--out", str(out), "--json")
+    repo_copy.add("ms", ("P001",), "Wellbeing", "2026-11-27T11:00", "Said she had no lunch money again today.")
+    head = git(repo_copy.repo, "rev-parse", "HEAD")
+    updates = []
+    real = package.package_site
+    monkeypatch.setattr(package, "package_site", lambda *a, **kw: updates.append(kw.get("update")) or real(*a, **kw))
+
+    def plant(folder: Path) -> None:
+        (folder / "c" / "note.html").write_text("<p>Samira Okonkwo-Bright</p>")
+
+    with pytest.raises(LeakError):
+        build_site(Store(repo_copy.repo), out, tamper=plant)
+    assert updates == [True], "the rebuild should have updated the folder in place"
+    assert not out.exists()
+    assert git(repo_copy.repo, "rev-parse", "HEAD") == head

@@ -161,7 +161,8 @@ class _Writer:
     build: a failure never leaves a half site), or straight into the existing site (`update`: an
     incremental rebuild, where most files are already right). An update replaces each changed file
     atomically and leaves unchanged ones alone, so an interrupted update still leaves a site whose
-    every file is whole; its stale build manifest makes the next build check every case again."""
+    every file is whole; a case file that no longer has the hash its manifest records is rendered
+    again by the next build."""
 
     def __init__(self, out: Path, update: bool):
         self.out, self.update = out, update
@@ -202,16 +203,15 @@ class _Writer:
                 shutil.rmtree(self.out)
             os.replace(self.root, self.out)
             return
-        # Whatever this build did not write or keep is stale (a case no longer on the site, an
-        # old asset); the build manifest is the caller's to write.
-        from cpoms_kit.site.incremental import MANIFEST
-
+        # Whatever this build did not write or keep is stale: a case no longer on the site, an old
+        # asset, and the previous build's manifest (the caller writes this build's; until it
+        # does, the next build carries nothing over).
         for p in sorted(self.out.rglob("*"), reverse=True):
             rel = p.relative_to(self.out).as_posix()
             if p.is_dir() and not p.is_symlink():
                 if not any(p.iterdir()):
                     p.rmdir()
-            elif rel not in self.written and rel != MANIFEST:
+            elif rel not in self.written:
                 p.unlink()
 
     def abandon(self) -> None:
