@@ -10,9 +10,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime, time, timedelta, timezone
+from functools import lru_cache
 from pathlib import Path
 from types import MappingProxyType
-from typing import TYPE_CHECKING, Any, Mapping, Protocol
+from typing import TYPE_CHECKING, Any, Callable, Mapping, Protocol
 
 from cpoms_kit.model import Entry, Staff
 
@@ -59,8 +60,10 @@ class EntryView:
         ordered = tuple(sorted(entries, key=lambda e: (e.occurred_at, e.recorded_at, e.id)))
         kids: dict[str, list[Entry]] = {}
         for e in ordered:
-            for parent in {e.follows, e.amends} - {None}:
-                kids.setdefault(parent, []).append(e)
+            if e.follows is not None:
+                kids.setdefault(e.follows, []).append(e)
+            if e.amends is not None and e.amends != e.follows:
+                kids.setdefault(e.amends, []).append(e)
         return cls(
             entries=ordered,
             staff=MappingProxyType(dict(staff)),
@@ -70,14 +73,19 @@ class EntryView:
             root=root,
         )
 
-    def descendants(self, entry_id: str) -> list[Entry]:
+    def descendants(self, entry_id: str) -> tuple[Entry, ...]:
         """Every entry that follows this one, directly or through other follow-ups."""
-        out, todo = [], [entry_id]
-        while todo:
-            for child in self.children.get(todo.pop(), ()):
-                out.append(child)
-                todo.append(child.id)
-        return out
+        # Several rules ask about every concern: each answer is worked out once per view.
+        memo = self.__dict__.setdefault("_descendants", {})
+        found = memo.get(entry_id)
+        if found is None:
+            out, todo = [], [entry_id]
+            while todo:
+                for child in self.children.get(todo.pop(), ()):
+                    out.append(child)
+                    todo.append(child.id)
+            found = memo[entry_id] = tuple(out)
+        return found
 
 
 class Rule(Protocol):
@@ -114,9 +122,14 @@ def plus_days(t: datetime, days: float, tz) -> datetime:
     return local(t, tz) + timedelta(days=days)
 
 
+def wall_clock(t: datetime, tz) -> datetime:
+    """`t` as the school's clock shows it, without a zone: differences ignore a clock change."""
+    return local(t, tz).replace(tzinfo=None)
+
+
 def days_between(a: datetime, b: datetime, tz) -> timedelta:
     """b - a on the school's wall clock (so "within 14 days" ignores a clock change)."""
-    return local(b, tz).replace(tzinfo=None) - local(a, tz).replace(tzinfo=None)
+    return wall_clock(b, tz) - wall_clock(a, tz)
 
 
 def after(t: datetime, due: datetime) -> bool:
@@ -124,6 +137,7 @@ def after(t: datetime, due: datetime) -> bool:
     return t.replace(second=0, microsecond=0) > due
 
 
+@lru_cache(maxsize=64)  # asked once per concern with the same setting
 def parse_hhmm(value: Any, name: str) -> time:
     try:
         hh, mm = str(value).split(":")
@@ -192,9 +206,10 @@ def fulfilment(view: EntryView, plan: Entry, also_types: tuple[str, ...] = ()) -
 
 
 def timed(rule: str, e: Entry, due: datetime, met: datetime | None, now: datetime,
-          assignee: str | None, message: str, soon: datetime | None = None) -> list[Finding]:
+          assignee: str | None, message: str | Callable[[], str], soon: datetime | None = None) -> list[Finding]:
     """The common shape of a deadline: met in time -> nothing; met late -> `late`; not met and past
-    due -> `overdue`; not met and past `soon` -> `due-soon`. One finding per pupil named."""
+    due -> `overdue`; not met and past `soon` -> `due-soon`. One finding per pupil named.
+    `message` may be a function, called only when there is a finding to word."""
     if met is not None:
         status = "late" if after(met, due) else None
     elif after(now, due):
@@ -205,6 +220,8 @@ def timed(rule: str, e: Entry, due: datetime, met: datetime | None, now: datetim
         status = None
     if status is None:
         return []
+    if callable(message):
+        message = message()
     return [Finding(rule, status, pid, e.id, due, assignee, message) for pid in (e.pupil_ids or (None,))]
 
 

@@ -15,8 +15,8 @@ from datetime import datetime, time, timedelta
 from typing import Any, Mapping
 
 from cpoms_kit.deadlines import (
-    DSL_TEAM, EntryView, Finding, after, days_between, end_of_day, first_dsl_action, fulfilment, is_concern,
-    local, number, plans, plus_days, plus_hours, record_due, root_concern, timed,
+    DSL_TEAM, EntryView, Finding, after, end_of_day, first_dsl_action, fulfilment, is_concern, local, number,
+    plans, plus_days, plus_hours, record_due, root_concern, timed, wall_clock,
 )
 from cpoms_kit.hookspecs import hookimpl
 from cpoms_kit.model import Entry
@@ -41,7 +41,7 @@ class RecordTimely:
         for c in filter(is_concern, view.entries):
             due = record_due(c.occurred_at, tz, settings)
             out += timed(self.id, c, due, c.recorded_at, now, c.recorded_by,
-                         f"recorded {local(c.recorded_at, tz):%a %d %b %H:%M}, due by {due:%H:%M}")
+                         lambda: f"recorded {local(c.recorded_at, tz):%a %d %b %H:%M}, due by {due:%H:%M}")
         return out
 
 
@@ -202,15 +202,16 @@ class SltMultipleEntries:
         out = []
         for pid, concerns in sorted(by_pupil.items()):
             concerns.sort(key=lambda e: (e.occurred_at, e.id))
+            # Each concern's school wall-clock time, once: what `days_between` compares.
+            wall = [wall_clock(c.occurred_at, tz) for c in concerns]
             latest = None
             for j in range(count - 1, len(concerns)):
-                if days_between(concerns[j - count + 1].occurred_at, concerns[j].occurred_at, tz) <= window:
-                    latest = concerns[j]
+                if wall[j] - wall[j - count + 1] <= window:
+                    latest, at = concerns[j], wall[j]
             if latest is None:
                 continue
             # "After the latest of them": after every concern of the cluster was on record.
-            cluster_recorded = max(c.recorded_at for c in concerns
-                                   if timedelta(0) <= days_between(c.occurred_at, latest.occurred_at, tz) <= window)
+            cluster_recorded = max(c.recorded_at for c, t in zip(concerns, wall) if timedelta(0) <= at - t <= window)
             reviewed = pid in last_review and last_review[pid] > cluster_recorded
             if not reviewed:
                 out.append(Finding(self.id, "flag", pid, latest.id, None, "slt",
@@ -286,7 +287,7 @@ class ReporterInformed:
             first = min((e.occurred_at for e in told), default=None)
             due = plus_days(c.recorded_at, days, tz)
             out += timed(self.id, c, due, first, now, DSL_TEAM,
-                         f"tell {c.recorded_by} that steps were taken" if first is None
+                         lambda: f"tell {c.recorded_by} that steps were taken" if first is None
                          else f"{c.recorded_by} was told late")
         return out
 

@@ -70,9 +70,10 @@ def test_a_forged_cache_is_ignored(cpoms, monkeypatch):
     read(cpoms.repo, monkeypatch)
     store = Store(cpoms.repo)
     data = json.loads(store.gpg.decrypt(cache_file(cpoms.repo).read_bytes()))
-    for fields in data["entries"].values():
-        if fields:
-            fields["body"] = "FORGED"
+    body = data["row"].index("body")
+    for row in data["rows"].values():
+        if row:
+            row[body] = "FORGED"
     cache_file(cpoms.repo).write_bytes(store.gpg.encrypt(json.dumps(data).encode(), [store.dsl_team()[0].fingerprint]))
     entries, _ = store.entries()
     assert [e.body for e in entries if e.id == entry] != ["FORGED"]
@@ -106,3 +107,61 @@ def test_reading_many_entries_does_not_spawn_a_gpg_per_entry(cpoms, monkeypatch,
     assert len(cold) == 12 and cold == warm
     assert cold_calls <= 8, cold_calls   # key listing + a few --decrypt-files workers + cache write
     assert warm_calls <= 3, warm_calls   # key listing + one cache decryption
+
+
+# -- the delta beside the base ---------------------------------------------------------------------
+def delta_file(repo):
+    return repo / ".git" / "cpoms-cache" / "delta.json.gpg"
+
+
+def test_a_new_entry_goes_to_the_delta_and_the_base_is_left_alone(cpoms, monkeypatch):
+    cpoms.add(body=SECRET)
+    read(cpoms.repo, monkeypatch)
+    base = cache_file(cpoms.repo).read_bytes()
+    assert not delta_file(cpoms.repo).exists()
+    cpoms.add(by="ms", pupil=("P002",))
+    cpoms.add(occurred="2026-11-27T10:30")
+    first = read(cpoms.repo, monkeypatch)
+    assert cache_file(cpoms.repo).read_bytes() == base, "the base is not rewritten for new entries"
+    assert delta_file(cpoms.repo).exists()
+    assert b"Pennywhistle" not in delta_file(cpoms.repo).read_bytes()
+    # The delta holds the two new entries only, and the warm read is the cold one.
+    store = Store(cpoms.repo)
+    delta = json.loads(store.gpg.decrypt(delta_file(cpoms.repo).read_bytes()))
+    assert len(delta["rows"]) == 2
+    assert first == read(cpoms.repo, monkeypatch) == read(cpoms.repo, monkeypatch, cache=False)
+
+
+def test_a_delta_made_for_another_base_is_not_applied(cpoms, monkeypatch):
+    """A delta names the base it extends: after the base is replaced, an old delta means nothing."""
+    cpoms.add()
+    read(cpoms.repo, monkeypatch)
+    cpoms.add(by="ms", pupil=("P002",), body="The entry only the delta knows.")
+    read(cpoms.repo, monkeypatch)
+    old_delta = delta_file(cpoms.repo).read_bytes()
+    from cpoms_kit import cache as cache_mod
+
+    monkeypatch.setattr(cache_mod, "DELTA_MAX", 0)  # the next new entry rewrites the base
+    cpoms.add(occurred="2026-11-27T10:30")
+    read(cpoms.repo, monkeypatch)
+    assert not delta_file(cpoms.repo).exists()
+    delta_file(cpoms.repo).write_bytes(old_delta)
+    store = Store(cpoms.repo)
+    cache = cache_mod.EntryCache(store)
+    rows = cache.read()
+    base = json.loads(store.gpg.decrypt(cache_file(cpoms.repo).read_bytes()))["rows"]
+    assert rows == base, "the stale delta's rows must not be merged"
+    assert read(cpoms.repo, monkeypatch) == read(cpoms.repo, monkeypatch, cache=False)
+
+
+def test_a_disposed_entry_rewrites_the_base(cpoms, monkeypatch):
+    a = cpoms.add()
+    b = cpoms.add(by="ms", pupil=("P002",))
+    read(cpoms.repo, monkeypatch)
+    base = cache_file(cpoms.repo).read_bytes()
+    (cpoms.repo / "entries" / f"{a}.md.gpg").unlink()
+    entries, _ = read(cpoms.repo, monkeypatch)
+    assert len(entries) == 1 and b in entries[0]
+    assert cache_file(cpoms.repo).read_bytes() != base and not delta_file(cpoms.repo).exists()
+    store = Store(cpoms.repo)
+    assert len(json.loads(store.gpg.decrypt(cache_file(cpoms.repo).read_bytes()))["rows"]) == 1
