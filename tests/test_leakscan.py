@@ -14,6 +14,7 @@ from types import SimpleNamespace
 from urllib.parse import quote
 
 import pytest
+from hypothesis import given, settings, strategies as st
 
 from cpoms_kit.site import leakscan
 from cpoms_kit.site.crypto import encrypt_file, new_content_key
@@ -239,3 +240,34 @@ def test_files_differing_only_in_random_names_are_read_once_and_anything_else_is
     # Hex runs are only ever the kit's own names: a name spelt out elsewhere in one is still found.
     (folder / "c" / f"{rnd.token_hex(10)}.html").write_text(shell().replace("Records", NAME))
     assert len(leakscan.scan(folder, secrets)) == 2
+
+
+# -- the fast tokeniser against the plain one ---------------------------------------------------------
+_TEXT = st.text(alphabet=st.characters(blacklist_categories=("Cs",)), max_size=200) | st.sampled_from(
+    ["Straße ΣΊΣΥΦΟΣ İstanbul ﬁne ǅemal", "Siobhán O'Brien-Ngata said nobody", ""])
+
+
+@settings(max_examples=300, deadline=None)
+@given(_TEXT)
+def test_words_of_equals_folding_each_word(text):
+    from cpoms_kit.site.leakscan import WORD, words_of
+
+    assert words_of(text) == [w.casefold() for w in WORD.findall(text)]
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(_TEXT, max_size=6))
+def test_shingles_equal_every_slice(bodies):
+    from cpoms_kit.site.leakscan import SHINGLE, Secrets, words_of
+
+    entries = [SimpleNamespace(id=f"E{i}", body=b) for i, b in enumerate(bodies)]
+    expected: dict = {}
+    for e in entries:
+        words = tuple(words_of(e.body))
+        if len(words) < SHINGLE:
+            if len(words) >= 3:
+                expected[words] = e.id
+            continue
+        for i in range(len(words) - SHINGLE + 1):
+            expected[words[i:i + SHINGLE]] = e.id
+    assert Secrets.from_records([], entries).shingles == expected

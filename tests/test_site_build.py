@@ -332,3 +332,25 @@ def test_build_for_people_prints_where_things_are(repo_copy, tmp_path):
     case_line = next(l for l in lines if l.startswith("case P001: "))
     assert Path(case_line.split(": ", 1)[1]).is_file()
     assert "P002" not in res.stdout
+
+
+def test_theme_files_found_equal_mkdocs_own_listing(tmp_path):
+    """The plugin's theme environment skips dot-folders when listing (Material's 13,000 icons):
+    MkDocs must find exactly the theme files it finds with its own environment."""
+    from mkdocs.config import load_config
+    from mkdocs.structure.files import Files
+
+    from cpoms_kit.site.mkdocs_plugin import _without_dot_folders
+    from cpoms_kit.site.paths import mkdocs_yml
+
+    (tmp_path / "docs").mkdir()
+    config = load_config(str(mkdocs_yml()), docs_dir=str(tmp_path / "docs"), site_dir=str(tmp_path / "out"))
+    stock, pruned = Files([]), Files([])
+    stock.add_files_from_theme(config.theme.get_env(), config)
+    env = _without_dot_folders(config.theme.get_env)()
+    pruned.add_files_from_theme(env, config)
+    assert [f.src_uri for f in pruned] == [f.src_uri for f in stock]
+    assert len(stock) > 20, "Material's static files"
+    assert len(env.list_templates()) * 10 < len(config.theme.get_env().list_templates()), "the icons are not walked"
+    # Templates still load from a dot-folder (Material includes its icons this way).
+    assert env.get_template(".icons/material/lock.svg").render()
