@@ -79,7 +79,8 @@ def from_row(row: Row) -> Entry:
     entry = object.__new__(Entry)
     entry.__dict__.update(
         id=id_, type=type_, occurred_at=_iso(occurred), recorded_at=_iso(recorded), recorded_by=by, body=body,
-        pupils=tuple([_ref(pid, role) for pid, role in pupils]) if pupils else (), category=category,
+        pupils=tuple([_ref(pid, role) for pid, role in pupils]) if pupils else (),
+        pupil_ids=tuple([pid for pid, _ in pupils]) if pupils else (), category=category,
         subcategories=tuple(subcategories) if subcategories else (), high_priority=high_priority,
         about_staff=about_staff, follows=follows, amends=amends, action=action, status=status,
         assigned_to=assigned_to, attachments=tuple(attachments) if attachments else (), extra=extra or {},

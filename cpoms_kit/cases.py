@@ -15,9 +15,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Mapping
+from typing import TYPE_CHECKING, Any, Mapping
 
 from cpoms_kit.model import Entry, Staff
+
+if TYPE_CHECKING:
+    from cpoms_kit.deadlines import EntryView
 
 DECISIONS = ("keep-open", "close")
 MARK_TYPE = "case-mark"
@@ -76,8 +79,9 @@ class Case:
 
 
 def build_cases(entries: list[Entry] | tuple[Entry, ...], now: datetime | None = None,
-                staff: Mapping[str, Staff] | None = None) -> dict[str, Case]:
-    """Every pupil's case at `now` (entries recorded after `now` are ignored)."""
+                staff: Mapping[str, Staff] | None = None, view: "EntryView | None" = None) -> dict[str, Case]:
+    """Every pupil's case at `now` (entries recorded after `now` are ignored). `view`: the caller's
+    view of the same entries, if it has one (used only when no entry is ignored)."""
     from cpoms_kit.deadlines import EntryView, fulfilment
 
     if now is not None:
@@ -91,7 +95,8 @@ def build_cases(entries: list[Entry] | tuple[Entry, ...], now: datetime | None =
             _apply(case, e, staff)
 
     # Open actions: planned and not yet done, and not made moot by a later closure.
-    view = EntryView.build(list(entries), dict(staff or {}), None)  # type: ignore[arg-type]
+    if view is None or len(view.entries) != len(entries):
+        view = EntryView.build(list(entries), dict(staff or {}), None)  # type: ignore[arg-type]
     for case in cases.values():
         case.entries.sort(key=lambda e: (e.occurred_at, e.recorded_at, e.id))
         case.open_actions = [

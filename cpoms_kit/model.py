@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from dataclasses import asdict, dataclass, field, fields, replace
 from datetime import date, datetime
+from functools import cached_property
 from typing import Any
 
 import yaml
@@ -90,7 +91,7 @@ class Entry:
     # Fields that plugins add (review decision, informs_reporter, accepted lint warnings…).
     extra: dict[str, Any] = field(default_factory=dict)
 
-    @property
+    @cached_property  # asked ~36,000 times by one site build at 10,000 entries
     def pupil_ids(self) -> tuple[str, ...]:
         return tuple(p.id for p in self.pupils)
 

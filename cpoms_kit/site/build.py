@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import logging
 import shutil
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -66,7 +67,7 @@ def collect(store, cases: list[str] | tuple[str, ...] = (), progress: Progress =
     progress("checking deadlines", 0.25)
     view = EntryView.build(entries, staff, store.config)
     findings, broken = evaluate(store, view, now)
-    all_cases = build_cases(entries, now, staff)
+    all_cases = build_cases(entries, now, staff, view=view)
     wanted = list(dict.fromkeys(cases))
     for pid in wanted:
         if pid not in pupils:
@@ -197,9 +198,14 @@ def build_site(store, out: Path, cases: list[str] | tuple[str, ...] = (), by: st
         raise InputError("[site] idle_minutes in cpoms.toml must be a number") from None
     store.signer(by, must_be_dsl=True)  # only a DSL builds; fail before decrypting anything
 
-    site = collect(store, cases, progress)
-    progress("site passwords", 0.35)
-    pw = passwords.ensure(passwords.load(store), list(site.case_paths), site.now)
+    # Waits overlap (~0.3 s of a rebuild): the pupil roster and the passwords decrypt, and the
+    # plugins load, while the entries are read.
+    store.prefetch(plugins=True, pupils=True)
+    with ThreadPoolExecutor(1) as pool:
+        stored = pool.submit(passwords.load, store)
+        site = collect(store, cases, progress)
+        progress("site passwords", 0.35)
+        pw = passwords.ensure(stored.result(), list(site.case_paths), site.now)
     previous = incremental.Manifest() if full else incremental.load(out, pw.team.key)
     _keep_names(site, previous)
     plan = incremental.plan(site, previous, pw, out, mkdocs_yml(), templates_root())
