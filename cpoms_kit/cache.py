@@ -20,6 +20,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from functools import cached_property
@@ -156,6 +157,7 @@ class EntryCache:
         return not os.environ.get("CPOMS_NO_CACHE") and bool(self.readers)
 
     def read(self) -> dict[str, Row | None]:
+        settle()
         if os.environ.get("CPOMS_NO_CACHE") or not self.path.exists():
             return {}
         base_ct = self.path.read_bytes()
@@ -204,7 +206,7 @@ class EntryCache:
         # Level 1: a third of the default's time on ~4 MB of JSON, for a file ~20 % bigger.
         ciphertext = self.store.gpg.encrypt(payload, self.readers, sign=self.readers[0], compress_level=1)
         path.parent.mkdir(mode=0o700, exist_ok=True)
-        tmp = path.with_suffix(".tmp")
+        tmp = path.with_suffix(f".{os.getpid()}.tmp")  # two commands at once never share one
         tmp.write_bytes(ciphertext)
         os.replace(tmp, path)
 
@@ -256,5 +258,30 @@ def _load_entries(store: "Store") -> tuple[list[Entry], list[str]]:
         else:
             entries.append(entry)
     if cache.usable and (todo or len(cached) != len(current)):
-        cache.write(current)
+        _write_behind(cache, current)
     return entries, unreadable
+
+
+_writing: list[threading.Thread] = []
+
+
+def _write_behind(cache: EntryCache, rows: dict[str, Row | None]) -> None:
+    """Write the cache on a thread (gpg signs and encrypts while the command goes on: ~50 ms of a
+    check or site rebuild after a new entry). Not a daemon: Python waits for it before exiting.
+    A failed write only means the next read decrypts more."""
+
+    def write() -> None:
+        try:
+            cache.write(rows)
+        except Exception:  # noqa: BLE001 - the cache is an optimisation, never an answer
+            pass
+
+    thread = threading.Thread(target=write, name="cpoms-cache-write")
+    _writing.append(thread)
+    thread.start()
+
+
+def settle() -> None:
+    """Wait for cache writes started by this process (a later read must see them)."""
+    while _writing:
+        _writing.pop().join()
