@@ -7,8 +7,8 @@ so a second read decrypts one file instead of thousands. Plaintext never rests o
 
 The cache is a base file and a small delta beside it: an entry added since the base was written goes
 into the delta (rewriting the whole 10,000-entry base after each new entry cost ~0.3 s), and the
-base is rewritten once the delta grows past `DELTA_MAX` or an entry goes. A delta names the base it
-extends, so it is never applied to another.
+base is rewritten once the delta grows past `DELTA_MAX` or an entry goes. The delta is sealed under
+a key kept inside the base, bound to that base (see `EntryCache`).
 
 The cache is thrown away whole when the staff roster or this keyring's secret keys change (who can
 read what may have changed), and an entry is re-read whenever its ciphertext changes (a new entry or a
@@ -129,15 +129,22 @@ def _index_blob_ids(store: "Store") -> dict[str, str]:
 
 
 class EntryCache:
-    """blob id -> row (None: an entry this keyring cannot read), in a base file and a delta."""
+    """blob id -> row (None: an entry this keyring cannot read), in a base file and a delta.
+
+    The base is an OpenPGP message encrypted to this user's keys and signed by them. The delta is
+    sealed with AES-256-GCM under a key kept only inside the base (never at rest in plaintext),
+    its associated data naming the base's SHA-256: only someone who could read that base could
+    have written it, and it is never applied to another base. So a read after a new entry costs
+    one gpg process, not two, and writing the delta none."""
 
     def __init__(self, store: "Store"):
         self.store = store
         folder = store.root / ".git" / CACHE_DIR
         self.path = folder / "entries.json.gpg"
-        self.delta_path = folder / "delta.json.gpg"
+        self.delta_path = folder / "delta.bin"
         self._base: dict[str, Row | None] = {}
         self._base_seal: str | None = None  # SHA-256 of the base file read, which a delta must name
+        self._delta_key: bytes | None = None
 
     @cached_property
     def _secret(self) -> list[str]:
@@ -161,20 +168,22 @@ class EntryCache:
         if os.environ.get("CPOMS_NO_CACHE") or not self.path.exists():
             return {}
         base_ct = self.path.read_bytes()
-        delta_ct = self.delta_path.read_bytes() if self.delta_path.exists() else None
-        # Both files decrypt while this thread lists the secret keys: three gpg processes at once.
-        with ThreadPoolExecutor(2) as pool:
+        # gpg decrypts the base while this thread lists the secret keys (two gpg processes at once).
+        with ThreadPoolExecutor(1) as pool:
             base = pool.submit(self._open, base_ct)
-            delta = pool.submit(self._open, delta_ct) if delta_ct else None
             trusted = self.usable
-            base_data, delta_data = base.result(), delta.result() if delta else None
-        if not trusted or not self._valid(base_data):
+            opened = base.result()
+        if not trusted or not opened:
             return {}
-        self._base, self._base_seal = base_data[0]["rows"], _seal(base_ct)
-        rows = dict(self._base)
-        if self._valid(delta_data) and delta_data[0].get("base") == self._base_seal:
-            rows.update(delta_data[0]["rows"])
-        return rows
+        data, signer = opened
+        # Anyone can encrypt to a public key; only a cache this user signed is trusted.
+        if not (signer in self.readers and isinstance(data, dict) and data.get("v") == VERSION
+                and data.get("key") == self.key and data.get("row") == list(ROW)
+                and isinstance(data.get("rows"), dict) and isinstance(data.get("delta_key"), str)):
+            return {}
+        self._base, self._base_seal = data["rows"], _seal(base_ct)
+        self._delta_key = bytes.fromhex(data["delta_key"])
+        return {**self._base, **self._read_delta()}
 
     def _open(self, ciphertext: bytes) -> tuple[dict, str | None] | None:
         try:
@@ -183,31 +192,45 @@ class EntryCache:
         except (GpgError, ValueError):
             return None  # unreadable or stale format: rebuilt from the entries themselves
 
-    def _valid(self, opened) -> bool:
-        if not opened:
-            return False
-        data, signer = opened
-        # Anyone can encrypt to a public key; only a cache this user signed is trusted.
-        return (signer in self.readers and isinstance(data, dict) and data.get("v") == VERSION
-                and data.get("key") == self.key and data.get("row") == list(ROW) and isinstance(data.get("rows"), dict))
+    def _read_delta(self) -> dict[str, Row | None]:
+        try:
+            sealed = self.delta_path.read_bytes()
+        except OSError:
+            return {}
+        from cryptography.exceptions import InvalidTag
+        from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+        try:
+            plain = AESGCM(self._delta_key).decrypt(sealed[:12], sealed[12:], self._delta_ad())
+            rows = json.loads(plain)["rows"]
+        except (InvalidTag, ValueError, KeyError, TypeError):
+            return {}  # made for another base, or damaged: those entries are simply read again
+        return rows if isinstance(rows, dict) else {}
+
+    def _delta_ad(self) -> bytes:
+        return f"cpoms-cache-delta v{VERSION} base {self._base_seal}".encode()
 
     def write(self, rows: dict[str, Row | None]) -> None:
         """Keep `rows` (every entry now): in the delta when only new entries were added since the
         base was read and there are few of them, else in a new base."""
         new = {sha: row for sha, row in rows.items() if sha not in self._base}
-        if self._base_seal and len(new) <= DELTA_MAX and self._base.keys() <= rows.keys():
-            self._put(self.delta_path, {"base": self._base_seal, "rows": new})
+        if self._delta_key and len(new) <= DELTA_MAX and self._base.keys() <= rows.keys():
+            from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+            nonce = os.urandom(12)
+            payload = json.dumps({"rows": new}, default=str).encode()
+            self._replace(self.delta_path, nonce + AESGCM(self._delta_key).encrypt(nonce, payload, self._delta_ad()))
             return
-        self._put(self.path, {"rows": rows})
+        payload = json.dumps({"v": VERSION, "key": self.key, "row": ROW, "rows": rows,
+                              "delta_key": os.urandom(32).hex()}, default=str).encode()
+        # Level 1: a third of the default's time on ~4 MB of JSON, for a file ~20 % bigger.
+        self._replace(self.path, self.store.gpg.encrypt(payload, self.readers, sign=self.readers[0], compress_level=1))
         self.delta_path.unlink(missing_ok=True)
 
-    def _put(self, path: Path, data: dict) -> None:
-        payload = json.dumps({"v": VERSION, "key": self.key, "row": ROW, **data}, default=str).encode()
-        # Level 1: a third of the default's time on ~4 MB of JSON, for a file ~20 % bigger.
-        ciphertext = self.store.gpg.encrypt(payload, self.readers, sign=self.readers[0], compress_level=1)
+    def _replace(self, path: Path, data: bytes) -> None:
         path.parent.mkdir(mode=0o700, exist_ok=True)
         tmp = path.with_suffix(f".{os.getpid()}.tmp")  # two commands at once never share one
-        tmp.write_bytes(ciphertext)
+        tmp.write_bytes(data)
         os.replace(tmp, path)
 
 

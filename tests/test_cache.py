@@ -5,7 +5,7 @@ import shutil
 
 import pytest
 
-from cpoms_kit.cache import settle
+from cpoms_kit.cache import EntryCache, settle
 from cpoms_kit.errors import CpomsError
 from cpoms_kit.store import Store
 
@@ -115,7 +115,7 @@ def test_reading_many_entries_does_not_spawn_a_gpg_per_entry(cpoms, monkeypatch,
 # -- the delta beside the base ---------------------------------------------------------------------
 def delta_file(repo):
     settle()
-    return repo / ".git" / "cpoms-cache" / "delta.json.gpg"
+    return repo / ".git" / "cpoms-cache" / "delta.bin"
 
 
 def test_a_new_entry_goes_to_the_delta_and_the_base_is_left_alone(cpoms, monkeypatch):
@@ -130,31 +130,52 @@ def test_a_new_entry_goes_to_the_delta_and_the_base_is_left_alone(cpoms, monkeyp
     assert delta_file(cpoms.repo).exists()
     assert b"Pennywhistle" not in delta_file(cpoms.repo).read_bytes()
     # The delta holds the two new entries only, and the warm read is the cold one.
-    store = Store(cpoms.repo)
-    delta = json.loads(store.gpg.decrypt(delta_file(cpoms.repo).read_bytes()))
-    assert len(delta["rows"]) == 2
+    cache = EntryCache(Store(cpoms.repo))
+    assert len(cache.read()) == 3 and len(cache._read_delta()) == 2
     assert first == read(cpoms.repo, monkeypatch) == read(cpoms.repo, monkeypatch, cache=False)
 
 
-def test_a_delta_made_for_another_base_is_not_applied(cpoms, monkeypatch):
-    """A delta names the base it extends: after the base is replaced, an old delta means nothing."""
+def test_a_damaged_delta_is_ignored(cpoms, monkeypatch):
     cpoms.add()
     read(cpoms.repo, monkeypatch)
-    cpoms.add(by="ms", pupil=("P002",), body="The entry only the delta knows.")
+    cpoms.add(by="ms", pupil=("P002",), body="Only the delta knows this one.")
+    read(cpoms.repo, monkeypatch)
+    sealed = bytearray(delta_file(cpoms.repo).read_bytes())
+    sealed[-1] ^= 1
+    delta_file(cpoms.repo).write_bytes(bytes(sealed))
+    cache = EntryCache(Store(cpoms.repo))
+    assert len(cache.read()) == 1, "a delta that fails its tag adds nothing"
+    assert read(cpoms.repo, monkeypatch) == read(cpoms.repo, monkeypatch, cache=False)
+
+
+def test_a_delta_made_for_another_base_is_not_applied(cpoms, monkeypatch):
+    """A delta is bound to the base it extends: after the base is replaced, an old delta means nothing."""
+    cpoms.add()
+    in_base = cpoms.add(occurred="2026-11-27T10:30")
+    read(cpoms.repo, monkeypatch)
+    in_delta = cpoms.add(by="ms", pupil=("P002",), body="The entry only the delta knows.")
     read(cpoms.repo, monkeypatch)
     old_delta = delta_file(cpoms.repo).read_bytes()
-    from cpoms_kit import cache as cache_mod
-
-    monkeypatch.setattr(cache_mod, "DELTA_MAX", 0)  # the next new entry rewrites the base
-    cpoms.add(occurred="2026-11-27T10:30")
+    for gone in (in_base, in_delta):  # a disposal: the base is rewritten without them
+        (cpoms.repo / "entries" / f"{gone}.md.gpg").unlink()
     read(cpoms.repo, monkeypatch)
     assert not delta_file(cpoms.repo).exists()
     delta_file(cpoms.repo).write_bytes(old_delta)
-    store = Store(cpoms.repo)
-    cache = cache_mod.EntryCache(store)
-    rows = cache.read()
-    base = json.loads(store.gpg.decrypt(cache_file(cpoms.repo).read_bytes()))["rows"]
-    assert rows == base, "the stale delta's rows must not be merged"
+    rows = EntryCache(Store(cpoms.repo)).read()
+    assert len(rows) == 1, "the old delta's entry must not come back"
+    assert read(cpoms.repo, monkeypatch) == read(cpoms.repo, monkeypatch, cache=False)
+
+
+def test_the_base_is_rewritten_once_the_delta_is_full(cpoms, monkeypatch):
+    from cpoms_kit import cache as cache_mod
+
+    cpoms.add()
+    read(cpoms.repo, monkeypatch)
+    base = cache_file(cpoms.repo).read_bytes()
+    monkeypatch.setattr(cache_mod, "DELTA_MAX", 0)
+    cpoms.add(by="ms", pupil=("P002",))
+    read(cpoms.repo, monkeypatch)
+    assert cache_file(cpoms.repo).read_bytes() != base and not delta_file(cpoms.repo).exists()
     assert read(cpoms.repo, monkeypatch) == read(cpoms.repo, monkeypatch, cache=False)
 
 
