@@ -96,7 +96,6 @@ def _ref(pid: str, role: str) -> PupilRef:
 
 
 _iso = datetime.fromisoformat
-_from_cached = from_row  # the name cpoms_kit.audit.verify imports
 
 
 def _index_blob_ids(store: "Store") -> dict[str, str]:

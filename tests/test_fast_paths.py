@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from cpoms_kit.cache import EntryCache, blob_id
+from cpoms_kit.cache import EntryCache, blob_id, settle
 from cpoms_kit.store import Store
 
 SECRET = "Lily-Mae Thornbury said the bruise came from her uncle Barnaby"
@@ -186,6 +186,7 @@ def test_no_plaintext_at_rest_after_fast_paths(records, monkeypatch):
             for n in needles:
                 assert n not in data, f"{n!r} in {path}"
     cache = records.repo / ".git" / "cpoms-cache" / "entries.json.gpg"
+    settle()  # written behind the read
     assert cache.read_bytes()[0] & 0x80, "the cache is an OpenPGP message"
 
 
@@ -267,6 +268,64 @@ def test_incremental_verify_finds_what_the_full_walk_finds(records, tmp_path, mo
     # A failed verify leaves the checkpoint where it was: the bad commits are checked every time.
     again, again_problems = _verify(root)
     assert again_problems == full_problems
+
+
+def test_verify_reads_the_head_entries_from_the_cache_and_answers_as_decrypting_them(records, monkeypatch):
+    """Entries the cache holds are not decrypted again; everything else is as a cold verify finds."""
+    from cpoms_kit.gpg import Gpg
+
+    root = records.repo
+    _env_cache(monkeypatch, True)
+    Store(root).entries()  # fills the cache
+    settle()
+    asked: list[str] = []
+    decrypt_many = Gpg.decrypt_many
+
+    def spy(self, blobs, **kw):
+        asked.extend(blobs)
+        return decrypt_many(self, blobs, **kw)
+    monkeypatch.setattr(Gpg, "decrypt_many", spy)
+    warm, warm_problems = _verify(root, update_pins=False)
+    assert warm.recipients_checked and not [k for k in asked if k.startswith("h:")], "head entries came from the cache"
+    _env_cache(monkeypatch, False)
+    asked.clear()
+    cold, cold_problems = _verify(root, update_pins=False)
+    assert len([k for k in asked if k.startswith("h:")]) == cold.entries
+    assert (warm.to_json() | {"seconds": 0}) == (cold.to_json() | {"seconds": 0}) and warm_problems == cold_problems
+
+
+def test_verify_memos_answer_as_working_each_out_again(records, monkeypatch):
+    """Rosters indexed once per roster, recipients looked up once per list of key ids: every answer
+    is the one worked out afresh, across roster changes and recipients who left."""
+    from cpoms_kit.audit import rules, verify as v
+
+    records("staff", "remove", "dep1", "--by", "dsl1")  # entries still encrypted to someone who left
+    records("staff", "set-role", "ms", "--role", "deputy-dsl", "--by", "dsl1")
+    records.add(by="ms", pupil=("P003",), body="After the roster changed.")
+    calls = {"commits": 0, "lookups": 0}
+    check_commit, staff_of_each = rules.check_commit, v._staff_of_each
+
+    def checked(*args):
+        assert args[-1] is not rules.by_fingerprint, "verify passes its memo"
+        calls["commits"] += 1
+        answer = check_commit(*args)
+        assert answer == check_commit(*args[:-1])
+        return answer
+
+    def looked_up(keys, roster):
+        memo = staff_of_each(keys, roster)
+
+        def of(keyids):
+            calls["lookups"] += 1
+            assert memo(keyids) == v._staff_of_keyids(keyids, keys, roster)
+            return memo(keyids)
+        return of
+
+    monkeypatch.setattr(rules, "check_commit", checked)
+    monkeypatch.setattr(v, "_staff_of_each", looked_up)
+    report, problems = _verify(records.repo, update_pins=False)
+    assert calls["commits"] == report.commits and calls["lookups"] >= 2 * report.entries
+    assert {k for k, _, _ in problems} == {"recipients"}
 
 
 def test_verify_walks_everything_again_after_a_rewrite(records, tmp_path, monkeypatch):

@@ -131,6 +131,14 @@ def _unquote(path: str) -> str:
     return path
 
 
+# Each tree git diffs is a fresh buffer of up to half a megabyte at 10,000 entries: by default glibc
+# maps each one in and out again (or trims the heap after it), and faulting in and zeroing the new
+# pages was over a quarter of git's CPU time (10,000 commits: 2.3 s -> 1.7 s per process with fixed
+# thresholds, which keep the buffers on the heap). Other C libraries ignore the variable; one the
+# user set is left alone.
+_MALLOC = "glibc.malloc.mmap_threshold=33554432:glibc.malloc.trim_threshold=268435456"
+
+
 def _start_log(root: Path, shas: list[str]) -> Callable[[], bytes]:
     """`git log --raw` over exactly `shas`, in the background; returns a function that waits and
     gives its output. Input and output are unnamed temporary files, not pipes: nothing waits on git
@@ -142,7 +150,7 @@ def _start_log(root: Path, shas: list[str]) -> Callable[[], bytes]:
         ids.seek(0)
         proc = subprocess.Popen(["git", "-C", str(root), "log", "--no-walk=unsorted", "--stdin", "--no-renames",
                                  "--no-abbrev", "--raw", "--diff-merges=first-parent", "--format=%x1e%H %P"],
-                                stdin=ids, stdout=out, stderr=err)
+                                stdin=ids, stdout=out, stderr=err, env={"GLIBC_TUNABLES": _MALLOC, **os.environ})
     try:
         # A little below this process: what it does meanwhile (checking signatures) keeps a core of
         # its own, and git has both once that is done. At equal priority the three shared two

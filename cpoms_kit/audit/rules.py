@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Callable
 
 from cpoms_kit.audit.history import Commit
 
@@ -43,17 +43,19 @@ def entry_id(path: str) -> str | None:
     return m.group(1) if m else None
 
 
-def signer_row(c: Commit, fpr: str | None, before: Roster, after: Roster) -> tuple[dict | None, str | None]:
+def signer_row(c: Commit, fpr: str | None, before: Roster, after: Roster,
+               index: Callable[[Roster], dict] = by_fingerprint) -> tuple[dict | None, str | None]:
     """The roster row of whoever signed `c`, judged by the roster in force before it.
 
     The one exception is the bootstrap: into an empty roster the first DSL enrols themselves.
+    `index` is `by_fingerprint`, or a memo of it for a caller judging many commits by few rosters.
     """
     if fpr is None:
         return None, None
-    row = by_fingerprint(before).get(fpr.upper())
+    row = index(before).get(fpr.upper())
     if row is None:
         if not before:
-            boot = by_fingerprint(after).get(fpr.upper())
+            boot = index(after).get(fpr.upper())
             if boot is not None and boot.get("role") == "dsl":
                 return boot, None
         return None, f"signed by key {fpr}, which was not on the staff roster at the time"
@@ -63,7 +65,8 @@ def signer_row(c: Commit, fpr: str | None, before: Roster, after: Roster) -> tup
 
 
 def check_commit(c: Commit, is_root: bool, signed_ok: bool, sig_problem: str | None, fpr: str | None,
-                 before: Roster, after: Roster, openpgp_ok: dict[str, bool]) -> list[Problem]:
+                 before: Roster, after: Roster, openpgp_ok: dict[str, bool],
+                 index: Callable[[Roster], dict] = by_fingerprint) -> list[Problem]:
     """Every rule for one commit. `openpgp_ok` maps new blob ids to "is encrypted OpenPGP data"."""
     out: list[Problem] = []
     p = lambda kind, detail, path=None: out.append(Problem(kind, detail, c.sha, path))  # noqa: E731
@@ -80,7 +83,7 @@ def check_commit(c: Commit, is_root: bool, signed_ok: bool, sig_problem: str | N
         p(kind, sig_problem or "signature does not verify")
         row = None
     else:
-        row, why = signer_row(c, fpr, before, after)
+        row, why = signer_row(c, fpr, before, after, index)
         if why:
             p("not-on-roster", why)
         elif row is not None and row["id"] != c.author:
