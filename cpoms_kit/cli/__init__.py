@@ -3,6 +3,8 @@ imported only when used, so `cpoms add` does not pay for the site builder's impo
 
 from __future__ import annotations
 
+import atexit
+import gc
 import importlib
 import os
 import sys
@@ -59,6 +61,10 @@ class CpomsGroup(click.Group):
         return getattr(importlib.import_module(module), attr)
 
     def main(self, args=None, prog_name=None, **extra):
+        # At exit Python runs one last cyclic garbage collection over everything still alive: after
+        # reading 10,000 entries, ~0.1 s spent finding nothing. Freezing first skips it.
+        atexit.unregister(gc.freeze)
+        atexit.register(gc.freeze)
         try:
             rv = super().main(args=args, prog_name=prog_name or "cpoms", standalone_mode=False, **extra)
         except CpomsError as exc:
