@@ -10,6 +10,7 @@ import hashlib
 import hmac
 import json
 import os
+import re
 import socket
 import subprocess
 import threading
@@ -188,7 +189,11 @@ def clean(smtp, web, *more: str) -> int:
     bodies += list(more)
     for text in bodies:
         for word in SECRET_WORDS:
-            assert word.casefold() not in text.casefold(), f"alert leaks {word!r}:\n{text}"
+            if re.fullmatch(r"P\d+", word):
+                # A pupil id as a word of its own: an entry's random ULID may hold "P001" by chance.
+                assert not re.search(rf"(?<![0-9A-Z]){word}(?![0-9A-Z])", text, re.I), f"alert leaks {word!r}:\n{text}"
+            else:
+                assert word.casefold() not in text.casefold(), f"alert leaks {word!r}:\n{text}"
     return len(bodies)
 
 
