@@ -159,14 +159,15 @@ def bar_chart(title: str, data: list[tuple[str, int]], width: int = 640) -> str:
 def governors(view, now, findings) -> str:
     concerns = _concerns(view)
     by_cat = Counter(e.category or "(no category)" for e in concerns)
-    months = sorted({_month(view, e.occurred_at) for e in concerns})
+    month_of = [_month(view, e.occurred_at) for e in concerns]  # once each: a time-zone conversion
+    months = sorted(set(month_of))
     cats = [c for c in view.categories if by_cat.get(c)] + sorted(c for c in by_cat if c not in view.categories)
-    grid = Counter((e.category or "(no category)", _month(view, e.occurred_at)) for e in concerns)
+    grid = Counter((e.category or "(no category)", m) for e, m in zip(concerns, month_of))
     head = ["Category", *months, "Total"]
     rows = [[esc(c), *(str(grid[(c, m)]) for m in months), str(by_cat[c])] for c in cats]
     rows.append(["<strong>All</strong>", *(str(sum(grid[(c, m)] for c in cats)) for m in months),
                  f"<strong>{len(concerns)}</strong>"])
-    per_month = Counter(_month(view, e.occurred_at) for e in concerns)
+    per_month = Counter(month_of)
     high = sum(1 for e in concerns if e.high_priority)
     return ("<h1>Governors: concerns by category and month</h1>\n\n"
             "<p>Anonymised: counts only. No names, pupil ids or details appear on this page.</p>\n\n"
