@@ -263,7 +263,11 @@ def _load_entries(store: "Store") -> tuple[list[Entry], list[str]]:
             sha = blob_id(blobs[i])
         shas[i] = sha
     todo = {i: blobs[i] for i in ids if shas[i] not in cached}
-    fresh = store.gpg.decrypt_many(todo)
+    # gpg decrypts what is new while the cached entries are built (after `add`: one entry, ~60 ms).
+    with ThreadPoolExecutor(1) as pool:
+        decrypting = pool.submit(store.gpg.decrypt_many, todo)
+        built = {i: from_row(cached[shas[i]]) for i in ids if i not in todo and cached[shas[i]] is not None}
+        fresh = decrypting.result()
     entries, unreadable = [], []
     current: dict[str, Row | None] = {}
     for i in ids:
@@ -273,8 +277,8 @@ def _load_entries(store: "Store") -> tuple[list[Entry], list[str]]:
             entry = _parse(i, data.decode("utf-8")) if data is not None else None
             current[sha] = to_row(entry) if entry else None
         else:
-            row = current[sha] = cached[sha]
-            entry = from_row(row) if row is not None else None
+            current[sha] = cached[sha]
+            entry = built.get(i)
         if entry is None:
             unreadable.append(i)
         else:
