@@ -36,8 +36,9 @@ from datetime import datetime, time, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterable, Mapping
 
-from cpoms_kit.fslock import exclusive
+from cpoms_kit.atomicfile import replace_file
 from cpoms_kit.errors import CpomsError, InputError
+from cpoms_kit.fslock import exclusive
 from cpoms_kit.model import Entry, Staff
 
 if TYPE_CHECKING:
@@ -313,13 +314,7 @@ class Outbox:
         return self.queue / f"{_safe(alert_id)}--{_safe(channel)}.json"
 
     def _write(self, path: Path, data: Mapping[str, Any]) -> None:
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-        fd = os.open(tmp, os.O_CREAT | os.O_WRONLY | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            json.dump(data, fh, indent=1)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
+        replace_file(path, json.dumps(data, indent=1).encode("utf-8"))
 
     def put(self, item: Mapping[str, Any]) -> Path:
         self._ensure()

@@ -27,6 +27,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from cpoms_kit.atomicfile import replace_file
 from cpoms_kit.errors import CpomsError, GpgError
 from cpoms_kit.model import Entry, PupilRef, parse_entry
 from cpoms_kit.nogc import paused
@@ -162,9 +163,14 @@ class EntryCache:
     def usable(self) -> bool:
         return not os.environ.get("CPOMS_NO_CACHE") and bool(self.readers)
 
+    @property
+    def present(self) -> bool:
+        """There is a cache to read (it may still turn out stale or not ours)."""
+        return not os.environ.get("CPOMS_NO_CACHE") and self.path.exists()
+
     def read(self) -> dict[str, Row | None]:
         settle()
-        if os.environ.get("CPOMS_NO_CACHE") or not self.path.exists():
+        if not self.present:
             return {}
         base_ct = self.path.read_bytes()
         # gpg decrypts the base while this thread lists the secret keys (two gpg processes at once).
@@ -228,9 +234,7 @@ class EntryCache:
 
     def _replace(self, path: Path, data: bytes) -> None:
         path.parent.mkdir(mode=0o700, exist_ok=True)
-        tmp = path.with_suffix(f".{os.getpid()}.tmp")  # two commands at once never share one
-        tmp.write_bytes(data)
-        os.replace(tmp, path)
+        replace_file(path, data, sync=False)  # an optimisation: a lost write is only a slower read
 
 
 def _seal(ciphertext: bytes) -> str:
@@ -245,12 +249,13 @@ def load_entries(store: "Store") -> tuple[list[Entry], list[str]]:
 
 def _load_entries(store: "Store") -> tuple[list[Entry], list[str]]:
     ids = store.entry_ids()
-    # git's index (two git processes) is read while gpg decrypts the cache: both are waits.
+    # git's index (two git processes) is read while gpg decrypts the cache: both are waits. Without
+    # a cache there is nothing for the index to vouch for, so it is not read.
+    cache = EntryCache(store)
     with ThreadPoolExecutor(1) as pool:
-        indexed = pool.submit(_index_blob_ids, store)
-        cache = EntryCache(store)
+        indexed = pool.submit(_index_blob_ids, store) if cache.present else None
         cached = cache.read()
-        known = indexed.result() if cached else {}
+        known = indexed.result() if cached and indexed else {}
     folder = store.root / "entries"
     shas, blobs = {}, {}
     for i in ids:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import asdict, dataclass, field, fields, replace
 from datetime import date, datetime
@@ -14,6 +15,20 @@ from cpoms_kit.errors import InputError
 
 # libyaml's safe loader when present: parsing thousands of entries is the hot path of a cold read.
 _Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+def load_yaml(text: str) -> Any:
+    """Safe YAML (libyaml when installed): front matter, rosters, every command reads some."""
+    return yaml.load(text, Loader=_Loader)
+
+
+def load_json_or_yaml(text: str) -> Any:
+    """A file the kit writes as JSON (which is also YAML, and parses in a tenth of the time or
+    less) that earlier versions wrote as YAML."""
+    try:
+        return json.loads(text)
+    except ValueError:
+        return load_yaml(text)
 
 ID_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 ROLES = ("dsl", "deputy-dsl", "staff", "governor")
@@ -136,7 +151,7 @@ def split_front_matter(text: str) -> tuple[dict[str, Any], str]:
     for i, line in enumerate(lines[1:], start=1):
         if line.strip() == FRONT:
             try:
-                head = yaml.load("".join(lines[1:i]), Loader=_Loader) or {}
+                head = load_yaml("".join(lines[1:i])) or {}
             except yaml.YAMLError as exc:
                 mark = getattr(exc, "problem_mark", None)
                 where = f" (line {mark.line + 2})" if mark else ""

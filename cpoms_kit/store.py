@@ -30,10 +30,8 @@ from cpoms_kit import config as config_mod
 from cpoms_kit import gitrepo
 from cpoms_kit.errors import CpomsError, GpgError, InputError, RepoNotFound
 from cpoms_kit.gpg import Gpg
-from cpoms_kit.model import Entry, Pupil, Staff, parse_entry
+from cpoms_kit.model import Entry, Pupil, Staff, load_json_or_yaml, load_yaml, parse_entry
 
-# libyaml when present: the rosters are read on every command.
-_Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 ENTRIES = "entries"
 KEYS = "keys"
@@ -156,7 +154,7 @@ class Store:
         memo = self.__dict__.get("_staff_memo")
         if memo is None or memo[0] != raw:
             try:
-                rows = yaml.load(raw.decode("utf-8"), Loader=_Loader) or []
+                rows = load_yaml(raw.decode("utf-8")) or []
             except (UnicodeDecodeError, yaml.YAMLError) as exc:
                 raise CpomsError(f"{STAFF_FILE} is unreadable: {exc}") from None
             memo = self.__dict__["_staff_memo"] = (raw, {r["id"]: Staff(**r) for r in rows})
@@ -246,11 +244,7 @@ class Store:
             raise GpgError("cannot decrypt the pupil roster with this keyring (are you enrolled as staff?)") from None
         # Written as JSON, which is also YAML: parsing 500 pupils costs a millisecond, not a tenth
         # of a second. A roster written as YAML (before 0.1.0's JSON) still reads.
-        text = plain.decode("utf-8")
-        try:
-            rows = json.loads(text)
-        except ValueError:
-            rows = yaml.load(text, Loader=_Loader) or []
+        rows = load_json_or_yaml(plain.decode("utf-8")) or []
         pupils = {r["id"]: Pupil(id=r["id"], name=r["name"], year_group=r.get("year_group"),
                                  dob=r["dob"] if isinstance(r["dob"], date) else date.fromisoformat(r["dob"]))
                   for r in rows}

@@ -18,11 +18,11 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import subprocess
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from cpoms_kit.atomicfile import replace_file
 from cpoms_kit.audit import rules
 from cpoms_kit.audit.pins import state_dir
 
@@ -59,9 +59,7 @@ def load(root: Path) -> Checkpoint | None:
 def save(root: Path, cp: Checkpoint) -> None:
     path = _path(root)
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps({"v": VERSION, **asdict(cp)}), encoding="utf-8")
-    os.replace(tmp, path)
+    replace_file(path, json.dumps({"v": VERSION, **asdict(cp)}).encode("utf-8"))
 
 
 def usable(root: Path, rev: str, need_plaintext: bool) -> Checkpoint | None:

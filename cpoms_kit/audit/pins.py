@@ -16,6 +16,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from cpoms_kit.atomicfile import replace_file
+
 
 def state_dir() -> Path:
     base = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
@@ -40,9 +42,7 @@ class Pins:
 
     def save(self) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        tmp = self.path.with_suffix(".tmp")
-        tmp.write_text(json.dumps({"heads": self.heads, "remotes": self.remotes}, indent=2), encoding="utf-8")
-        os.replace(tmp, self.path)
+        replace_file(self.path, json.dumps({"heads": self.heads, "remotes": self.remotes}, indent=2).encode("utf-8"))
 
     def pin(self, sha: str, still_reachable) -> None:
         """Record `sha`; drop older pins it descends from (they stay implied)."""

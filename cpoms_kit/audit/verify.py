@@ -22,6 +22,7 @@ from cpoms_kit.audit import checkpoint, history, openpgp, rules
 from cpoms_kit.audit.pins import Pins
 from cpoms_kit.audit.rules import Problem, Roster
 from cpoms_kit.audit.signatures import KeyIndex, gpg_fallback
+from cpoms_kit.model import load_yaml
 from cpoms_kit.nogc import without_cyclic_gc
 
 DISPOSALS = "disposals/"
@@ -57,15 +58,12 @@ class Report:
         }
 
 
-# libyaml when present, as `Store.staff` reads the same file: the pure-Python parser took ~0.05 s
-# over the dozen roster versions of a 10,000-commit history, libyaml a tenth of that.
-_Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-
-
 def _roster(blob: bytes | None) -> Roster:
     if not blob:
         return {}
-    rows = yaml.load(blob.decode("utf-8"), Loader=_Loader) or []
+    # As `Store.staff` reads it (libyaml: the pure-Python parser took ~0.05 s over the dozen roster
+    # versions of a 10,000-commit history).
+    rows = load_yaml(blob.decode("utf-8")) or []
     return {str(r["id"]): dict(r) for r in rows}
 
 

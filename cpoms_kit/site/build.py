@@ -6,11 +6,11 @@
     3. package it (cpoms_kit.site.package): each case's pages encrypted under that case's key,
        the team pages under the team key, written to a staging folder beside --out, swapped in;
     4. leak scan the output; on any finding the output is removed and the build fails (exit 2);
+    5. commit the site passwords file if this build created any password (signed by a DSL);
+    6. the tmpfs folder is wiped in `finally`, however the build ended.
 
 A rebuild into the same --out renders, encrypts and scans only the cases that changed, and the
 team pages (cpoms_kit.site.incremental); the rest keep their encrypted data files.
-    5. commit the site passwords file if this build created any password (signed by a DSL);
-    6. the tmpfs folder is wiped in `finally`, however the build ended.
 
 Plaintext only ever exists in memory and in the tmpfs folder.
 """

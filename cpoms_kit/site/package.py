@@ -29,6 +29,7 @@ import shutil
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
+from cpoms_kit.atomicfile import replace_file
 from cpoms_kit.errors import CpomsError
 from cpoms_kit.site import crypto
 from cpoms_kit.site.paths import shell_dir
@@ -185,9 +186,7 @@ class _Writer:
                 pass
         dest.parent.mkdir(parents=True, exist_ok=True)
         if self.update:
-            tmp = dest.with_name(f".{dest.name}.{secrets.token_hex(4)}.tmp")
-            tmp.write_bytes(data)
-            os.replace(tmp, dest)
+            replace_file(dest, data, private=False, sync=False)  # the site is rebuilt if lost
         else:
             dest.write_bytes(data)
 

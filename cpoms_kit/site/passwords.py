@@ -27,9 +27,8 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
 
-
 from cpoms_kit.errors import GpgError, InputError
-from cpoms_kit.model import check_id
+from cpoms_kit.model import check_id, load_json_or_yaml
 
 PATH = "site/passwords.yaml.gpg"
 
@@ -72,13 +71,7 @@ def load(store) -> Passwords:
         raise GpgError(f"cannot decrypt {PATH} with this keyring: only the DSL team can read the site passwords") from None
     # Written as JSON (a slot pair per case: libyaml took ~0.2 s of every build at 500 cases, the
     # json module a tenth of it); files written as YAML by earlier versions still read.
-    text = plain.decode("utf-8")
-    if text.lstrip().startswith("{"):
-        data = json.loads(text)
-    else:
-        import yaml
-
-        data = yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader)) or {}
+    data = load_json_or_yaml(plain.decode("utf-8")) or {}
     team = Secret.from_yaml(data["team"]) if data.get("team") else None
     return Passwords(team=team, cases={k: Secret.from_yaml(v) for k, v in (data.get("cases") or {}).items()})
 
