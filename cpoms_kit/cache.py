@@ -1,7 +1,7 @@
 """Reading every entry at once: one batch decryption, then an encrypted cache.
 
-Cold: every entry file is decrypted by `Gpg.decrypt_many` (a few gpg processes over a tmpfs copy,
-never one process per entry). Warm: a cache of the decrypted entries, keyed by each ciphertext's
+Cold: every entry file is decrypted by `Gpg.decrypting` (a few gpg processes over a tmpfs copy,
+never one process per entry), each parsed as soon as its piece of the batch is done. Warm: a cache of the decrypted entries, keyed by each ciphertext's
 git blob id, is kept in `.git/cpoms-cache/` ENCRYPTED to this user's own key(s) and signed by them,
 so a second read decrypts one file instead of thousands. Plaintext never rests on disk.
 
@@ -268,18 +268,20 @@ def _load_entries(store: "Store") -> tuple[list[Entry], list[str]]:
             sha = blob_id(blobs[i])
         shas[i] = sha
     todo = {i: blobs[i] for i in ids if shas[i] not in cached}
-    # gpg decrypts what is new while the cached entries are built (after `add`: one entry, ~60 ms).
-    with ThreadPoolExecutor(1) as pool:
-        decrypting = pool.submit(store.gpg.decrypt_many, todo)
+    # gpg decrypts what is new while the cached entries are built (after `add`: one entry, ~60 ms),
+    # and each new entry is parsed as soon as gpg hands it over (cold: 10,000 parses, ~1.6 s, done
+    # while gpg works on the rest).
+    fresh: dict[str, Entry | None] = {}
+    with store.gpg.decrypting(todo) as batch:
         built = {i: from_row(cached[shas[i]]) for i in ids if i not in todo and cached[shas[i]] is not None}
-        fresh = decrypting.result()
+        for i, data in batch:
+            fresh[i] = _parse(i, data.decode("utf-8")) if data is not None else None
     entries, unreadable = [], []
     current: dict[str, Row | None] = {}
     for i in ids:
         sha = shas[i]
         if i in todo:
-            data = fresh.get(i)
-            entry = _parse(i, data.decode("utf-8")) if data is not None else None
+            entry = fresh.get(i)
             current[sha] = to_row(entry) if entry else None
         else:
             current[sha] = cached[sha]

@@ -33,8 +33,8 @@ def run(root: Path, *args: str) -> str:
 
 
 def commit(root: Path, paths: list[str], message: str, *, author: str, email: str,
-           signing_key: str | None) -> str:
-    """Stage `paths` and commit only them, signed by `signing_key`. Returns the new commit id.
+           signing_key: str | None) -> None:
+    """Stage `paths` and commit only them, signed by `signing_key`.
 
     The git CLI, not GitPython's index.commit: it can sign, stays fast with many tracked files, and
     spares `cpoms add` GitPython's ~0.2 s import.
@@ -45,5 +45,18 @@ def commit(root: Path, paths: list[str], message: str, *, author: str, email: st
         config += ["-c", f"user.signingkey={signing_key}", "-c", "gpg.program=gpg"]
         sign = [f"-S{signing_key}"]
     run(root, "add", "--", *paths)
-    run(root, *config, "commit", "-q", *sign, "-m", message, "--", *paths)
-    return run(root, "rev-parse", "HEAD").strip()
+    # `commit -- paths` builds a second index from HEAD and refreshes every tracked file (~85 ms of
+    # each `cpoms add` at 10,000 entries). When the index holds nothing else, committing it as it
+    # stands is the same commit; anything else staged by hand is left out, as before.
+    only = [] if _nothing_else_staged(root, paths) else ["--", *paths]
+    run(root, *config, "commit", "-q", *sign, "-m", message, *only)
+
+
+def _nothing_else_staged(root: Path, paths: list[str]) -> bool:
+    """True if the index differs from HEAD in `paths` at most (False when there is no HEAD yet)."""
+    import subprocess
+
+    done = subprocess.run(["git", "-C", str(root), "diff-index", "--cached", "--name-only", "-z", "HEAD", "--"],
+                          capture_output=True)
+    staged = set(done.stdout.decode("utf-8", "surrogateescape").split("\0")) - {""}
+    return done.returncode == 0 and staged <= set(paths)

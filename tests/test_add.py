@@ -118,3 +118,16 @@ def test_a_failed_commit_leaves_the_repository_as_it_was(cpoms):
     assert list((cpoms.repo / "entries").glob("*.gpg")) == []
     hook.unlink()
     assert cpoms.add()
+
+
+def test_an_entry_commit_holds_only_the_entry_even_with_other_files_staged(cpoms):
+    # Without anything else staged the index is committed as it stands (the fast way); a file a
+    # person staged by hand must stay staged and out of the entry's commit either way.
+    first = cpoms.add()
+    assert git(cpoms.repo, "show", "--name-only", "--format=", "HEAD").split() == [f"entries/{first}.md.gpg"]
+    (cpoms.repo / "notes.txt").write_text("staged by hand\n")
+    git(cpoms.repo, "add", "notes.txt")
+    second = cpoms.add()
+    assert git(cpoms.repo, "show", "--name-only", "--format=", "HEAD").split() == [f"entries/{second}.md.gpg"]
+    assert git(cpoms.repo, "diff", "--cached", "--name-only").split() == ["notes.txt"]
+    assert git(cpoms.repo, "status", "--porcelain", "--", "entries").strip() == ""

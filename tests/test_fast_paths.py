@@ -63,6 +63,49 @@ def test_bulk_decrypt_equals_one_decrypt_per_entry(records, monkeypatch, own_key
     assert bulk == naive
 
 
+def test_a_damaged_file_is_unreadable_whole_and_hides_no_other_entry(records, monkeypatch):
+    """A truncated ciphertext leaves partial plaintext behind and a damaged compressed packet stops
+    gpg's whole run: neither may give a partial entry, and the entries after them in the same run
+    must still decrypt (one gpg run, one worker, so they really share it)."""
+    import cpoms_kit.gpg
+
+    monkeypatch.setattr(cpoms_kit.gpg.Decryption, "MIN_PIECE", 10**6)
+    store = Store(records.repo)
+    blobs = {p.name: p.read_bytes() for p in sorted((records.repo / "entries").glob("*.md.gpg"))}
+    names = list(blobs)
+    naive = {name: store.gpg.decrypt(data) for name, data in blobs.items()}
+    flipped = bytearray(blobs[names[2]])
+    flipped[-30] ^= 1  # inside the compressed data: gpg stops with a fatal zlib error
+    blobs[names[2]] = bytes(flipped)
+    blobs[names[4]] = blobs[names[4]][:-40]  # truncated: gpg writes what it had, then fails
+    blobs["junk.md.gpg"] = b"not OpenPGP at all"
+    bulk = store.gpg.decrypt_many(blobs, workers=1)
+    assert bulk[names[2]] is None and bulk[names[4]] is None and bulk["junk.md.gpg"] is None
+    assert {n: bulk[n] for n in names if n not in (names[2], names[4])} == \
+        {n: naive[n] for n in names if n not in (names[2], names[4])}
+
+
+def test_batch_plaintext_leaves_tmpfs_as_it_is_read_and_gpg_stops_if_the_reader_does(records):
+    store = Store(records.repo)
+    blobs = {p.name: p.read_bytes() for p in (records.repo / "entries").glob("*.md.gpg")}
+    seen = []
+    with store.gpg.decrypting(blobs, workers=2) as batch:
+        folder = batch.folder
+        copy_of = {name: Path(path) for path, name in batch._names.items()}
+        for name, data in batch:
+            seen.append(name)
+            assert data is not None and copy_of[name].is_file()
+            # What was handed over is in memory only: its plaintext file is already gone.
+            assert not copy_of[name].with_suffix("").exists()
+    assert sorted(seen) == sorted(blobs) and not folder.exists()
+    with pytest.raises(RuntimeError):
+        with store.gpg.decrypting(blobs, workers=2) as batch:
+            folder = batch.folder
+            for _ in batch:
+                raise RuntimeError("the reader stopped")
+    assert not folder.exists() and all(proc.poll() is not None for proc in batch._procs)
+
+
 def test_big_batches_read_public_keys_from_a_scratch_keyring(records, monkeypatch, tmp_path):
     """The fast path is really taken: every --decrypt-files process reads a scratch pubring.gpg in
     the tmpfs folder, never the user's keybox (gpg 2.2 re-verifies self-signatures there per file)."""
