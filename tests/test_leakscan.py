@@ -271,3 +271,11 @@ def test_shingles_equal_every_slice(bodies):
         for i in range(len(words) - SHINGLE + 1):
             expected[words[i:i + SHINGLE]] = e.id
     assert Secrets.from_records([], entries).shingles == expected
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.sampled_from([b"a", b"0", b"f9", b"G", b"+", b"<", b"\xc3", b"deadbeef" * 2, b"0123456789abcde"]),
+                max_size=60).map(b"".join))
+def test_shape_is_the_hex_name_regex_done_fast(data):
+    """The scan's de-duplication key: the fast way gives the regex's answer on any bytes."""
+    assert leakscan.shape(data) == leakscan.HEX_NAME.sub(b"0", data)

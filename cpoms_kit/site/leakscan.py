@@ -634,8 +634,31 @@ def _walk(folder: "Path | str", prefix: str):
             yield from _walk(entry.path, rel + "/")
 
 
-HEX_NAME = re.compile(rb"[0-9a-f]{16,}")
+HEX_NAME = re.compile(rb"[0-9a-f]{16,}")  # what `shape` replaces (it is the fast way to do this sub)
 SHAPE_MAX = 64 * 1024
+_HEX_CLASS = bytes(0x68 if chr(b) in "0123456789abcdef" else 0x2E for b in range(256))  # hex -> 'h', else '.'
+_HEX_RUN = b"h" * 16
+
+
+def shape(data: bytes) -> bytes:
+    """`HEX_NAME.sub(b"0", data)`: every run of 16 or more lower-case hex digits made one "0".
+    The regex tries a match at every hex digit of base64 text (a third of it) and took ~0.4 s of a
+    full build's scan; runs that long are all but absent from base64, so finding them in a
+    translated copy is ~40 times faster."""
+    cls = data.translate(_HEX_CLASS)
+    at = cls.find(_HEX_RUN)
+    if at < 0:
+        return data
+    out: list[bytes] = []
+    last = 0
+    while at >= 0:
+        end = cls.find(b".", at + len(_HEX_RUN))
+        end = len(data) if end < 0 else end
+        out += (data[last:at], b"0")
+        last = end
+        at = cls.find(_HEX_RUN, end)
+    out.append(data[last:])
+    return b"".join(out)
 
 
 def scan(folder: Path, secrets: Secrets, vendor: "frozenset[str] | VendorFiles" = frozenset(),
@@ -666,9 +689,9 @@ def scan(folder: Path, secrets: Secrets, vendor: "frozenset[str] | VendorFiles" 
         if len(data) <= SHAPE_MAX:
             # A file that differs from one already scanned only in long runs of lower-case hex
             # (the kit's random names: every case's shell page) holds nothing new to find.
-            shape = HEX_NAME.sub(b"0", data)
-            if shape in shapes:
+            seen = shape(data)
+            if seen in shapes:
                 continue
-            shapes.add(shape)
+            shapes.add(seen)
         leaks.extend(scan_bytes(rel, data, secrets, reader))
     return leaks
