@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Mapping
 
-from cpoms_kit.model import Entry, Staff
+from cpoms_kit.model import RECORDED_ORDER, Entry, Staff
 
 if TYPE_CHECKING:
     from cpoms_kit.deadlines import EntryView
@@ -87,18 +87,21 @@ def build_cases(entries: list[Entry] | tuple[Entry, ...], now: datetime | None =
     if now is not None:
         entries = [e for e in entries if e.recorded_at <= now]
     cases: dict[str, Case] = {}
-    for e in sorted(entries, key=lambda e: (e.recorded_at, e.id)):
+    for e in sorted(entries, key=RECORDED_ORDER):
         for pid in e.pupil_ids:
             case = cases.get(pid)
             if case is None:
                 case = cases[pid] = Case(pid, opened_at=e.recorded_at)
             _apply(case, e, staff)
 
-    # Open actions: planned and not yet done, and not made moot by a later closure.
     if view is None or len(view.entries) != len(entries):
         view = EntryView.build(list(entries), dict(staff or {}), None)  # type: ignore[arg-type]
+    # The view is in event order, so each chronology is too, without a sort per case.
+    for e in view.entries:
+        for pid in e.pupil_ids:
+            cases[pid].entries.append(e)
+    # Open actions: planned and not yet done, and not made moot by a later closure.
     for case in cases.values():
-        case.entries.sort(key=lambda e: (e.occurred_at, e.recorded_at, e.id))
         case.open_actions = [
             e for e in case.entries
             if e.type == "action" and e.status == "planned" and e.amends is None
@@ -109,7 +112,6 @@ def build_cases(entries: list[Entry] | tuple[Entry, ...], now: datetime | None =
 
 
 def _apply(case: Case, e: Entry, staff: Mapping[str, Staff] | None) -> None:
-    case.entries.append(e)
     if e.type == "concern" and e.amends is None and case.status == "closed":
         case.status, case.opened_at = "open", e.recorded_at
     elif e.type == "closure":

@@ -15,7 +15,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, Callable, Mapping, Protocol
 
-from cpoms_kit.model import Entry, Staff
+from cpoms_kit.model import EVENT_ORDER, RECORDED_ORDER, Entry, Staff
 
 if TYPE_CHECKING:
     from cpoms_kit.config import Config
@@ -57,7 +57,7 @@ class EntryView:
     @classmethod
     def build(cls, entries: list[Entry], staff: dict[str, Staff], config: "Config",
               root: Path | None = None) -> "EntryView":
-        ordered = tuple(sorted(entries, key=lambda e: (e.occurred_at, e.recorded_at, e.id)))
+        ordered = tuple(sorted(entries, key=EVENT_ORDER))
         kids: dict[str, list[Entry]] = {}
         for e in ordered:
             if e.follows is not None:
@@ -344,4 +344,4 @@ def first_dsl_action(view: EntryView, concern: Entry) -> Entry | None:
     """The earliest-recorded action on the concern by a DSL or deputy DSL (what `dsl-response` wants)."""
     acts = [e for e in view.descendants(concern.id)
             if e.type == "action" and e.recorded_by in view.staff and view.staff[e.recorded_by].is_dsl]
-    return min(acts, key=lambda e: (e.recorded_at, e.id), default=None)
+    return min(acts, key=RECORDED_ORDER, default=None)

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from cpoms_kit.errors import InputError
-from cpoms_kit.model import Entry, check_id
+from cpoms_kit.model import EVENT_ORDER, Entry, check_id
 from cpoms_kit.store import Store
 
 EXEMPTIONS = {
@@ -165,7 +165,7 @@ table{border-collapse:collapse}td,th{border:1px solid #999;padding:.2rem .5rem;t
 
 def chronology(entries: list[Entry], pupil: str) -> list[Entry]:
     mine = [e for e in entries if pupil in e.pupil_ids and e.type not in ADMIN_TYPES]
-    return sorted(mine, key=lambda e: (e.occurred_at, e.recorded_at, e.id))
+    return sorted(mine, key=EVENT_ORDER)
 
 
 def build(store: Store, request: Entry, entries: list[Entry], by: str, to: str, now: datetime,

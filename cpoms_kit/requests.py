@@ -22,7 +22,7 @@ from datetime import date, datetime
 from typing import Any
 
 from cpoms_kit.errors import InputError
-from cpoms_kit.model import Entry, check_id
+from cpoms_kit.model import RECORDED_ORDER, Entry, check_id
 from cpoms_kit.schooldays import Calendar, add_months
 from cpoms_kit.store import Store
 
@@ -110,7 +110,7 @@ class RequestState:
 def states(entries: list[Entry] | tuple[Entry, ...]) -> dict[str, RequestState]:
     out = {e.id: RequestState(e, [], []) for e in entries if e.type == REQUEST}
     # Only follow-ups of a request matter: sort those few, not every entry (`cpoms check` runs this).
-    for e in sorted((e for e in entries if e.follows in out), key=lambda e: (e.recorded_at, e.id)):
+    for e in sorted((e for e in entries if e.follows in out), key=RECORDED_ORDER):
         st = out[e.follows]
         if e.type == EXTENSION:
             st.extensions.append(e)

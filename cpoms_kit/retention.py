@@ -35,7 +35,7 @@ import yaml
 
 from cpoms_kit import gitrepo
 from cpoms_kit.errors import GitError, InputError
-from cpoms_kit.model import Entry, check_id
+from cpoms_kit.model import RECORDED_ORDER, Entry, check_id
 from cpoms_kit.store import ENTRIES, ENTRY_SUFFIX, PUPILS_FILE, Store
 from cpoms_kit.tmpfs import secure_tmpdir
 
@@ -89,7 +89,7 @@ def file_states(store: Store, entries: list[Entry] | None = None, today: date | 
     default = str(store.config.section("retention").get("default", "DOB+25"))
     out = {}
     for p in store.pupils().values():
-        mine = sorted((e for e in entries if p.id in e.pupil_ids), key=lambda e: (e.recorded_at, e.id))
+        mine = sorted((e for e in entries if p.id in e.pupil_ids), key=RECORDED_ORDER)
         code = default
         held, reason = False, None
         for e in mine:

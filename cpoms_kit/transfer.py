@@ -34,7 +34,7 @@ from typing import Any
 
 from cpoms_kit import keygen
 from cpoms_kit.errors import GpgError, InputError
-from cpoms_kit.model import Entry, PupilRef, check_id, parse_entry
+from cpoms_kit.model import EVENT_ORDER, Entry, PupilRef, check_id, parse_entry
 from cpoms_kit.store import Store
 from cpoms_kit.tmpfs import secure_tmpdir
 
@@ -84,7 +84,7 @@ def key_file_info(path: Path) -> str:
 
 def _chronology(entries: list[Entry], pupil: str) -> list[Entry]:
     mine = [e for e in entries if pupil in e.pupil_ids and e.type not in KEEP_OUT]
-    return sorted(mine, key=lambda e: (e.occurred_at, e.recorded_at, e.id))
+    return sorted(mine, key=EVENT_ORDER)
 
 
 def _portable(e: Entry, pupil: str) -> str:

@@ -125,10 +125,12 @@ def _summary(e) -> dict:
 @with_store
 def list_entries(store, pupil, as_json):
     """Entries you can read, newest first (decrypted in memory, in one batch)."""
+    from cpoms_kit.model import RECORDED_ORDER
+
     entries, unreadable = store.entries()
     if pupil:
         entries = [e for e in entries if pupil in e.pupil_ids]
-    entries.sort(key=lambda e: (e.recorded_at, e.id), reverse=True)
+    entries.sort(key=RECORDED_ORDER, reverse=True)
     if as_json:
         emit_json([_summary(e) for e in entries])
     else:
