@@ -14,12 +14,18 @@ from typing import Iterator
 
 
 @contextmanager
-def paused() -> Iterator[None]:
+def paused(keep: bool = False) -> Iterator[None]:
+    """No cyclic collection inside the block. `keep`: what the block made lives as long as the
+    command (the records it read), so it is frozen (`gc.freeze`) on the way out: later collections
+    no longer walk it again and again (~0.2 s of a site rebuild at 10,000 entries). A process that
+    runs many commands (the test suite) unfreezes between them."""
     collecting = gc.isenabled()
     gc.disable()
     try:
         yield
     finally:
+        if keep:
+            gc.freeze()
         if collecting:
             gc.enable()
 

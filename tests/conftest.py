@@ -6,6 +6,7 @@ CLI driven through click's runner (in-process) or as a subprocess where a real p
 
 from __future__ import annotations
 
+import gc
 import json
 import os
 import shutil
@@ -34,6 +35,14 @@ PUPILS = {
     "P003": ("Lily-Mae Thornbury", "2017-01-30", "3"),
 }
 NOW = "2026-11-27T15:00"  # a Friday afternoon in term
+
+
+@pytest.fixture(autouse=True)
+def _unfreeze_after_each_test():
+    """A command freezes the records it read for the rest of its process (cpoms_kit.nogc); this
+    process runs hundreds of commands, so each test's are handed back to the collector."""
+    yield
+    gc.unfreeze()
 
 
 @pytest.fixture(scope="session")
