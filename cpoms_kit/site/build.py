@@ -199,16 +199,19 @@ def build_site(store, out: Path, cases: list[str] | tuple[str, ...] = (), by: st
     store.signer(by, must_be_dsl=True)  # only a DSL builds; fail before decrypting anything
 
     # Waits overlap (~0.3 s of a rebuild): the pupil roster and the passwords decrypt, and the
-    # plugins load, while the entries are read.
+    # plugins load, while the entries are read; the previous build's data files are hashed
+    # meanwhile too (the rebuild's check that they are as written: ~0.06 s at 10,000 entries).
     store.prefetch(plugins=True, pupils=True)
-    with ThreadPoolExecutor(1) as pool:
+    with ThreadPoolExecutor(2) as pool:
         stored = pool.submit(passwords.load, store)
+        hashed = pool.submit(incremental.data_hashes, out) if not full else None
         site = collect(store, cases, progress)
         progress("site passwords", 0.35)
         pw = passwords.ensure(stored.result(), list(site.case_paths), site.now)
+        hashes = hashed.result() if hashed else None
     previous = incremental.Manifest() if full else incremental.load(out, pw.team.key)
     _keep_names(site, previous)
-    plan = incremental.plan(site, previous, pw, out, mkdocs_yml(), templates_root())
+    plan = incremental.plan(site, previous, pw, out, mkdocs_yml(), templates_root(), hashes)
     reuse = plan.reuse
     site.render_cases = set(site.case_paths) - set(reuse)
     with secure_tmpdir("cpoms-site-") as tmp:
