@@ -214,6 +214,7 @@ class Decryption:
         self._procs: list[subprocess.Popen] = []
         self._threads: list[threading.Thread] = []
         self._stop = threading.Event()
+        self._error: BaseException | None = None
 
     def __enter__(self) -> "Decryption":
         self._names: dict[str, str] = {}  # copy's path -> caller's name
@@ -258,15 +259,18 @@ class Decryption:
                     finished, stuck = _outcomes(status)
                     status.unlink(missing_ok=True)
                     results = [(path, finished[path]) for path in piece if path in finished]
-                    if stuck:
+                    if stuck in piece:
                         results.append((stuck, False))
-                    # gpg stopped at `stuck`: the files after it go round again. If it did nothing
-                    # at all (it could not start), they are given up as unreadable.
-                    piece = [path for path in piece if path not in finished and path != stuck]
-                    if not (finished or stuck):
-                        results += [(path, False) for path in piece]
-                        piece = []
+                    # gpg stopped at `stuck`: the files after it go round again. No progress at all
+                    # (gpg did not run, or named other files): they are given up as unreadable.
+                    rest = [path for path in piece if path not in finished and path != stuck]
+                    if len(rest) == len(piece):
+                        results += [(path, False) for path in rest]
+                        rest = []
                     self._done.put(results)
+                    piece = rest
+        except BaseException as exc:  # noqa: BLE001 - raised again by the reader, in its thread
+            self._error = exc
         finally:
             self._done.put(None)
 
@@ -289,7 +293,9 @@ class Decryption:
                     data = None
                 plain.unlink(missing_ok=True)
                 yield name, data
-        for name in left.values():  # never reached (a worker failed): unread, like a foreign key's
+        if self._error is not None:
+            raise GpgError(f"gpg could not be run for a batch decryption: {self._error}") from None
+        for name in left.values():  # never reached: unread, like a foreign key's
             yield name, None
 
     def __exit__(self, *exc) -> None:

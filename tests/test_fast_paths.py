@@ -106,6 +106,16 @@ def test_batch_plaintext_leaves_tmpfs_as_it_is_read_and_gpg_stops_if_the_reader_
     assert not folder.exists() and all(proc.poll() is not None for proc in batch._procs)
 
 
+def test_a_batch_that_cannot_run_gpg_says_so_instead_of_reading_nothing(records, monkeypatch, tmp_path):
+    from cpoms_kit.errors import GpgError
+
+    store = Store(records.repo)
+    blobs = {p.name: p.read_bytes() for p in (records.repo / "entries").glob("*.md.gpg")}
+    monkeypatch.setenv("PATH", str(tmp_path))  # no gpg anywhere
+    with pytest.raises(GpgError, match="gpg could not be run"):
+        store.gpg.decrypt_many(blobs)
+
+
 def test_big_batches_read_public_keys_from_a_scratch_keyring(records, monkeypatch, tmp_path):
     """The fast path is really taken: every --decrypt-files process reads a scratch pubring.gpg in
     the tmpfs folder, never the user's keybox (gpg 2.2 re-verifies self-signatures there per file)."""
