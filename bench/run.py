@@ -11,7 +11,7 @@ What is compared (times are medians of --repeat runs unless said otherwise):
 
   naive decrypt    python-gnupg, one `decrypt` call (one gpg process) per entry: the baseline,
                    timed over --naive-sample entries and given per entry
-  bulk decrypt     `Gpg.decrypt_many` (gpg --decrypt-files over a tmpfs copy, one chunk per core)
+  bulk decrypt     `Gpg.decrypt_many` (gpg --decrypt-files over a tmpfs copy, in pieces, a worker per core + 1)
                    over every entry, per entry; the ratio is naive / bulk
   check cold/warm  `cpoms check` without, then with, the encrypted entry cache
   add              `cpoms add` wall time with every entry tracked
