@@ -1,9 +1,10 @@
 """Reading every entry at once: one batch decryption, then an encrypted cache.
 
 Cold: every entry file is decrypted by `Gpg.decrypting` (a few gpg processes over a tmpfs copy,
-never one process per entry), each parsed as soon as its piece of the batch is done. Warm: a cache of the decrypted entries, keyed by each ciphertext's
-git blob id, is kept in `.git/cpoms-cache/` ENCRYPTED to this user's own key(s) and signed by them,
-so a second read decrypts one file instead of thousands. Plaintext never rests on disk.
+never one process per entry), each parsed as soon as its piece of the batch is done. Warm: a cache
+of the decrypted entries, keyed by each ciphertext's git blob id, is kept in `.git/cpoms-cache/`
+ENCRYPTED to this user's own key(s) and signed by them, so a second read decrypts one file instead
+of thousands. Plaintext never rests on disk.
 
 The cache is a base file and a small delta beside it: an entry added since the base was written goes
 into the delta (rewriting the whole 10,000-entry base after each new entry cost ~0.3 s), and the
