@@ -354,3 +354,26 @@ def test_theme_files_found_equal_mkdocs_own_listing(tmp_path):
     assert len(env.list_templates()) * 10 < len(config.theme.get_env().list_templates()), "the icons are not walked"
     # Templates still load from a dot-folder (Material includes its icons this way).
     assert env.get_template(".icons/material/lock.svg").render()
+
+
+def test_each_rendered_file_goes_to_the_bundle_with_the_longest_prefix():
+    """The lookup by folder gives what a scan of every bundle gives (longest matching prefix),
+    with prefixes nested inside each other, beside each other and sharing a start ("a/" and "ab/")."""
+    from hypothesis import given, settings, strategies as st
+
+    from cpoms_kit.site.package import Bundle, _owner
+
+    names = st.sampled_from(["c", "tok", "a", "ab", "x.y"])
+
+    @settings(max_examples=300, deadline=None)
+    @given(st.lists(names, min_size=1, max_size=4), st.lists(st.booleans(), min_size=4, max_size=4),
+           st.sets(st.lists(names, min_size=1, max_size=3).map(lambda p: "/".join(p) + "/"), max_size=4))
+    def check(parts, take, others):
+        path = "/".join(parts) + "/index.html"
+        # Some of the path's own folders (nested prefixes), and some unrelated ones.
+        mine = {"/".join(parts[:n]) + "/" for n in range(1, len(parts) + 1) if take[n - 1]}
+        bundles = [Bundle(f"b{i}", p, "index.html", b"k" * 32, []) for i, p in enumerate(["", *sorted(mine | others)])]
+        scan = max((b for b in bundles if path.startswith(b.prefix)), key=lambda b: len(b.prefix))
+        assert _owner(path, {b.prefix: b for b in bundles}) is scan
+
+    check()

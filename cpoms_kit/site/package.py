@@ -117,8 +117,16 @@ def _validate(bundles: list[Bundle]) -> None:
                 raise CpomsError("a key slot has no KDF iterations")
 
 
-def _owner(path: str, bundles: list[Bundle]) -> Bundle:
-    return max((b for b in bundles if path.startswith(b.prefix)), key=lambda b: len(b.prefix))
+def _owner(path: str, by_prefix: dict[str, Bundle]) -> Bundle:
+    """The bundle with the longest prefix `path` is under. Prefixes are "" or folders ending in
+    "/", so only the path's own folders can match: a lookup each (a scan of every bundle per file
+    was 0.08 s of a 474-case build)."""
+    parts = path.split("/")[:-1]
+    for n in range(len(parts), 0, -1):
+        found = by_prefix.get("/".join(parts[:n]) + "/")
+        if found is not None:
+            return found
+    return by_prefix[""]
 
 
 def _walk(rendered: Path) -> list[str]:
@@ -251,8 +259,9 @@ def package_site(
             raise CpomsError("a site bundle's file name is not one the kit makes")
     owned: dict[str, list[str]] = {b.name: [] for b in bundles}
     public: list[str] = []
+    by_prefix = {b.prefix: b for b in bundles}
     for path in paths:
-        owner = _owner(path, bundles)
+        owner = _owner(path, by_prefix)
         if owner.prefix == "" and is_public(path):
             public.append(path)
         else:
