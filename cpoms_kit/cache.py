@@ -242,13 +242,14 @@ def _seal(ciphertext: bytes) -> str:
     return hashlib.sha256(ciphertext).hexdigest()
 
 
-def load_entries(store: "Store") -> tuple[list[Entry], list[str]]:
-    """Every entry this keyring can read, and the ids of those it cannot."""
+def load_entries(store: "Store", progress=None) -> tuple[list[Entry], list[str]]:
+    """Every entry this keyring can read, and the ids of those it cannot. `progress(done, total)`
+    is called as the entries the cache lacks are decrypted (a cold read: seconds)."""
     with paused(keep=True):  # ~40 % of a warm read, and every collection after it
-        return _load_entries(store)
+        return _load_entries(store, progress)
 
 
-def _load_entries(store: "Store") -> tuple[list[Entry], list[str]]:
+def _load_entries(store: "Store", progress=None) -> tuple[list[Entry], list[str]]:
     ids = store.entry_ids()
     # git's index (two git processes) is read while gpg decrypts the cache: both are waits. Without
     # a cache there is nothing for the index to vouch for, so it is not read.
@@ -277,6 +278,8 @@ def _load_entries(store: "Store") -> tuple[list[Entry], list[str]]:
         built = {i: from_row(cached[shas[i]]) for i in ids if i not in todo and cached[shas[i]] is not None}
         for i, data in batch:
             fresh[i] = _parse(i, data.decode("utf-8")) if data is not None else None
+            if progress is not None:
+                progress(len(fresh), len(todo))
     entries, unreadable = [], []
     current: dict[str, Row | None] = {}
     for i in ids:

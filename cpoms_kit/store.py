@@ -22,7 +22,7 @@ from dataclasses import asdict
 from datetime import date
 from functools import cached_property
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterator
 
 import yaml
 
@@ -38,6 +38,8 @@ KEYS = "keys"
 STAFF_FILE = "staff.yaml"
 PUPILS_FILE = "pupils.yaml.gpg"
 ENTRY_SUFFIX = ".md.gpg"
+
+ReadProgress = Callable[[int, int], None]  # (entries decrypted so far, entries to decrypt)
 
 GITATTRIBUTES = """\
 # Show decrypted diffs locally (`git log -p`) without ever storing plaintext: textconv runs gpg
@@ -78,6 +80,8 @@ class Store:
         self._pupils_lock = threading.Lock()
         self._pm_lock = threading.Lock()
         self._pm = None
+        # Told (done, total) as entries are decrypted without the cache; the CLI shows a bar.
+        self.read_progress: ReadProgress | None = None
 
     # -- opening ------------------------------------------------------------------------------
     @classmethod
@@ -274,11 +278,12 @@ class Store:
             return []
         return sorted(n[: -len(ENTRY_SUFFIX)] for n in names if n.endswith(ENTRY_SUFFIX))
 
-    def entries(self) -> tuple[list[Entry], list[str]]:
-        """Every entry this keyring can read, and the ids of those it cannot."""
+    def entries(self, progress: "ReadProgress | None" = None) -> tuple[list[Entry], list[str]]:
+        """Every entry this keyring can read, and the ids of those it cannot. `progress` (else
+        `self.read_progress`) is told (done, total) while entries the cache lacks are decrypted."""
         from cpoms_kit.cache import load_entries
 
-        return load_entries(self)
+        return load_entries(self, progress or self.read_progress)
 
     def entry(self, entry_id: str) -> Entry:
         path = self.entry_path(entry_id)

@@ -190,3 +190,25 @@ def test_a_disposed_entry_rewrites_the_base(cpoms, monkeypatch):
     assert cache_file(cpoms.repo).read_bytes() != base and not delta_file(cpoms.repo).exists()
     store = Store(cpoms.repo)
     assert len(json.loads(store.gpg.decrypt(cache_file(cpoms.repo).read_bytes()))["rows"]) == 1
+
+
+def test_a_read_reports_progress_only_for_what_it_must_decrypt(cpoms, monkeypatch):
+    """Cold: (done, total) for every entry, counting up to all of them (the CLI draws a bar from
+    it); warm: nothing to decrypt, nothing reported; one new entry: one step of one."""
+    monkeypatch.delenv("CPOMS_NO_CACHE", raising=False)
+    for _ in range(3):
+        cpoms.add()
+    store = Store(cpoms.repo)
+    calls = []
+    entries, _ = store.entries(lambda done, total: calls.append((done, total)))
+    assert calls == [(n, len(entries)) for n in range(1, len(entries) + 1)]
+    settle()
+    calls.clear()
+    Store(cpoms.repo).entries(lambda done, total: calls.append((done, total)))
+    assert calls == []
+    cpoms.add()
+    settle()
+    store = Store(cpoms.repo)
+    store.read_progress = lambda done, total: calls.append((done, total))  # as the CLI sets it
+    store.entries()
+    assert calls == [(1, 1)]

@@ -153,3 +153,23 @@ def test_a_broken_rule_alone_still_exits_1(cpoms):
     (cpoms.repo / "plugins" / "broken.py").write_text(BROKEN_RULE)
     res = cpoms("check", ok=None)
     assert res.code == 1 and "Nothing late" in res.stdout and "broken-rule" in res.stderr
+
+
+def test_the_decrypt_bar_shows_only_for_big_reads_and_never_fights_another_display():
+    from rich.progress import Progress
+
+    from cpoms_kit.cli.common import DecryptBar
+
+    bar = DecryptBar()
+    bar(5, 10)
+    assert bar.progress is None  # a small read: no bar at all
+    bar(1, DecryptBar.MIN)
+    assert bar.progress is not None and bar.progress.live.is_started
+    shown = bar.progress
+    bar(DecryptBar.MIN, DecryptBar.MIN)
+    assert bar.progress is None and not shown.live.is_started  # gone once everything is read
+    with Progress(transient=True):  # a command's own display: rich 15 nests, rich 13 refuses
+        inner = DecryptBar()
+        inner(1, 10_000)  # either way, no error reaches the command
+        inner(10_000, 10_000)
+        assert inner.progress is None

@@ -17,16 +17,60 @@ json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON f
 
 
 def with_store(func):
-    """Adds --repo and passes an opened Store as the first argument."""
+    """Adds --repo and passes an opened Store as the first argument. At a terminal, a read that
+    must decrypt many entries (no entry cache yet: seconds) shows a bar on stderr meanwhile."""
 
     @repo_option
     @wraps(func)
     def wrapper(repo, *args, **kwargs):
         from cpoms_kit.store import Store
 
-        return func(Store.open(repo), *args, **kwargs)
+        store = Store.open(repo)
+        bar = DecryptBar() if sys.stderr.isatty() else None
+        store.read_progress = bar
+        try:
+            return func(store, *args, **kwargs)
+        finally:
+            if bar is not None:
+                bar.close()
 
     return wrapper
+
+
+class DecryptBar:
+    """`Store.read_progress` for a terminal: a transient bar, shown only for big batches."""
+
+    MIN = 200  # entries; fewer decrypt in well under a second
+
+    def __init__(self) -> None:
+        self.progress = None
+        self.task = None
+        self.off = False
+
+    def __call__(self, done: int, total: int) -> None:
+        if total < self.MIN or self.off:
+            return
+        if self.progress is None:
+            from rich.console import Console
+            from rich.errors import LiveError
+            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+            self.progress = Progress(TextColumn("decrypting entries"), BarColumn(), MofNCompleteColumn(),
+                                     TimeElapsedColumn(), console=Console(stderr=True), transient=True)
+            try:
+                self.progress.start()
+            except LiveError:  # another display is already live: stay quiet
+                self.progress, self.off = None, True
+                return
+            self.task = self.progress.add_task("", total=total)
+        self.progress.update(self.task, completed=done)
+        if done >= total:
+            self.close()
+
+    def close(self) -> None:
+        if self.progress is not None:
+            self.progress.stop()
+            self.progress = None
 
 
 def emit_json(data: Any) -> None:
