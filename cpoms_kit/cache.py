@@ -286,7 +286,8 @@ def _load_entries(store: "Store", progress=None) -> tuple[list[Entry], list[str]
         sha = shas[i]
         if i in todo:
             entry = fresh.get(i)
-            current[sha] = to_row(entry) if entry else None
+            if entry is not None or i not in batch.failed:  # a failure that may pass is not kept
+                current[sha] = to_row(entry) if entry else None
         else:
             current[sha] = cached[sha]
             entry = built.get(i)

@@ -37,6 +37,7 @@ class KeyInfo:
     can_encrypt: bool
     can_sign: bool
     expires: int | None
+    keyids: tuple[str, ...] = ()  # long key ids of the key and its subkeys (what ENC_TO names)
 
     @property
     def problem(self) -> str | None:
@@ -96,6 +97,7 @@ class Gpg:
                 can_encrypt="E" in cap,
                 can_sign="S" in cap,
                 expires=int(expires) if expires else None,
+                keyids=(k.get("keyid", "").upper(), *(str(sk[0]).upper() for sk in k.get("subkeys") or ())),
             )
         return out
 
@@ -184,7 +186,6 @@ class Gpg:
         return opts if imported.returncode == 0 and ring.is_file() else []
 
 
-
 class Decryption:
     """One batch decryption (see `Gpg.decrypting`).
 
@@ -195,9 +196,11 @@ class Decryption:
 
     - a file counts as decrypted only if gpg said DECRYPTION_OKAY and not DECRYPTION_FAILED for it:
       a truncated or manipulated ciphertext can leave partial plaintext behind;
+    - a file that failed although a key this keyring holds is among its recipients (and did not
+      open it) is named in `failed`: it may read next time, so a cache must not record it;
     - a file gpg started but never finished stopped gpg (a damaged compressed packet is fatal to
-      the whole run): it is unreadable, and the files after it go round again in a new piece, so
-      one damaged file never hides the entries that follow it.
+      the whole run): it is unread (FAILED: gpg may have died for another reason), and the files
+      after it go round again in a new piece, so one damaged file never hides those that follow;
 
     Each plaintext is read into memory and its file removed as soon as its piece is done; the
     folder goes when the block ends, and any gpg still running is stopped, however it ends.
@@ -216,6 +219,9 @@ class Decryption:
         self._threads: list[threading.Thread] = []
         self._stop = threading.Event()
         self._error: BaseException | None = None
+        # Names yielded without plaintext whose failure may pass (FAILED): not to be remembered
+        # as unreadable.
+        self.failed: set[str] = set()
 
     def __enter__(self) -> "Decryption":
         self._names: dict[str, str] = {}  # copy's path -> caller's name
@@ -259,14 +265,14 @@ class Decryption:
                     proc.wait()
                     finished, stuck = _outcomes(status)
                     status.unlink(missing_ok=True)
-                    results = [(path, finished[path]) for path in piece if path in finished]
+                    results = [(path, self._judge(finished[path])) for path in piece if path in finished]
                     if stuck in piece:
-                        results.append((stuck, False))
+                        results.append((stuck, FAILED))
                     # gpg stopped at `stuck`: the files after it go round again. No progress at all
-                    # (gpg did not run, or named other files): they are given up as unreadable.
+                    # (gpg did not run, or named other files): they are given up for this read.
                     rest = [path for path in piece if path not in finished and path != stuck]
                     if len(rest) == len(piece):
-                        results += [(path, False) for path in rest]
+                        results += [(path, FAILED) for path in rest]
                         rest = []
                     self._done.put(results)
                     piece = rest
@@ -274,6 +280,14 @@ class Decryption:
             self._error = exc
         finally:
             self._done.put(None)
+
+    def _judge(self, outcome: "str | frozenset[str]") -> str:
+        """A failure whose recipients include a key this keyring holds may pass (FAILED); one
+        encrypted only to others' keys will not (UNREADABLE)."""
+        if isinstance(outcome, str):
+            return outcome
+        own = {kid for info in self.gpg.keys(secret=True).values() for kid in info.keyids}
+        return FAILED if outcome & own else UNREADABLE
 
     def __iter__(self):
         left = dict(self._names)
@@ -283,20 +297,23 @@ class Decryption:
             if results is None:
                 running -= 1
                 continue
-            for path, ok in results:
+            for path, outcome in results:
                 name = left.pop(path, None)
                 if name is None:
                     continue
                 plain = Path(path[: -len(".gpg")])
                 try:
-                    data = plain.read_bytes() if ok else None
+                    data = plain.read_bytes() if outcome == OK else None
                 except OSError:
-                    data = None
+                    data, outcome = None, FAILED
                 plain.unlink(missing_ok=True)
+                if outcome == FAILED:
+                    self.failed.add(name)
                 yield name, data
         if self._error is not None:
             raise GpgError(f"gpg could not be run for a batch decryption: {self._error}") from None
-        for name in left.values():  # never reached: unread, like a foreign key's
+        for name in left.values():  # never reached
+            self.failed.add(name)
             yield name, None
 
     def __exit__(self, *exc) -> None:
@@ -310,11 +327,17 @@ class Decryption:
             self._tmp.__exit__(None, None, None)
 
 
-def _outcomes(status: Path) -> tuple[dict[str, bool], str | None]:
-    """From a `--status-file` of `--decrypt-files`: {file: decrypted?} for each file gpg finished,
-    and the file it started but never finished (gpg stopped there), if any."""
-    finished: dict[str, bool] = {}
-    current, ok = None, None
+# What became of one file of a batch. UNREADABLE is a property of the file or of this keyring (not
+# encrypted to any key it holds, damaged, not OpenPGP) and will not change; FAILED may (a key this
+# keyring holds could not be used just then: a card pulled out, a passphrase prompt cancelled).
+OK, UNREADABLE, FAILED = "ok", "unreadable", "failed"
+
+
+def _outcomes(status: Path) -> tuple[dict[str, "str | frozenset[str]"], str | None]:
+    """From a `--status-file` of `--decrypt-files`: the outcome of each file gpg finished, and the
+    file it started but never finished (gpg stopped there), if any."""
+    finished: dict[str, str | frozenset[str]] = {}
+    current = None
     try:
         lines = status.read_text("utf-8", "surrogateescape").splitlines()
     except OSError:
@@ -324,12 +347,20 @@ def _outcomes(status: Path) -> tuple[dict[str, bool], str | None]:
             continue
         kind, _, rest = line[9:].partition(" ")
         if kind == "FILE_START":
-            current, ok = rest.split(" ", 1)[-1], None
+            current, ok, keyed, to = rest.split(" ", 1)[-1], None, False, set()
+        elif current is None:
+            continue
         elif kind == "DECRYPTION_OKAY" and ok is None:
             ok = True
         elif kind == "DECRYPTION_FAILED":
             ok = False
-        elif kind == "FILE_DONE" and current is not None:
-            finished[current] = ok is True
+        elif kind == "DECRYPTION_KEY":  # a secret key opened the session key: the rest is the data's
+            keyed = True
+        elif kind == "ENC_TO":
+            to.add(rest.split(" ", 1)[0].upper())
+        elif kind == "FILE_DONE":
+            # Failed after a secret key opened it (the data is bad) or with no recipients at all: for
+            # good. Otherwise the recipients decide (`Decryption._judge`).
+            finished[current] = OK if ok else UNREADABLE if keyed or not to else frozenset(to)
             current = None
     return finished, current

@@ -1,7 +1,9 @@
 """The encrypted entry cache: same answers as a cold read, invalidated by every change, never plaintext."""
 
 import json
+import os
 import shutil
+import subprocess
 
 import pytest
 
@@ -212,3 +214,57 @@ def test_a_read_reports_progress_only_for_what_it_must_decrypt(cpoms, monkeypatc
     store.read_progress = lambda done, total: calls.append((done, total))  # as the CLI sets it
     store.entries()
     assert calls == [(1, 1)]
+
+
+def test_an_entry_gpg_could_not_decrypt_for_now_is_read_again_not_cached_as_unreadable(cpoms, monkeypatch, keyring):
+    """The DSL's own key fails for a while (a card pulled out, a passphrase prompt cancelled, an
+    agent in trouble): those entries are unreadable for that read only. The cache must not record
+    them as "not this keyring's", or they would stay hidden once the key works again."""
+    from pathlib import Path
+
+    from conftest import only_key_of
+
+    monkeypatch.delenv("CPOMS_NO_CACHE", raising=False)
+    first = cpoms.add(by="dsl1")
+    home = only_key_of(keyring, "dsl1")
+    monkeypatch.setenv("GNUPGHOME", str(home))
+    # Only the encryption subkey fails (signing still works, so the cache is written): the
+    # agent still lists it, but cannot use it.
+    listing = subprocess.run(["gpg", "--batch", "--with-colons", "--with-keygrip", "--list-secret-keys"],
+                             env={**os.environ, "GNUPGHOME": str(home)}, capture_output=True, text=True).stdout
+    grips, in_subkey = [], False
+    for record in (ln.split(":") for ln in listing.splitlines()):
+        if record[0] in ("sec", "ssb"):
+            in_subkey = record[0] == "ssb"
+        elif record[0] == "grp" and in_subkey:
+            grips.append(record[9])
+    keys = [Path(home, "private-keys-v1.d", f"{g}.key") for g in grips]
+    assert keys and all(k.is_file() for k in keys)
+    saved = {k: k.read_bytes() for k in keys}
+    for k in keys:
+        k.write_bytes(b"(not a key)")
+    subprocess.run(["gpgconf", "--kill", "gpg-agent"], env={**os.environ, "GNUPGHOME": str(home)}, check=False)
+    entries, unreadable = Store(cpoms.repo).entries()
+    assert first in unreadable
+    settle()
+    for k, data in saved.items():
+        k.write_bytes(data)
+    subprocess.run(["gpgconf", "--kill", "gpg-agent"], env={**os.environ, "GNUPGHOME": str(home)}, check=False)
+    entries, unreadable = Store(cpoms.repo).entries()
+    assert first in {e.id for e in entries} and not unreadable
+
+
+def test_an_entry_that_is_not_for_this_keyring_is_cached_as_such(cpoms, monkeypatch, keyring):
+    from conftest import only_key_of
+
+    monkeypatch.delenv("CPOMS_NO_CACHE", raising=False)
+    cpoms.add(by="dsl1")
+    cpoms.add(by="tj")
+    monkeypatch.setenv("GNUPGHOME", str(only_key_of(keyring, "tj")))
+    calls = []
+    _, unreadable = Store(cpoms.repo).entries(lambda done, total: calls.append(total))
+    assert unreadable and calls
+    settle()
+    calls.clear()
+    _, again = Store(cpoms.repo).entries(lambda done, total: calls.append(total))
+    assert again == unreadable and calls == []  # known to be someone else's: not tried again
