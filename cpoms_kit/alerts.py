@@ -53,7 +53,7 @@ UNDELIVERED_AFTER = timedelta(minutes=15)
 DEFAULT_TIMEOUT = 10.0
 # A channel that ignores its own timeout is abandoned this long after it.
 GRACE = 1.0
-KINDS = ("entry", "assigned", "reminder", "test")
+KINDS = ("entry", "assigned", "reminder", "check-failed", "test")
 
 
 class ChannelError(Exception):
@@ -177,6 +177,8 @@ def render(alert: Alert) -> tuple[str, str]:
         subject = f"{mark}Overdue: {alert.rule} (entry {alert.entry})"
     elif alert.kind == "test":
         subject = "cpoms-kit test alert: this channel works"
+    elif alert.kind == "check-failed":
+        subject = "Reminders could not be worked out: cpoms check could not read the records"
     else:
         subject = f"{mark}New {what} recorded by {alert.recorded_by}"
     lines = [subject, ""]
@@ -188,6 +190,10 @@ def render(alert: Alert) -> tuple[str, str]:
         lines.append(f"Recorded by: {alert.recorded_by} at {_hm(alert.recorded_at)}")
     if alert.kind == "reminder":
         lines.append(f"Deadline rule: {alert.rule}, due {_hm(alert.due)}")
+    if alert.kind == "check-failed":
+        lines.append(f"At {_hm(alert.created_at)} gpg could not use the key of {alert.recorded_by or 'the machine running it'} "
+                     "to decrypt entries addressed to it, so nothing overdue could be reported. Unlock the key "
+                     "(see docs/passphrases.md) and run `cpoms check` by hand today.")
     lines.append("Priority: HIGH - needs URGENT action" if alert.urgent else "Priority: normal")
     if alert.confidential:
         lines.append("Routed to the safeguarding governor(s) under the child protection policy.")
@@ -672,6 +678,17 @@ def send_reminders(store: "Store", findings: Iterable["Finding"], now: datetime,
         state.update({k: today for k in sent_keys})
         outbox.save_reminders(state)
     return alerts, outcomes
+
+
+def send_check_failed(store: "Store", now: datetime, who: str | None = None) -> list[Outcome]:
+    """Tell the DSL team that this morning's check could not read what is addressed to it: silence
+    would look like "nothing overdue". `who`: the staff id whose key could not be used, if known."""
+    team = tuple(s.id for s in store.dsl_team())
+    if not team:
+        return []
+    alert = Alert(id=_new_id(now), kind="check-failed", route="dsl-team", recipients=team, urgent=True,
+                  created_at=now.isoformat(), school=store.config.school, recorded_by=who)
+    return dispatch(store, [alert], now)
 
 
 def _entry(store: "Store", entry_id: str | None, entries: Mapping[str, Entry] | None) -> Entry | None:

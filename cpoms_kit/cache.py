@@ -23,6 +23,7 @@ import json
 import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
 from datetime import datetime
 from functools import cached_property
 from pathlib import Path
@@ -30,6 +31,7 @@ from typing import TYPE_CHECKING, Any
 
 from cpoms_kit.atomicfile import replace_file
 from cpoms_kit.errors import CpomsError, GpgError
+from cpoms_kit.gitrepo import blob_id  # noqa: F401 - the cache's key, re-exported for tests
 from cpoms_kit.model import Entry, PupilRef, parse_entry
 from cpoms_kit.nogc import paused
 
@@ -48,20 +50,32 @@ ROW = ("id", "type", "occurred_at", "recorded_at", "recorded_by", "body", "pupil
 Row = list[Any]
 
 
-def blob_id(data: bytes) -> str:
-    """The id git gives this content: an entry's identity as stored, so any change is seen."""
-    return hashlib.sha1(b"blob %d\0" % len(data) + data).hexdigest()
-
-
-def _parse(entry_id: str, text: str) -> Entry:
+def _parse(entry_id: str, data: bytes) -> Entry:
+    """The entry in a decrypted file, or CpomsError saying (in a few words) why it is damaged."""
     try:
-        entry = parse_entry(text)
+        entry = parse_entry(data.decode("utf-8"))
+    except UnicodeDecodeError:
+        raise CpomsError("not UTF-8 text") from None
     except CpomsError as exc:
-        raise CpomsError(f"entry {entry_id} decrypts but is malformed: {exc.message}") from None
+        raise CpomsError(f"malformed: {exc.message}") from None
     if entry.id != entry_id:
         # A renamed or copied ciphertext: the file name must match the id sealed inside it.
-        raise CpomsError(f"entry file {entry_id} holds entry {entry.id}: the repository has been tampered with")
+        raise CpomsError(f"holds entry {entry.id}: renamed or copied")
     return entry
+
+
+@dataclass
+class Reading:
+    """What one read of every committed entry found."""
+
+    entries: list[Entry] = field(default_factory=list)
+    # Encrypted only to other people's keys: someone else's entry, nothing to report.
+    not_addressed: list[str] = field(default_factory=list)
+    # Addressed to a key this keyring holds, which gpg could not use just then (passphrase not
+    # cached, no pinentry, card removed): anything worked out without them is incomplete.
+    failed: list[str] = field(default_factory=list)
+    # id -> why: not OpenPGP, truncated, malformed front matter, a name that does not match.
+    damaged: dict[str, str] = field(default_factory=dict)
 
 
 def to_row(e: Entry) -> Row:
@@ -98,35 +112,6 @@ def _ref(pid: str, role: str) -> PupilRef:
 
 
 _iso = datetime.fromisoformat
-
-
-def _index_blob_ids(store: "Store") -> dict[str, str]:
-    """entry file name -> blob id, from git's index, for every tracked entry whose file in the
-    working folder git's stat check says is unchanged. Reading 10,000 files to hash them cost a
-    warm read ~0.6 s; two git processes cost ~0.05 s. A file git is unsure of is simply left out
-    (and read and hashed by the caller): this may only ever save work, never change an answer."""
-    import subprocess
-
-    git = ["git", "-C", str(store.root)]
-    try:
-        staged = subprocess.run([*git, "ls-files", "-s", "-v", "-z", "--", "entries/"], capture_output=True,
-                                timeout=60)
-        changed = subprocess.run([*git, "diff-files", "--name-only", "-z", "--", "entries/"], capture_output=True,
-                                 timeout=60)
-    except (OSError, subprocess.TimeoutExpired):
-        return {}
-    if staged.returncode != 0 or changed.returncode != 0:
-        return {}
-    dirty = set(changed.stdout.decode("utf-8", "replace").split("\0"))
-    out = {}
-    for item in staged.stdout.decode("utf-8", "replace").split("\0"):
-        meta, _, path = item.partition("\t")
-        parts = meta.split()
-        # "H": tracked, and git checks it (not assume-unchanged "h", not skip-worktree "S"); stage 0
-        # only (no merge conflict); a regular file; not reported changed.
-        if len(parts) == 4 and parts[0] == "H" and parts[3] == "0" and parts[1] == "100644" and path not in dirty:
-            out[path.rsplit("/", 1)[-1]] = parts[2]
-    return out
 
 
 class EntryCache:
@@ -242,62 +227,62 @@ def _seal(ciphertext: bytes) -> str:
     return hashlib.sha256(ciphertext).hexdigest()
 
 
-def load_entries(store: "Store", progress=None) -> tuple[list[Entry], list[str]]:
-    """Every entry this keyring can read, and the ids of those it cannot. `progress(done, total)`
-    is called as the entries the cache lacks are decrypted (a cold read: seconds)."""
+def load_entries(store: "Store", progress=None) -> Reading:
+    """Every committed entry this keyring can read, and what became of the others.
+    `progress(done, total)` is called as the entries the cache lacks are decrypted (a cold read:
+    seconds)."""
     with paused(keep=True):  # ~40 % of a warm read, and every collection after it
         return _load_entries(store, progress)
 
 
-def _load_entries(store: "Store", progress=None) -> tuple[list[Entry], list[str]]:
-    ids = store.entry_ids()
-    # git's index (two git processes) is read while gpg decrypts the cache: both are waits. Without
-    # a cache there is nothing for the index to vouch for, so it is not read.
+def _load_entries(store: "Store", progress=None) -> Reading:
+    # The committed tree names every entry and its blob id (one git process, while gpg decrypts
+    # the cache): a file a killed command left behind, or one changed by hand, is not read.
     cache = EntryCache(store)
     with ThreadPoolExecutor(1) as pool:
-        indexed = pool.submit(_index_blob_ids, store) if cache.present else None
+        listed = pool.submit(store.committed_entries)
         cached = cache.read()
-        known = indexed.result() if cached and indexed else {}
-    folder = store.root / "entries"
-    shas, blobs = {}, {}
-    for i in ids:
-        name = f"{i}.md.gpg"
-        sha = known.get(name)
-        if sha is None or sha not in cached:
-            # Not vouched for by git's index, or not in the cache: read and hash the file itself.
-            with open(folder / name, "rb") as fh:
-                blobs[i] = fh.read()
-            sha = blob_id(blobs[i])
-        shas[i] = sha
-    todo = {i: blobs[i] for i in ids if shas[i] not in cached}
+        shas = listed.result()
+    ids = sorted(shas)
+    todo = store.entry_blobs({i: shas[i] for i in ids if shas[i] not in cached})
     # gpg decrypts what is new while the cached entries are built (after `add`: one entry, ~60 ms),
     # and each new entry is parsed as soon as gpg hands it over (cold: 10,000 parses, ~1.6 s, done
     # while gpg works on the rest).
     fresh: dict[str, Entry | None] = {}
+    damaged: dict[str, str] = {}
     with store.gpg.decrypting(todo) as batch:
         built = {i: from_row(cached[shas[i]]) for i in ids if i not in todo and cached[shas[i]] is not None}
         for i, data in batch:
-            fresh[i] = _parse(i, data.decode("utf-8")) if data is not None else None
+            try:
+                fresh[i] = _parse(i, data) if data is not None else None
+            except CpomsError as exc:
+                fresh[i], damaged[i] = None, exc.message
             if progress is not None:
                 progress(len(fresh), len(todo))
-    entries, unreadable = [], []
+    for i in batch.damaged:
+        damaged.setdefault(i, "not a readable OpenPGP message (truncated, altered or not encrypted)")
+    reading = Reading(damaged=damaged)
     current: dict[str, Row | None] = {}
     for i in ids:
         sha = shas[i]
         if i in todo:
             entry = fresh.get(i)
-            if entry is not None or i not in batch.failed:  # a failure that may pass is not kept
+            # Only what will read the same next time is kept: not a failure that may pass, and
+            # not a damaged file (reported on every read, never remembered as someone else's).
+            if i not in batch.failed and i not in damaged:
                 current[sha] = to_row(entry) if entry else None
         else:
             current[sha] = cached[sha]
             entry = built.get(i)
-        if entry is None:
-            unreadable.append(i)
-        else:
-            entries.append(entry)
+        if entry is not None:
+            reading.entries.append(entry)
+        elif i in batch.failed:
+            reading.failed.append(i)
+        elif i not in damaged:
+            reading.not_addressed.append(i)
     if cache.usable and (todo or len(cached) != len(current)):
         _write_behind(cache, current)
-    return entries, unreadable
+    return reading
 
 
 _writing: list[threading.Thread] = []

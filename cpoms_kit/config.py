@@ -10,6 +10,7 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from cpoms_kit.errors import CpomsError
+from cpoms_kit.textin import decode
 
 CONFIG_NAME = "cpoms.toml"
 
@@ -89,7 +90,7 @@ def render_template(school: str) -> str:
 def load(root: Path) -> Config:
     path = root / CONFIG_NAME
     try:
-        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+        raw = tomllib.loads(decode(path.read_bytes(), str(path)))
     except FileNotFoundError:
         raise CpomsError(f"no {CONFIG_NAME} in {root}") from None
     except tomllib.TOMLDecodeError as exc:

@@ -229,7 +229,7 @@ def timed(rule: str, e: Entry, due: datetime, met: datetime | None, now: datetim
 
 def build_view(store: "Store", entries: list[Entry] | None = None) -> EntryView:
     if entries is None:
-        entries, _ = store.entries()
+        entries = store.entries().entries
     return EntryView.build(list(entries), store.staff(), store.config, root=store.root)
 
 

@@ -266,7 +266,7 @@ def export(store: Store, request_id: str, out_dir: Path, by: str, to: str | None
     for item, reason in unredact.items():
         if not reason.strip():
             raise InputError(f"--unredact {item} needs a --reason")
-    entries, _ = store.entries()
+    entries = store.entries().entries
     st = get_state(store, request_id, entries)
     to = (to or st.request.extra.get("requester") or "").strip()
     if not to:

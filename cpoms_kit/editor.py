@@ -13,13 +13,13 @@ from cpoms_kit.errors import CpomsError, InputError
 from cpoms_kit.model import split_front_matter
 from cpoms_kit.recording import Draft
 from cpoms_kit.store import Store
+from cpoms_kit.textin import decode
 from cpoms_kit.tmpfs import secure_tmpdir
 
 
 class Aborted(CpomsError):
-    """The writer left the template unchanged or emptied it: nothing is recorded."""
-
-    exit_code = 1
+    """The writer gave up (left the template unchanged, emptied it, quit the editor with an error)
+    or the editor did not save a draft we can read: nothing is recorded. A refusal like any other."""
 
 
 def template(store: Store, by: str, errors: list[str] | None = None, previous: str | None = None) -> str:
@@ -101,11 +101,30 @@ def editor_command(editor: str, path) -> list[str]:
 def _run_editor(path) -> None:
     editor = os.environ.get("VISUAL") or os.environ.get("EDITOR") or "vi"
     try:
+        argv = shlex.split(editor)
+    except ValueError as exc:  # unbalanced quotes
+        raise CpomsError(f"$VISUAL/$EDITOR {editor!r} is not a command line ({exc}); set $EDITOR") from None
+    if not argv:
+        raise CpomsError("$VISUAL/$EDITOR is blank; set $EDITOR to your editor, e.g. EDITOR=nano")
+    try:
         rc = subprocess.call(editor_command(editor, path))
     except FileNotFoundError:
         raise CpomsError(f"editor {editor!r} not found; set $EDITOR") from None
+    except OSError as exc:  # not executable, not a program
+        raise CpomsError(f"editor {editor!r} could not be run ({exc.strerror or exc}); set $EDITOR") from None
     if rc != 0:
         raise Aborted(f"the editor exited with status {rc}; nothing recorded")
+
+
+def _saved_draft(path) -> str:
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise Aborted("the editor deleted the draft instead of saving it; nothing recorded") from None
+    try:
+        return decode(data, "the draft the editor saved")
+    except InputError as exc:
+        raise Aborted(f"{exc.message}; nothing recorded") from None
 
 
 # Recording-quality findings are shown as comment lines with this prefix, and removed on save.
@@ -168,7 +187,7 @@ def write_in_editor(store: Store, by: str, validate: Callable[[Draft], object], 
         for _ in range(MAX_ROUNDS):
             path.write_text(text, encoding="utf-8")
             _run_editor(path)
-            saved = path.read_text(encoding="utf-8")
+            saved = _saved_draft(path)
             mine = strip_lint(saved)
             if not mine.strip():
                 raise Aborted("the entry was emptied; nothing recorded")

@@ -34,3 +34,20 @@ class GitError(CpomsError):
 
 class RepoNotFound(CpomsError):
     """No records repository where we looked."""
+
+
+class KeyUnavailable(CpomsError):
+    """Entries are addressed to a key this keyring holds, but gpg could not use it (its passphrase
+    not cached and no way to ask, a card removed): what was worked out without them is incomplete,
+    so the command fails rather than answer "all clear"."""
+
+    exit_code = 3
+
+    def __init__(self, count: int):
+        super().__init__(
+            f"{count} {'entry is' if count == 1 else 'entries are'} addressed to your key but gpg could not use it "
+            "(its passphrase is not cached and gpg could not ask for it, or the card is not inserted); nothing "
+            "was worked out from an incomplete record. Unlock the key (run `export GPG_TTY=$(tty)` then this "
+            "command again at a terminal, or preset the passphrase with gpg-preset-passphrase for cron: see "
+            "docs/passphrases.md)")
+        self.count = count

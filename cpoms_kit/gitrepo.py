@@ -20,6 +20,25 @@ def writer_lock(root: Path):
     return exclusive(root / ".git" / "cpoms.lock")
 
 
+def commits_touching(root: Path, path: str) -> int:
+    """How many commits up to HEAD changed `path` (0 before the first commit)."""
+    import subprocess
+
+    done = subprocess.run(["git", "-C", str(root), "rev-list", "--count", "HEAD", "--", path],
+                          capture_output=True, text=True)
+    return int(done.stdout.strip() or 0) if done.returncode == 0 else 0
+
+
+def uncommitted(root: Path, paths: list[str]) -> list[str]:
+    """Those of `paths` whose file or index entry differs from HEAD (edited by hand, or left by a
+    command that died)."""
+    import subprocess
+
+    done = subprocess.run(["git", "-C", str(root), "status", "--porcelain", "-z", "--untracked-files=all", "--", *paths],
+                          capture_output=True)
+    return [item[3:] for item in done.stdout.decode("utf-8", "surrogateescape").split("\0") if len(item) > 3]
+
+
 def run(root: Path, *args: str) -> str:
     """One git command in `root`; its last error line becomes a one-line GitError."""
     import subprocess
@@ -50,6 +69,59 @@ def commit(root: Path, paths: list[str], message: str, *, author: str, email: st
     # stands is the same commit; anything else staged by hand is left out, as before.
     only = [] if _nothing_else_staged(root, paths) else ["--", *paths]
     run(root, *config, "commit", "-q", *sign, "-m", message, *only)
+
+
+def blob_id(data: bytes) -> str:
+    """The id git gives this content: a file's identity as stored, so any change is seen."""
+    import hashlib
+
+    return hashlib.sha1(b"blob %d\0" % len(data) + data).hexdigest()
+
+
+def head_files(root: Path, pathspec: str) -> dict[str, str]:
+    """name -> blob id of the files `pathspec` names in the committed tree (HEAD): "entries/" for
+    every file in that folder. {} before the first commit. What readers read: a file a killed
+    command left in the working folder, or one changed there by hand, is not part of the record."""
+    import subprocess
+
+    done = subprocess.run(["git", "-C", str(root), "ls-tree", "-z", "HEAD", "--", pathspec],
+                          capture_output=True)
+    if done.returncode != 0:
+        if subprocess.run(["git", "-C", str(root), "rev-parse", "-q", "--verify", "HEAD"],
+                          capture_output=True).returncode != 0:
+            return {}  # no commit yet
+        detail = done.stderr.decode("utf-8", "replace").strip().splitlines()
+        raise GitError(f"git ls-tree failed: {detail[-1] if detail else done.returncode}")
+    out = {}
+    for item in done.stdout.decode("utf-8", "surrogateescape").split("\0"):
+        meta, _, path = item.partition("\t")
+        parts = meta.split()
+        if len(parts) == 3 and parts[1] == "blob":
+            out[path.rsplit("/", 1)[-1]] = parts[2]
+    return out
+
+
+def read_blobs(root: Path, shas: list[str]) -> dict[str, bytes]:
+    """The contents of these blobs from git's object store (one `git cat-file --batch`)."""
+    import subprocess
+
+    if not shas:
+        return {}
+    done = subprocess.run(["git", "-C", str(root), "cat-file", "--batch"], input="".join(f"{s}\n" for s in shas).encode(),
+                          capture_output=True)
+    if done.returncode != 0:
+        raise GitError(f"git cat-file failed: {done.stderr.decode('utf-8', 'replace').strip()[:200]}")
+    out, data, pos = {}, done.stdout, 0
+    for sha in shas:
+        end = data.index(b"\n", pos)
+        header = data[pos:end].split()
+        pos = end + 1
+        if len(header) != 3:  # "<sha> missing"
+            continue
+        size = int(header[2])
+        out[sha] = data[pos:pos + size]
+        pos += size + 1
+    return out
 
 
 def _nothing_else_staged(root: Path, paths: list[str]) -> bool:

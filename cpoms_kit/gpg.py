@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 
-from cpoms_kit.errors import GpgError
+from cpoms_kit.errors import CpomsError, GpgError
 from cpoms_kit.tmpfs import secure_tmpdir
 
 BATCH = ["--batch", "--yes", "--no-tty", "--quiet"]
@@ -62,7 +62,12 @@ class Gpg:
     def _gpg(self):
         import gnupg  # lazy: keeps `cpoms --help` fast
 
-        return gnupg.GPG(gnupghome=self.homedir) if self.homedir else gnupg.GPG()
+        try:
+            return gnupg.GPG(gnupghome=self.homedir) if self.homedir else gnupg.GPG()
+        except ValueError:  # python-gnupg's word for a GNUPGHOME that is not a folder
+            # Not a GpgError: callers turn those into "cannot decrypt…", which would hide the cause.
+            raise CpomsError(f"GNUPGHOME {self.homedir} is not a folder; point GNUPGHOME at your keyring, "
+                             "or unset it to use ~/.gnupg") from None
 
     def _env(self) -> dict[str, str]:
         env = dict(os.environ)
@@ -100,6 +105,10 @@ class Gpg:
                 keyids=(k.get("keyid", "").upper(), *(str(sk[0]).upper() for sk in k.get("subkeys") or ())),
             )
         return out
+
+    def own_keyids(self) -> set[str]:
+        """Long key ids of every secret key (and subkey) here: what a message's ENC_TO names."""
+        return {kid for info in self.keys(secret=True).values() for kid in info.keyids}
 
     def has_secret(self, fingerprint: str) -> bool:
         return fingerprint.upper() in self.keys([fingerprint], secret=True)
@@ -222,6 +231,9 @@ class Decryption:
         # Names yielded without plaintext whose failure may pass (FAILED): not to be remembered
         # as unreadable.
         self.failed: set[str] = set()
+        # Names yielded without plaintext because the file itself is bad (not OpenPGP, truncated,
+        # altered after a key of ours opened it): to be reported, never taken for someone else's.
+        self.damaged: set[str] = set()
 
     def __enter__(self) -> "Decryption":
         self._names: dict[str, str] = {}  # copy's path -> caller's name
@@ -263,11 +275,13 @@ class Decryption:
                     if self._stop.is_set():  # the block ended while this one was starting
                         proc.kill()
                     proc.wait()
-                    finished, stuck = _outcomes(status)
+                    finished, (stuck, opened) = _outcomes(status)
                     status.unlink(missing_ok=True)
                     results = [(path, self._judge(finished[path])) for path in piece if path in finished]
                     if stuck in piece:
-                        results.append((stuck, FAILED))
+                        # Opened by our key, then gpg stopped inside the data: the file is damaged.
+                        # Stopped before any key opened it: gpg itself may have failed (FAILED).
+                        results.append((stuck, DAMAGED if opened else FAILED))
                     # gpg stopped at `stuck`: the files after it go round again. No progress at all
                     # (gpg did not run, or named other files): they are given up for this read.
                     rest = [path for path in piece if path not in finished and path != stuck]
@@ -286,8 +300,7 @@ class Decryption:
         encrypted only to others' keys will not (UNREADABLE)."""
         if isinstance(outcome, str):
             return outcome
-        own = {kid for info in self.gpg.keys(secret=True).values() for kid in info.keyids}
-        return FAILED if outcome & own else UNREADABLE
+        return FAILED if outcome & self.gpg.own_keyids() else UNREADABLE
 
     def __iter__(self):
         left = dict(self._names)
@@ -309,6 +322,8 @@ class Decryption:
                 plain.unlink(missing_ok=True)
                 if outcome == FAILED:
                     self.failed.add(name)
+                elif outcome == DAMAGED:
+                    self.damaged.add(name)
                 yield name, data
         if self._error is not None:
             raise GpgError(f"gpg could not be run for a batch decryption: {self._error}") from None
@@ -327,15 +342,16 @@ class Decryption:
             self._tmp.__exit__(None, None, None)
 
 
-# What became of one file of a batch. UNREADABLE is a property of the file or of this keyring (not
-# encrypted to any key it holds, damaged, not OpenPGP) and will not change; FAILED may (a key this
-# keyring holds could not be used just then: a card pulled out, a passphrase prompt cancelled).
-OK, UNREADABLE, FAILED = "ok", "unreadable", "failed"
+# What became of one file of a batch. UNREADABLE: encrypted only to keys this keyring does not
+# hold (someone else's entry), and will stay so. DAMAGED: not OpenPGP data, or bad after a key of
+# ours opened it; also lasting, but a fault to report. FAILED may pass (a key this keyring holds
+# could not be used just then: its passphrase not cached, a card pulled out, a prompt cancelled).
+OK, UNREADABLE, DAMAGED, FAILED = "ok", "unreadable", "damaged", "failed"
 
 
-def _outcomes(status: Path) -> tuple[dict[str, "str | frozenset[str]"], str | None]:
+def _outcomes(status: Path) -> tuple[dict[str, "str | frozenset[str]"], tuple[str | None, bool]]:
     """From a `--status-file` of `--decrypt-files`: the outcome of each file gpg finished, and the
-    file it started but never finished (gpg stopped there), if any."""
+    file it started but never finished (gpg stopped there) with whether a key had opened it."""
     finished: dict[str, str | frozenset[str]] = {}
     current = None
     try:
@@ -359,8 +375,8 @@ def _outcomes(status: Path) -> tuple[dict[str, "str | frozenset[str]"], str | No
         elif kind == "ENC_TO":
             to.add(rest.split(" ", 1)[0].upper())
         elif kind == "FILE_DONE":
-            # Failed after a secret key opened it (the data is bad) or with no recipients at all: for
-            # good. Otherwise the recipients decide (`Decryption._judge`).
-            finished[current] = OK if ok else UNREADABLE if keyed or not to else frozenset(to)
+            # Failed after a secret key opened it (the data is bad) or with no recipients at all (not
+            # an OpenPGP message to anyone): damaged. Otherwise the recipients decide (`_judge`).
+            finished[current] = OK if ok else DAMAGED if keyed or not to else frozenset(to)
             current = None
-    return finished, current
+    return finished, (current, current is not None and keyed)

@@ -64,7 +64,9 @@ class WordList:
 def read_list_file(path: Path) -> list[str]:
     """Entries of a list file: one a line; blank lines and lines starting with # are skipped."""
     out = []
-    for raw in path.read_text(encoding="utf-8").splitlines():
+    from cpoms_kit.textin import read_text
+
+    for raw in read_text(path, f"word list {path}").splitlines():
         line = raw.strip()
         if line and not line.startswith("#"):
             out.append(line)

@@ -112,6 +112,14 @@ class Entry:
     # Fields that plugins add (review decision, informs_reporter, accepted lint warnings…).
     extra: dict[str, Any] = field(default_factory=dict)
 
+    def __post_init__(self) -> None:
+        # A plugin's or a person's extra field must never stand in for a core one: front matter is
+        # written core fields first, then `extra`, so `extra={"id": …}` would rename the entry.
+        clash = sorted(set(self.extra) & FIELD_NAMES)
+        if clash:
+            raise InputError(f"{', '.join(clash)} {'is a core field' if len(clash) == 1 else 'are core fields'} "
+                             "of an entry and cannot be set as an extra field (--meta)")
+
     @cached_property  # asked ~36,000 times by one site build at 10,000 entries
     def pupil_ids(self) -> tuple[str, ...]:
         return tuple(p.id for p in self.pupils)
@@ -146,7 +154,8 @@ class Entry:
         return replace(self, **changes)
 
 
-_KNOWN = {f.name for f in fields(Entry)} - {"extra", "body"}
+FIELD_NAMES = frozenset(f.name for f in fields(Entry)) | {"pupil_ids"}
+_KNOWN = FIELD_NAMES - {"extra", "body", "pupil_ids"}
 
 
 def split_front_matter(text: str) -> tuple[dict[str, Any], str]:
@@ -169,43 +178,78 @@ def split_front_matter(text: str) -> tuple[dict[str, Any], str]:
 
 
 def _as_time(value: Any, name: str) -> datetime:
-    if isinstance(value, datetime):
-        return value
-    try:
-        return datetime.fromisoformat(str(value))
-    except ValueError:
-        raise InputError(f"{name} {value!r} is not an ISO 8601 time") from None
+    if not isinstance(value, datetime):
+        try:
+            value = datetime.fromisoformat(_text(value, name))
+        except ValueError:
+            raise InputError(f"{name} {value!r} is not an ISO 8601 time") from None
+    if value.tzinfo is None:  # every time the kit writes carries its offset; a naive one cannot be ordered
+        raise InputError(f"{name} {value.isoformat()} has no UTC offset")
+    return value
 
 
 def entry_from_fields(head: dict[str, Any], body: str) -> Entry:
-    """Build an Entry from decrypted front matter (trusted shape, but checked)."""
-    try:
-        pupils = tuple(
-            PupilRef(p["id"], p.get("role", "subject")) if isinstance(p, dict) else PupilRef.parse(p)
-            for p in head.get("pupils") or ()
-        )
-        return Entry(
-            id=str(head["id"]),
-            type=str(head["type"]),
-            occurred_at=_as_time(head["occurred_at"], "occurred_at"),
-            recorded_at=_as_time(head["recorded_at"], "recorded_at"),
-            recorded_by=str(head["recorded_by"]),
-            body=body.strip("\n"),
-            pupils=pupils,
-            category=head.get("category"),
-            subcategories=tuple(head.get("subcategories") or ()),
-            high_priority=bool(head.get("high_priority", False)),
-            about_staff=head.get("about_staff"),
-            follows=head.get("follows"),
-            amends=head.get("amends"),
-            action=head.get("action"),
-            status=head.get("status"),
-            assigned_to=head.get("assigned_to"),
-            attachments=tuple(head.get("attachments") or ()),
-            extra={k: v for k, v in head.items() if k not in _KNOWN},
-        )
-    except KeyError as exc:
-        raise InputError(f"entry is missing the field {exc.args[0]!r}") from None
+    """Build an Entry from decrypted front matter. Every field's type is checked: an entry is read
+    by every later command, so one of the wrong shape must be refused here (and reported as
+    damaged), not fail somewhere downstream for everyone."""
+    missing = [name for name in ("id", "type", "occurred_at", "recorded_at", "recorded_by") if head.get(name) is None]
+    if missing:
+        raise InputError(f"entry is missing the field {missing[0]!r}")
+    pupils = head.get("pupils") or []
+    if not isinstance(pupils, list):
+        raise InputError("pupils must be a list")
+    refs = []
+    for p in pupils:
+        if isinstance(p, dict):
+            if set(p) - {"id", "role"} or "id" not in p:
+                raise InputError("each of pupils must be {id, role}")
+            p = f"{p['id']}:{p.get('role') or 'subject'}"
+        refs.append(PupilRef.parse(_text(p, "pupils")))
+    return Entry(
+        id=check_id(_text(head["id"], "id"), "id"),
+        type=_text(head["type"], "type"),
+        occurred_at=_as_time(head["occurred_at"], "occurred_at"),
+        recorded_at=_as_time(head["recorded_at"], "recorded_at"),
+        recorded_by=_text(head["recorded_by"], "recorded_by"),
+        body=body.strip("\n"),
+        pupils=tuple(refs),
+        category=_optional_text(head, "category"),
+        subcategories=_texts(head, "subcategories"),
+        high_priority=_flag(head, "high_priority"),
+        about_staff=_optional_text(head, "about_staff"),
+        follows=_optional_text(head, "follows"),
+        amends=_optional_text(head, "amends"),
+        action=_optional_text(head, "action"),
+        status=_optional_text(head, "status"),
+        assigned_to=_optional_text(head, "assigned_to"),
+        attachments=_texts(head, "attachments"),
+        extra={k: v for k, v in head.items() if k not in _KNOWN},
+    )
+
+
+def _text(value: Any, name: str) -> str:
+    if isinstance(value, (str, int)) and not isinstance(value, bool):
+        return str(value)
+    raise InputError(f"{name} must be text, not {type(value).__name__}")
+
+
+def _optional_text(head: dict[str, Any], name: str) -> str | None:
+    value = head.get(name)
+    return None if value is None or value == "" else _text(value, name)
+
+
+def _texts(head: dict[str, Any], name: str) -> tuple[str, ...]:
+    value = head.get(name) or []
+    if not isinstance(value, list):
+        raise InputError(f"{name} must be a list")
+    return tuple(_text(v, name) for v in value)
+
+
+def _flag(head: dict[str, Any], name: str) -> bool:
+    value = head.get(name, False)
+    if not isinstance(value, bool):
+        raise InputError(f"{name} must be true or false")
+    return value
 
 
 def parse_entry(text: str) -> Entry:

@@ -9,13 +9,17 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from cpoms_kit.clock import parse_time
+from cpoms_kit.clock import not_before, parse_time
 from cpoms_kit.errors import InputError
 from cpoms_kit.model import STATUSES, Entry, PupilRef, check_id
 from cpoms_kit.recipients import recipients_for
 from cpoms_kit.store import Store
+from cpoms_kit.textcheck import check_text
 
 log = logging.getLogger(__name__)
+
+# Non-space characters: "Called LADO." (11) and "Spoke to mum." (11) pass; "x", "test", "see above" do not.
+MIN_BODY_CHARS = 10
 
 
 @dataclass
@@ -58,11 +62,15 @@ def validate(store: Store, d: Draft) -> Entry:
     body = (d.body or "").strip()
     if not body:
         raise InputError("the entry text is empty")
+    _check_body(store, body)
+    for key, value in d.extra.items():
+        if isinstance(value, str):
+            check_text(value, f"--meta {key}")
     if d.occurred is None or d.occurred == "":
         raise InputError("--occurred is required: when did it happen?")
-    occurred = d.occurred if isinstance(d.occurred, datetime) else parse_time(str(d.occurred), store.config.timezone, "--occurred")
-    if occurred.tzinfo is None:
-        occurred = occurred.replace(tzinfo=store.config.timezone)
+    tz = store.config.timezone
+    occurred = d.occurred if isinstance(d.occurred, datetime) else parse_time(str(d.occurred), tz, "--occurred")
+    occurred = occurred.replace(tzinfo=tz) if occurred.tzinfo is None else occurred.astimezone(tz)
     if occurred > now:
         raise InputError(f"--occurred {occurred.isoformat(timespec='minutes')} is in the future (now is {now.isoformat(timespec='minutes')})")
 
@@ -89,6 +97,7 @@ def validate(store: Store, d: Draft) -> Entry:
             raise InputError(f"unknown pupil {ref.id!r} (see `cpoms pupil list`)")
     if len({p.id for p in pupils}) != len(pupils):
         raise InputError("a pupil is named twice")
+    not_before(occurred, "--occurred", {ref.id: roster[ref.id].dob for ref in pupils})
 
     category = d.category or (parent.category if parent else None)
     tags: tuple[str, ...] = ()
@@ -144,6 +153,16 @@ def validate(store: Store, d: Draft) -> Entry:
         assigned_to=assigned,
         extra=dict(d.extra),
     )
+
+
+def _check_body(store: Store, body: str) -> None:
+    check_text(body, "the entry text")
+    minimum = store.config.section("recording").get("min_body_chars", MIN_BODY_CHARS)
+    length = len("".join(body.split()))
+    if length < minimum:
+        raise InputError(f"the entry text has {length} character{'s' if length != 1 else ''} besides spaces; the "
+                         f"school asks for at least {minimum} ([recording] min_body_chars in cpoms.toml): "
+                         "say what happened, or what was done")
 
 
 def record(store: Store, entry: Entry) -> Entry:

@@ -21,10 +21,12 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
+from cpoms_kit.clock import not_before
 from cpoms_kit.errors import InputError
 from cpoms_kit.model import RECORDED_ORDER, Entry, check_id
 from cpoms_kit.schooldays import Calendar, add_months
 from cpoms_kit.store import Store
+from cpoms_kit.textcheck import check_line, check_text
 
 KINDS = ("sar", "parent-educational", "police", "court", "professional")
 REQUEST, EXTENSION, DISCLOSURE = "request", "request-extension", "disclosure"
@@ -141,6 +143,10 @@ def open_request(store: Store, pupil: str, kind: str, received: str | date, by: 
     got = parse_date(received, "--received")
     if got > store.now().date():
         raise InputError(f"--received {got} is in the future")
+    whose = store.pupils().get(pupil)
+    not_before(got, "--received", {pupil: whose.dob} if whose else None)
+    requester = check_line(requester, "--requester") if requester and requester.strip() else None
+    note = check_text(note, "--note") if note else note
     given = parse_date(due, "--due") if due else None
     cal = Calendar.from_config(store.config)
     due_d, strict = compute_due(kind, got, cal, given)
@@ -161,7 +167,7 @@ def open_request(store: Store, pupil: str, kind: str, received: str | date, by: 
 def get_state(store: Store, request_id: str, entries: list[Entry] | None = None) -> RequestState:
     check_id(request_id, "request id")
     if entries is None:
-        entries, _ = store.entries()
+        entries = store.entries().entries
     st = states(entries).get(request_id)
     if st is None:
         raise InputError(f"no request {request_id!r} you can read (see `cpoms request list`)")
@@ -175,6 +181,7 @@ def extend(store: Store, request_id: str, months: int, reason: str, by: str) -> 
         raise InputError(f"only a SAR can be extended (this is a {st.kind} request; its date is the requester's)")
     if not reason or not reason.strip():
         raise InputError("--reason is required: the ICO expects you to tell the requester why")
+    reason = check_line(reason, "--reason")
     if months not in (1, 2) or st.months_extended + months > MAX_EXTENSION_MONTHS:
         raise InputError(f"a SAR may be extended by at most {MAX_EXTENSION_MONTHS} further months in all "
                          f"(already extended by {st.months_extended})")

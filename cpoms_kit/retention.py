@@ -37,6 +37,7 @@ from cpoms_kit import gitrepo
 from cpoms_kit.errors import GitError, InputError
 from cpoms_kit.model import RECORDED_ORDER, Entry, check_id
 from cpoms_kit.store import ENTRIES, ENTRY_SUFFIX, PUPILS_FILE, Store
+from cpoms_kit.textcheck import check_line
 from cpoms_kit.tmpfs import secure_tmpdir
 
 DISPOSALS = "disposals"
@@ -83,7 +84,7 @@ class FileState:
 
 def file_states(store: Store, entries: list[Entry] | None = None, today: date | None = None) -> dict[str, FileState]:
     if entries is None:
-        entries, _ = store.entries()
+        entries = store.entries().entries
     today = today or store.now().date()
     named = codes(store)
     default = str(store.config.section("retention").get("default", "DOB+25"))
@@ -116,6 +117,7 @@ def _record(store: Store, by: str, etype: str, pupil: str, body: str, extra: dic
 def hold(store: Store, pupil: str, reason: str, by: str) -> Entry:
     if not reason or not reason.strip():
         raise InputError("--reason is required (e.g. the inquiry or litigation that requires the file be kept)")
+    reason = check_line(reason, "--reason")
     st = file_states(store).get(pupil)
     if st is None:
         raise InputError(f"unknown pupil {pupil!r}")
@@ -131,6 +133,7 @@ def release(store: Store, pupil: str, reason: str, by: str) -> Entry:
         raise InputError(f"the file of {pupil} is not on hold")
     if not reason or not reason.strip():
         raise InputError("--reason is required")
+    reason = check_line(reason, "--reason")
     return _record(store, by, RELEASE, pupil, f"Legal hold lifted. {reason.strip()}", {"reason": reason.strip()})
 
 
@@ -140,6 +143,7 @@ def set_code(store: Store, pupil: str, code: str, reason: str, by: str) -> Entry
         raise InputError(f"unknown pupil {pupil!r}")
     if not reason or not reason.strip():
         raise InputError("--reason is required")
+    reason = check_line(reason, "--reason")
     return _record(store, by, CODE, pupil, f"Retention period set to {canon}. {reason.strip()}",
                    {"code": canon, "reason": reason.strip()})
 
@@ -258,7 +262,8 @@ def dispose(store: Store, pupil: str, by: str, gc: bool = True) -> DisposalRecor
 
     check_id(pupil, "pupil id")
     signer = store.signer(check_id(by, "--by"), must_be_dsl=True)
-    entries, unreadable = store.entries()
+    reading = store.entries()
+    entries, unreadable = reading.entries, reading.not_addressed
     st = file_states(store, entries).get(pupil)
     if st is None:
         raise InputError(f"unknown pupil {pupil!r} (see `cpoms retention list`)")

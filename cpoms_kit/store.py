@@ -15,6 +15,7 @@ Every change is one commit, signed by the person making it, holding only ids and
 from __future__ import annotations
 
 import json
+import logging
 import os
 import threading
 from contextlib import contextmanager
@@ -22,13 +23,13 @@ from dataclasses import asdict
 from datetime import date
 from functools import cached_property
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import TYPE_CHECKING, Callable, Iterator
 
 import yaml
 
 from cpoms_kit import config as config_mod
 from cpoms_kit import gitrepo
-from cpoms_kit.errors import CpomsError, GpgError, InputError, RepoNotFound
+from cpoms_kit.errors import CpomsError, GpgError, InputError, KeyUnavailable, RepoNotFound
 from cpoms_kit.gpg import Gpg
 from cpoms_kit.model import Entry, Pupil, Staff, load_json_or_yaml, load_yaml, parse_entry
 
@@ -39,7 +40,13 @@ STAFF_FILE = "staff.yaml"
 PUPILS_FILE = "pupils.yaml.gpg"
 ENTRY_SUFFIX = ".md.gpg"
 
+if TYPE_CHECKING:
+    from cpoms_kit.cache import Reading
+
 ReadProgress = Callable[[int, int], None]  # (entries decrypted so far, entries to decrypt)
+Warn = Callable[[str], None]
+
+log = logging.getLogger(__name__)
 
 GITATTRIBUTES = """\
 # Show decrypted diffs locally (`git log -p`) without ever storing plaintext: textconv runs gpg
@@ -76,12 +83,23 @@ class Store:
         self.root = Path(root).resolve()
         if not (self.root / config_mod.CONFIG_NAME).is_file():
             raise RepoNotFound(f"{self.root} is not a records repository (no {config_mod.CONFIG_NAME}); run `cpoms init` first")
+        dot_git = self.root / ".git"
+        if not (dot_git.is_file() or (dot_git / "HEAD").is_file()):  # a file: a worktree's pointer
+            # Copied without its history (a zip, a synced folder): nothing could be committed or
+            # verified, and git run here would find some other repository above, or none.
+            raise CpomsError(f"{self.root} holds {config_mod.CONFIG_NAME} but is not a git repository (its .git folder is missing or empty): "
+                             "a records repository must be a clone with its history; `git clone` it from "
+                             "your remote, or restore its .git folder")
         self.gpg = gpg or Gpg()
         self._pupils_lock = threading.Lock()
         self._pm_lock = threading.Lock()
         self._pm = None
         # Told (done, total) as entries are decrypted without the cache; the CLI shows a bar.
         self.read_progress: ReadProgress | None = None
+        # Told what a person should know but that does not stop the command (a damaged entry
+        # skipped, a recipient left out of the pupil roster); the CLI prints `warning: …` lines.
+        self.warn: Warn = lambda message: log.warning("%s", message)
+        self._warned: set[str] = set()
 
     # -- opening ------------------------------------------------------------------------------
     @classmethod
@@ -153,6 +171,9 @@ class Store:
         # Read once per content (one command asks many times); a change on disk is seen at once.
         try:
             raw = (self.root / STAFF_FILE).read_bytes()
+        except FileNotFoundError:
+            self._roster_lost(STAFF_FILE, "is missing")
+            raise CpomsError(f"{STAFF_FILE} is missing; run `cpoms init` to make a records repository") from None
         except OSError as exc:
             raise CpomsError(f"{STAFF_FILE} is unreadable: {exc}") from None
         memo = self.__dict__.get("_staff_memo")
@@ -161,8 +182,21 @@ class Store:
                 rows = load_yaml(raw.decode("utf-8")) or []
             except (UnicodeDecodeError, yaml.YAMLError) as exc:
                 raise CpomsError(f"{STAFF_FILE} is unreadable: {exc}") from None
-            memo = self.__dict__["_staff_memo"] = (raw, {r["id"]: Staff(**r) for r in rows})
+            if not rows:
+                self._roster_lost(STAFF_FILE, "is empty")
+            from cpoms_kit.roster import parse_staff_roster
+
+            memo = self.__dict__["_staff_memo"] = (raw, parse_staff_roster(rows))
         return dict(memo[1])
+
+    def _roster_lost(self, rel: str, what: str) -> None:
+        """A roster that is missing or empty although history shows people were enrolled in it was
+        deleted or emptied outside cpoms: refuse, rather than write a roster of one over it."""
+        # staff.yaml starts as an empty list in `init`: enrolled means changed at least once since.
+        if gitrepo.commits_touching(self.root, rel) > (1 if rel == STAFF_FILE else 0):
+            raise CpomsError(f"{rel} {what}, but the repository's history holds it: it was deleted or emptied "
+                             f"outside cpoms. Restore it with `git -C {self.root} checkout HEAD -- {rel}` "
+                             "(or from another DSL machine), then run this again")
 
     def staff_member(self, staff_id: str, what: str = "staff id") -> Staff:
         member = self.staff().get(staff_id)
@@ -235,8 +269,11 @@ class Store:
     def _read_pupils(self) -> dict[str, Pupil]:
         path = self.pupils_path
         if not path.exists():
+            self._roster_lost(PUPILS_FILE, "is missing")
             return {}
         ciphertext = path.read_bytes()
+        if not ciphertext.strip():
+            self._roster_lost(PUPILS_FILE, "is empty")
         # One decryption per command, not one per caller (validate, lint, site…): kept in memory
         # only, keyed by the ciphertext, so a roster change is seen at once.
         memo = self.__dict__.get("_pupils_memo")
@@ -269,31 +306,73 @@ class Store:
     def entry_path(self, entry_id: str) -> Path:
         return self.root / ENTRIES / f"{entry_id}{ENTRY_SUFFIX}"
 
-    def entry_ids(self) -> list[str]:
-        folder = self.root / ENTRIES
-        # os.listdir, not Path.glob: a tenth of the time over 10,000 names.
-        try:
-            names = os.listdir(folder)
-        except FileNotFoundError:
-            return []
-        return sorted(n[: -len(ENTRY_SUFFIX)] for n in names if n.endswith(ENTRY_SUFFIX))
+    def committed_entries(self, entry_id: str | None = None) -> dict[str, str]:
+        """id -> blob id of every entry (or of `entry_id`) in the committed tree (HEAD)."""
+        spec = f"{ENTRIES}/{entry_id}{ENTRY_SUFFIX}" if entry_id else f"{ENTRIES}/"
+        return {name[: -len(ENTRY_SUFFIX)]: sha for name, sha in gitrepo.head_files(self.root, spec).items()
+                if name.endswith(ENTRY_SUFFIX)}
 
-    def entries(self, progress: "ReadProgress | None" = None) -> tuple[list[Entry], list[str]]:
-        """Every entry this keyring can read, and the ids of those it cannot. `progress` (else
-        `self.read_progress`) is told (done, total) while entries the cache lacks are decrypted."""
+    def entry_ids(self) -> list[str]:
+        return sorted(self.committed_entries())
+
+    def entry_blobs(self, shas: dict[str, str]) -> dict[str, bytes]:
+        """The committed ciphertext of these entries (id -> blob id): the file in the working folder
+        when it is the committed one (no git process), else git's stored copy."""
+        out, elsewhere = {}, {}
+        for entry_id, sha in shas.items():
+            try:
+                with open(self.entry_path(entry_id), "rb") as fh:
+                    data = fh.read()
+            except OSError:
+                data = None
+            if data is not None and gitrepo.blob_id(data) == sha:
+                out[entry_id] = data
+            else:
+                elsewhere[entry_id] = sha
+        stored = gitrepo.read_blobs(self.root, list(elsewhere.values()))
+        out.update({i: stored[sha] for i, sha in elsewhere.items() if sha in stored})
+        return out
+
+    def entries(self, progress: "ReadProgress | None" = None, *, allow_failed: bool = False) -> "Reading":
+        """Every committed entry this keyring can read (`.entries`), and what became of the others.
+        A damaged entry is skipped with a warning. Entries addressed to a key here that gpg could
+        not use raise KeyUnavailable unless `allow_failed`: an answer worked out without them
+        would look complete and is not. `progress` (else `self.read_progress`) is told (done,
+        total) while entries the cache lacks are decrypted."""
         from cpoms_kit.cache import load_entries
 
-        return load_entries(self, progress or self.read_progress)
+        reading = load_entries(self, progress or self.read_progress)
+        for entry_id, why in sorted(reading.damaged.items()):
+            self.warn_once(f"entry {entry_id} is damaged ({why}) and was skipped; see `cpoms doctor`")
+        if reading.failed and not allow_failed:
+            raise KeyUnavailable(len(reading.failed))
+        return reading
+
+    def warn_once(self, message: str) -> None:
+        if message not in self._warned:
+            self._warned.add(message)
+            self.warn(message)
 
     def entry(self, entry_id: str) -> Entry:
-        path = self.entry_path(entry_id)
-        if not path.is_file():
-            raise InputError(f"no entry {entry_id!r} in this repository")
+        from cpoms_kit.cache import _parse
+
+        sha = self.committed_entries(entry_id).get(entry_id)
+        if sha is None:
+            raise InputError(f"no entry {entry_id!r} in this repository (if it was recorded on another machine, "
+                             "`cpoms sync` first)")
+        blob = self.entry_blobs({entry_id: sha}).get(entry_id)
+        with self.gpg.decrypting({entry_id: blob} if blob is not None else {}) as batch:
+            plain = dict(batch).get(entry_id)
+        if plain is None:
+            if entry_id in batch.failed:
+                raise KeyUnavailable(1)
+            if blob is None or entry_id in batch.damaged:
+                raise CpomsError(f"entry {entry_id} is damaged (not a readable OpenPGP message); see `cpoms doctor`")
+            raise GpgError(f"entry {entry_id} is not readable with this keyring (you are not one of its recipients)")
         try:
-            plain = self.gpg.decrypt(path.read_bytes())
-        except GpgError:
-            raise GpgError(f"entry {entry_id} is not readable with this keyring (you are not one of its recipients)") from None
-        return parse_entry(plain.decode("utf-8"))
+            return _parse(entry_id, plain)
+        except CpomsError as exc:
+            raise CpomsError(f"entry {entry_id} is damaged ({exc.message}); see `cpoms doctor`") from None
 
     def encrypt(self, plaintext: bytes, recipients: list[Staff]) -> bytes:
         self.ensure_public_keys()
@@ -303,35 +382,80 @@ class Store:
     # -- writing ---------------------------------------------------------------------------------
     @contextmanager
     def transaction(self, message: str, signer: Staff) -> Iterator[Transaction]:
-        """Collect files, then write and commit them as one signed commit, or leave all as it was."""
-        tx = Transaction()
-        yield tx
-        if not tx.files:
-            return
+        """One change as one signed commit, or nothing.
+
+        The writer lock is held from the start of the block, not only while committing: whatever
+        the block reads (rosters, settings, site passwords) is what it changes, so two people
+        changing a roster at once queue instead of one silently undoing the other. Files are
+        written only once the block has ended without error; a failed commit (gpg, git, a full
+        disk, a signal) puts every path back as it was."""
         with gitrepo.writer_lock(self.root):
-            before: dict[Path, bytes | None] = {}
+            tx = Transaction()
+            yield tx
+            if not tx.files:
+                return
+            self._refuse_uncommitted(list(tx.files))
+            backups: dict[Path, Path | None] = {}
             try:
                 for rel, data in tx.files.items():
-                    path = self.root / rel
-                    before[path] = path.read_bytes() if path.exists() else None
-                    path.parent.mkdir(parents=True, exist_ok=True)
-                    tmp = path.with_name(f".{path.name}.tmp")
-                    tmp.write_bytes(data)
-                    os.replace(tmp, path)
+                    backups[self.root / rel] = self._put(self.root / rel, data)
                 gitrepo.commit(self.root, list(tx.files), message, author=signer.id,
                                email=signer.email or f"{signer.id}@cpoms.invalid", signing_key=signer.fingerprint)
-            except BaseException:
-                self._rollback(list(tx.files), before)
+            except BaseException as exc:
+                self._rollback(list(tx.files), backups)
+                if isinstance(exc, OSError):
+                    raise CpomsError(f"could not write the change ({exc.strerror or exc}); nothing was recorded") from None
                 raise
+            for backup in backups.values():
+                if backup is not None:
+                    backup.unlink(missing_ok=True)
 
-    def _rollback(self, rels: list[str], before: dict[Path, bytes | None]) -> None:
+    def _refuse_uncommitted(self, rels: list[str]) -> None:
+        """A file about to be rewritten must be as committed: a hand edit (or a file a killed
+        command left) would otherwise be signed into history by whoever writes next."""
+        existing = [rel for rel in rels if (self.root / rel).exists()]
+        dirty = gitrepo.uncommitted(self.root, existing) if existing else []
+        if dirty:
+            raise CpomsError(f"{', '.join(dirty)} {'has' if len(dirty) == 1 else 'have'} changes that are not committed "
+                             f"(edited by hand, or left by a command that was stopped): restore with `git -C {self.root} "
+                             f"checkout HEAD -- {' '.join(dirty)}` or see `cpoms doctor`, then run this again")
+
+    @staticmethod
+    def _put(path: Path, data: bytes) -> Path | None:
+        """Write `path` whole (a temporary file renamed over it); returns a hard link to what was
+        there before, so a rollback is a rename and needs no free space."""
+        path.parent.mkdir(parents=True, exist_ok=True)
+        backup = None
+        if path.exists():
+            backup = path.with_name(f".{path.name}.before")
+            backup.unlink(missing_ok=True)
+            os.link(path, backup)
+        tmp = path.with_name(f".{path.name}.tmp")
         try:
-            gitrepo.run(self.root, "reset", "-q", "--", *rels)
-        except Exception:
-            pass  # nothing was staged
-        for path, old in before.items():
+            tmp.write_bytes(data)
+            os.replace(tmp, path)
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            if backup is not None:
+                backup.unlink(missing_ok=True)
+            raise
+        return backup
+
+    def _rollback(self, rels: list[str], backups: dict[Path, Path | None]) -> None:
+        # Files first: removing a new file frees space, and renames need none; the index after.
+        for rel in rels:
+            path = self.root / rel
             path.with_name(f".{path.name}.tmp").unlink(missing_ok=True)
-            if old is None:
+            if path not in backups:
+                continue
+            if backups[path] is None:
                 path.unlink(missing_ok=True)
             else:
-                path.write_bytes(old)
+                os.replace(backups[path], path)
+        try:
+            gitrepo.run(self.root, "reset", "-q", "--", *rels)
+        except Exception as exc:  # noqa: BLE001 - say exactly what is left to do
+            staged = gitrepo.uncommitted(self.root, rels)
+            if staged:
+                raise CpomsError(f"the change failed and git could not be reset ({exc}); when there is space again run "
+                                 f"`git -C {self.root} reset -q -- {' '.join(staged)}` (or `cpoms doctor --fix`)") from None

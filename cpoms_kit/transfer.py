@@ -36,6 +36,7 @@ from cpoms_kit import keygen
 from cpoms_kit.errors import GpgError, InputError
 from cpoms_kit.model import EVENT_ORDER, Entry, PupilRef, check_id, parse_entry
 from cpoms_kit.store import Store
+from cpoms_kit.textcheck import NAME_MAX, check_line
 from cpoms_kit.tmpfs import secure_tmpdir
 
 FORMAT, RECEIPT_FORMAT = "cpoms-transfer/1", "cpoms-transfer-receipt/1"
@@ -129,6 +130,7 @@ def send(store: Store, pupil_id: str, to_key: Path, school: str, by: str, out: P
     signer = store.signer(check_id(by, "--by"), must_be_dsl=True)
     if not school.strip():
         raise InputError("--school needs the receiving school's name")
+    school = check_line(school, "--school", NAME_MAX)
     out = Path(out)
     if out.exists():
         raise InputError(f"--out {out} already exists")
@@ -136,7 +138,8 @@ def send(store: Store, pupil_id: str, to_key: Path, school: str, by: str, out: P
     roster = store.pupils()
     if pupil_id not in roster:
         raise InputError(f"unknown pupil {pupil_id!r} (see `cpoms pupil list`)")
-    entries, unreadable = store.entries()
+    reading = store.entries()
+    entries, unreadable = reading.entries, reading.not_addressed
     chron = _chronology(entries, pupil_id)
     if not chron:
         raise InputError(f"no entries you can read name {pupil_id}: there is no file to transfer")
@@ -248,7 +251,7 @@ def receive(store: Store, bundle: Path, by: str, as_pupil: str | None, sender_ke
     if str(doc.get("to_fingerprint", "")).upper() != signer.fingerprint:
         raise InputError(f"this file was sent to key {doc.get('to_fingerprint')}, not to {signer.id}'s; "
                          "the DSL it was sent to runs `cpoms transfer in`")
-    existing, _ = store.entries()
+    existing = store.entries().entries
     if any(e.type == "transfer-in" and e.extra.get("provenance", {}).get("bundle_id") == doc["bundle_id"] for e in existing):
         raise InputError(f"bundle {doc['bundle_id']} was already imported")
     src = doc["pupil"]
@@ -367,7 +370,7 @@ def record_receipt(store: Store, path: Path, by: str) -> Entry:
         raise InputError("not a cpoms transfer receipt") from None
     if not isinstance(doc, dict) or doc.get("format") != RECEIPT_FORMAT:
         raise InputError("not a cpoms transfer receipt")
-    entries, _ = store.entries()
+    entries = store.entries().entries
     sent = next((e for e in entries if e.type == "transfer" and e.extra.get("bundle_id") == doc.get("bundle_id")), None)
     if sent is None:
         raise InputError(f"no transfer of bundle {doc.get('bundle_id')!r} is recorded here")

@@ -133,6 +133,13 @@ def git(repo: Path, *args: str) -> str:
     return subprocess.run(["git", "-C", str(repo), *args], capture_output=True, text=True, check=True).stdout.strip()
 
 
+def commit_by_hand(repo: Path, message: str = "by hand") -> None:
+    """Commit whatever is in the working folder, unsigned, as someone tampering would: readers read
+    the committed tree, so a file changed in place is seen only once committed."""
+    git(repo, "add", "-A")
+    git(repo, "-c", "user.name=x", "-c", "user.email=x@x", "commit", "-q", "--no-gpg-sign", "-m", message)
+
+
 @pytest.fixture(scope="session")
 def template_repo(keyring, tmp_path_factory):
     """A records repository with the staff and pupils enrolled, built once and copied per test."""
@@ -195,3 +202,25 @@ def gpg_call_log(tmp_path: Path, monkeypatch) -> Path:
     (shim / "gpg").chmod(0o755)
     monkeypatch.setenv("PATH", f"{shim}:{os.environ['PATH']}")
     return log
+
+
+def assert_refused(out: Result) -> None:
+    """Exit 2 and exactly one stderr line starting `error: ` (what `Cpoms.fails` checks of the output)."""
+    assert out.code == 2, (out.code, out.stdout, out.stderr)
+    lines = out.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), out.stderr
+
+
+def process_fails(cpoms: Cpoms, *args: str | bytes, env: dict | None = None, input: bytes | None = None) -> Result:
+    """`cpoms.fails` for a real `cpoms` process (the venv's console script, first on PATH through the
+    `env` fixture): for what click's runner cannot pass, such as arguments whose bytes are not
+    UTF-8, or a signal."""
+    head = git(cpoms.repo, "rev-parse", "HEAD")
+    status = git(cpoms.repo, "status", "--porcelain", "--untracked-files=all")
+    done = subprocess.run(["cpoms", *args, "--repo", str(cpoms.repo)], env={**os.environ, **(env or {})},
+                          input=input, capture_output=True, timeout=120)
+    out = Result(done.returncode, done.stdout.decode("utf-8", "replace"), done.stderr.decode("utf-8", "replace"))
+    assert_refused(out)
+    assert git(cpoms.repo, "rev-parse", "HEAD") == head, "a refused command committed"
+    assert git(cpoms.repo, "status", "--porcelain", "--untracked-files=all") == status, "a refused command wrote files"
+    return out

@@ -8,6 +8,7 @@ import re
 from pathlib import Path
 
 import pytest
+from conftest import commit_by_hand
 
 from cpoms_kit.cache import EntryCache, blob_id, settle
 from cpoms_kit.store import Store
@@ -168,7 +169,8 @@ def test_cached_entries_and_findings_equal_the_cold_ones(records, monkeypatch):
     def answer(cache_on: bool):
         _env_cache(monkeypatch, cache_on)
         store = Store(records.repo)
-        entries, unreadable = store.entries()
+        reading = store.entries()
+        entries, unreadable = reading.entries, reading.not_addressed
         view = build_view(store, entries)
         findings, errors = evaluate(store, view, store.now())
         return _canon(entries), unreadable, sorted(json.dumps(f.to_json(), sort_keys=True) for f in findings), errors
@@ -196,7 +198,7 @@ def test_cache_follows_a_new_entry_a_reencryption_and_a_roster_change(records, m
     before = _cached_shas(store)
     new = records.add(by="ms", pupil=("P002",), body="A new concern after the cache was filled.")
     store = Store(records.repo)
-    entries, _ = store.entries()
+    entries = store.entries().entries
     assert new in {e.id for e in entries}
     path = store.entry_path(new)
     assert blob_id(path.read_bytes()) in _cached_shas(store) - before
@@ -207,12 +209,13 @@ def test_cache_follows_a_new_entry_a_reencryption_and_a_roster_change(records, m
     old_sha = blob_id(vpath.read_bytes())
     plain = store.gpg.decrypt(vpath.read_bytes())
     vpath.write_bytes(store.encrypt(plain, store.dsl_team()))
+    commit_by_hand(records.repo, "reencrypt")
     store = Store(records.repo)
-    warm, _ = store.entries()
+    warm = store.entries().entries
     shas = _cached_shas(store)
     assert blob_id(vpath.read_bytes()) in shas and old_sha not in shas
     _env_cache(monkeypatch, False)
-    assert _canon(Store(records.repo).entries()[0]) == _canon(warm)
+    assert _canon(Store(records.repo).entries().entries) == _canon(warm)
 
     # A roster change (who can read what may differ): the old cache is refused whole.
     _env_cache(monkeypatch, True)
@@ -225,7 +228,7 @@ def test_cache_follows_a_new_entry_a_reencryption_and_a_roster_change(records, m
     store = Store(records.repo)
     assert EntryCache(store).key != old_key
     assert EntryCache(store).read() == {}, "a cache made under another roster must not be used"
-    assert _canon(store.entries()[0]) == _canon(warm)
+    assert _canon(store.entries().entries) == _canon(warm)
 
 
 def test_no_plaintext_at_rest_after_fast_paths(records, monkeypatch):
@@ -459,37 +462,37 @@ def test_vendor_files_hold_exactly_the_vendor_hashes(tmp_path):
         assert lazy.holds(data) == (hashlib.sha256(data).hexdigest() in every)
 
 
-def test_blob_ids_from_the_index_never_hide_a_changed_file(records, monkeypatch):
-    """The warm read takes blob ids from git's index only for files git vouches for: a file changed
-    in the working folder, even one marked assume-unchanged, is read and hashed itself."""
+def test_readers_read_the_committed_tree_not_the_working_folder(records, monkeypatch):
+    """A warm read takes each entry's blob id from HEAD's tree: an entry changed in the working
+    folder (even marked assume-unchanged) is not what readers see until it is committed, and then
+    it is read again, as a cold read would."""
     import subprocess
-
-    from cpoms_kit.cache import _index_blob_ids
 
     _env_cache(monkeypatch, True)
     store = Store(records.repo)
-    store.entries()
+    before = _canon(store.entries().entries)
     ids = store.entry_ids()
-    known = _index_blob_ids(store)
-    assert {f"{i}.md.gpg" for i in ids} == set(known) - {".keep"}
+    assert set(store.committed_entries()) == set(ids)
     for i in ids:
-        assert known[f"{i}.md.gpg"] == blob_id(store.entry_path(i).read_bytes())
+        assert store.committed_entries()[i] == blob_id(store.entry_path(i).read_bytes())
 
     a, b = ids[0], ids[1]
-    rel_b = f"entries/{b}.md.gpg"
-    subprocess.run(["git", "-C", str(records.repo), "update-index", "--assume-unchanged", rel_b], check=True)
+    subprocess.run(["git", "-C", str(records.repo), "update-index", "--assume-unchanged", f"entries/{b}.md.gpg"], check=True)
     for eid in (a, b):
         path = store.entry_path(eid)
-        path.write_bytes(store.encrypt(store.gpg.decrypt(path.read_bytes()), store.dsl_team()))
-    known = _index_blob_ids(Store(records.repo))
-    assert f"{a}.md.gpg" not in known and f"{b}.md.gpg" not in known
+        text = store.gpg.decrypt(path.read_bytes()).replace(b"\n---\n", b"\n---\nCHANGED IN PLACE ", 1)
+        path.write_bytes(store.encrypt(text, store.dsl_team()))
+    assert _canon(Store(records.repo).entries().entries) == before, "uncommitted changes are not the record"
+    subprocess.run(["git", "-C", str(records.repo), "update-index", "--no-assume-unchanged", f"entries/{b}.md.gpg"], check=True)
+    commit_by_hand(records.repo, "changed")
     store = Store(records.repo)
-    warm, _ = store.entries()
+    warm = store.entries().entries
+    assert sum("CHANGED IN PLACE" in e.body for e in warm) == 2
     shas = _cached_shas(store)
     for eid in (a, b):
         assert blob_id(store.entry_path(eid).read_bytes()) in shas
     _env_cache(monkeypatch, False)
-    assert _canon(Store(records.repo).entries()[0]) == _canon(warm)
+    assert _canon(Store(records.repo).entries().entries) == _canon(warm)
 
 
 # -- verify's history walk (rev-list order, two git processes diffing alternate commits, signatures

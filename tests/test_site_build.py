@@ -217,7 +217,7 @@ def test_build_writes_only_ciphertext_and_json_paths_exist(repo_copy, tmp_path):
     assert _shm_entries() <= before, "the build left plaintext in tmpfs"
     # The leak scan itself, run again from outside, finds nothing.
     store = Store(repo_copy.repo)
-    entries, _ = store.entries()
+    entries = store.entries().entries
     secrets = leakscan.Secrets.from_records(store.pupils().values(), entries, list(store.categories))
     assert leakscan.scan(out, secrets, leakscan.vendor_hashes()) == []
     assert not list(out.rglob("sitemap*")) and not list(out.rglob("*.md")) and not list(out.rglob("search_index*"))

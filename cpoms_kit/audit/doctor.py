@@ -89,7 +89,8 @@ def _repo(store: Store) -> list[Finding]:
     root = str(store.root)
     fsck = subprocess.run(["git", "-C", root, "fsck", "--no-dangling", "--no-progress"], capture_output=True, text=True)
     if fsck.returncode != 0:
-        out.append(Finding("problem", f"git fsck reports damage: {(fsck.stderr or fsck.stdout).strip().splitlines()[:1]}",
+        first = ((fsck.stderr or fsck.stdout).strip().splitlines() or ["no message"])[0]
+        out.append(Finding("problem", f"git fsck reports damage: {first}",
                            "restore from another DSL machine (`cpoms sync`) or a backup clone; do not commit until fixed"))
     status = subprocess.run(["git", "-C", root, "status", "--porcelain", "--untracked-files=all"],
                             capture_output=True, text=True).stdout.strip()

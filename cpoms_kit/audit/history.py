@@ -52,16 +52,23 @@ class Commit:
 def run_git(root: Path, *args: str, input: bytes | None = None, check: bool = True) -> bytes:
     done = subprocess.run(["git", "-C", str(root), *args], input=input, capture_output=True)
     if check and done.returncode != 0:
-        raise GitError(f"git {args[0]} failed: {done.stderr.decode(errors='replace').strip().splitlines()[-1:] or ''}")
+        raise GitError(f"git {args[0]} failed: {_last_line(done.stderr)}")
     return done.stdout
+
+
+def _last_line(stderr: bytes) -> str:
+    lines = stderr.decode(errors="replace").strip().splitlines()
+    return lines[-1] if lines else "no message"
 
 
 class Batch:
     """A long-lived `git cat-file --batch`: ask for many objects over one pipe."""
 
     def __init__(self, root: Path):
+        # git's complaints are not for the user's terminal: a failed read shows as a missing object,
+        # and the git command that fails next says why in one `error:` line.
         self.proc = subprocess.Popen(["git", "-C", str(root), "cat-file", "--batch"],
-                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
 
     def read_many(self, shas: list[str]) -> dict[str, bytes | None]:
         # Write and read in one go per call: git answers in order; a thread-free approach is fine
@@ -163,7 +170,7 @@ def _start_log(root: Path, shas: list[str]) -> Callable[[], bytes]:
         with out, err:
             if proc.wait() != 0:
                 err.seek(0)
-                raise GitError(f"git log failed: {err.read().decode(errors='replace').strip().splitlines()[-1:] or ''}")
+                raise GitError(f"git log failed: {_last_line(err.read())}")
             out.seek(0)
             return out.read()
     return finish

@@ -63,7 +63,7 @@ def events(store, *, pupil: str | None = None, since: str | None = None, staff_i
     amends: dict[str, str] = {}
     wanted: set[str] | None = None
     if pupil:
-        entries, _ = store.entries()  # one batch decryption
+        entries = store.entries().entries  # one batch decryption
         wanted = {e.id for e in entries if pupil in e.pupil_ids}
         amends = {e.id: e.amends for e in entries if e.amends}
     out = []

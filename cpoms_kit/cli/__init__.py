@@ -4,6 +4,7 @@ imported only when used, so `cpoms add` does not pay for the site builder's impo
 from __future__ import annotations
 
 import atexit
+import errno
 import gc
 import importlib
 import os
@@ -60,6 +61,16 @@ class CpomsGroup(click.Group):
         module, attr = target.split(":")
         return getattr(importlib.import_module(module), attr)
 
+    def invoke(self, ctx):
+        # Ctrl-C (or end of input) inside a command. click would print a blank line before its
+        # Abort; a refusal is one line, and a terminal's "^C" is ended here instead.
+        try:
+            return super().invoke(ctx)
+        except (KeyboardInterrupt, EOFError):
+            if sys.stderr.isatty():
+                click.echo(err=True)
+            raise CpomsError("interrupted (Ctrl-C, or the input ended): the command stopped before it finished") from None
+
     def main(self, args=None, prog_name=None, **extra):
         # At exit Python runs one last cyclic garbage collection over everything still alive: after
         # reading 10,000 entries, ~0.1 s spent finding nothing. Freezing first skips it.
@@ -70,26 +81,54 @@ class CpomsGroup(click.Group):
         # them again (~30 ms of `cpoms add`). Memory stays within a few MB of the default.
         gc.set_threshold(10_000, 10, 10)
         try:
+            from cpoms_kit.textin import check_argv
+
+            args = sys.argv[1:] if args is None else list(args)
+            check_argv(args)
             rv = super().main(args=args, prog_name=prog_name or "cpoms", standalone_mode=False, **extra)
         except CpomsError as exc:
             exc.show()
             sys.exit(exc.exit_code)
-        except click.UsageError as exc:
-            hint = f" (see `{exc.ctx.command_path} --help`)" if exc.ctx else ""
-            click.echo(f"error: {' '.join(exc.format_message().split())}{hint}", err=True)
-            sys.exit(2)
-        except click.ClickException as exc:
-            click.echo(f"error: {' '.join(exc.format_message().split())}", err=True)
-            sys.exit(exc.exit_code)
-        except click.Abort:
-            click.echo("error: aborted", err=True)
-            sys.exit(1)
-        except Exception as exc:  # a bug: say so in one line; CPOMS_DEBUG=1 shows the traceback
-            if os.environ.get("CPOMS_DEBUG"):
+        except Exception as exc:
+            message = _refusal(exc)
+            if message is not None:
+                click.echo(f"error: {' '.join(message.split())}", err=True)
+                sys.exit(2)
+            if os.environ.get("CPOMS_DEBUG"):  # a bug: say so in one line; CPOMS_DEBUG=1 shows the traceback
                 raise
             click.echo(f"error: internal error ({type(exc).__name__}: {exc}); rerun with CPOMS_DEBUG=1 and report it", err=True)
             sys.exit(1)
         sys.exit(rv if isinstance(rv, int) else 0)
+
+
+def _refusal(exc: Exception) -> str | None:
+    """The `error:` line for a failure that is the user's or their machine's to fix (exit 2), or
+    None for a bug."""
+    if isinstance(exc, click.exceptions.NoArgsIsHelpError):  # `cpoms pupil`: click's message is the whole help
+        names = exc.ctx.command.list_commands(exc.ctx)
+        which = f": {', '.join(names)}" if len(names) <= 8 else ""
+        return f"give a command{which} (see `{exc.ctx.command_path} --help`)"
+    if isinstance(exc, click.UsageError):
+        return exc.format_message() + (f" (see `{exc.ctx.command_path} --help`)" if exc.ctx else "")
+    if isinstance(exc, click.ClickException):  # e.g. a file click could not open
+        return exc.format_message()
+    if isinstance(exc, click.Abort):  # Ctrl-C or end of input while click parsed; see `invoke` for the rest
+        return "aborted (interrupted, or the input ended)"
+    if isinstance(exc, OSError) and exc.filename and not os.environ.get("CPOMS_DEBUG"):
+        # The machine's to fix: a folder that is not there, a drive that is read-only or full…
+        return f"{exc.filename}: {exc.strerror or exc}{_OS_HINTS.get(exc.errno, '')}"
+    return None
+
+
+_OS_HINTS = {
+    errno.ENOENT: " (check that the folder exists)",
+    errno.ENOTDIR: " (a file stands where a folder is needed)",
+    errno.EEXIST: " (a file or folder of that name is already there)",
+    errno.EACCES: " (check that you may use that file or folder)",
+    errno.EPERM: " (check that you may use that file or folder)",
+    errno.EROFS: " (the drive is read-only)",
+    errno.ENOSPC: " (the drive is full: free some space)",
+}
 
 
 @click.group(cls=CpomsGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})

@@ -22,7 +22,7 @@ def case():
 def _cases(store):
     from cpoms_kit.cases import build_cases
 
-    entries, _ = store.entries()
+    entries = store.entries().entries
     now = store.now()
     return entries, now, build_cases(entries, now, store.staff())
 
@@ -112,6 +112,10 @@ def mark(store, pupil_id, state, by, reason, as_json):
     if current is not None and current.complex == is_complex:
         raise InputError(f"the case of {pupil_id} is already {'complex' if is_complex else 'not complex'}")
     word = "complex" if is_complex else "no longer complex"
+    if reason and reason.strip():
+        from cpoms_kit.textcheck import check_line
+
+        reason = check_line(reason, "--reason")
     body = f"Case marked {word}." + (f" {reason.strip()}" if reason and reason.strip() else "")
     draft = Draft(by=by, body=body, occurred=store.now(), type="case-mark", pupils=[pupil_id],
                   extra={"complex": bool(is_complex)})

@@ -29,7 +29,9 @@ def check(store, pupil, send_alerts, with_summary, as_json):
     With --alert (e.g. from cron each morning), each overdue finding is sent as a reminder,
     without names or text, to whoever should act and to the DSL team, once a day at most.
     Exit status: 0 nothing overdue; 1 something is overdue, or a rule could not run (so its
-    findings are unknown); 2 error. For cron:  cpoms check --repo R >/dev/null || notify
+    findings are unknown); 2 error; 3 entries addressed to your key could not be decrypted (its
+    passphrase not cached: see docs/passphrases.md), so nothing could be checked (with --alert the
+    DSL team is told). For cron:  cpoms check --repo R >/dev/null || notify
     --json prints a list of {rule, status, pupil, entry, due, assignee, message}; with --summary,
     an object {"findings": [...], "summary": {...}, "errors": {...}}.
     Thresholds: [deadlines.<rule-id>] in cpoms.toml; the rules: `cpoms plugins`, docs/deadlines.md.
@@ -46,8 +48,17 @@ def check(store, pupil, send_alerts, with_summary, as_json):
 def _check(store, pupil, with_summary, send_alerts, as_json) -> int:
     from cpoms_kit.deadlines import build_view, evaluate, summary
 
+    from cpoms_kit.errors import KeyUnavailable
+
     store.prefetch(plugins=True)
-    entries, unreadable = store.entries()
+    try:
+        entries = store.entries().entries
+    except KeyUnavailable:
+        if send_alerts:  # from cron: the team must hear that there is no answer today
+            from cpoms_kit.alerts import send_check_failed
+
+            send_check_failed(store, store.now(), who=_key_owner(store))
+        raise
     view = build_view(store, entries)
     now = store.now()
     findings, errors = evaluate(store, view, now, pupil=pupil)
@@ -67,10 +78,14 @@ def _check(store, pupil, with_summary, send_alerts, as_json) -> int:
         _print(findings, report, now, pupil)
     for rule_id, err in errors.items():
         click.echo(f"warning: deadline rule {rule_id} could not run: {err}", err=True)
-    if unreadable:
-        click.echo(f"warning: {len(unreadable)} entries are not addressed to your key and were not checked", err=True)
     overdue = any(f.status == "overdue" for f in findings)
     return 1 if overdue or errors else 0
+
+
+def _key_owner(store) -> str | None:
+    """The staff id whose secret key is in this keyring (the DSL a cron job runs as)."""
+    mine = [s.id for s in store.dsl_team() if store.gpg.has_secret(s.fingerprint)]
+    return mine[0] if mine else None
 
 
 def _print(findings, report, now, pupil) -> None:

@@ -16,6 +16,28 @@ repo_option = click.option(
 json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts.")
 
 
+class TextFile(click.File):
+    """FILE, or - for standard input, read whole and decoded as UTF-8 before the command runs, so
+    a file saved in another encoding is one `error:` line naming it. The command gets the text as
+    a file object, with universal newlines, as click's text files gave it."""
+
+    def __init__(self, bom: bool = False):
+        super().__init__("rb")
+        self.bom = bom  # drop a byte-order mark (spreadsheets save CSV with one)
+
+    def convert(self, value, param, ctx):
+        import io
+
+        from cpoms_kit.textin import decode
+
+        if isinstance(value, io.StringIO):  # already converted (a default, or a second pass)
+            return value
+        data = super().convert(value, param, ctx).read()
+        name = "standard input" if value == "-" else click.format_filename(value)
+        opt = param.opts[0] if param is not None and param.opts[0].startswith("-") else None
+        return io.StringIO(decode(data, f"{opt} {name}" if opt else name, bom=self.bom), newline=None)
+
+
 def with_store(func):
     """Adds --repo and passes an opened Store as the first argument. At a terminal, a read that
     must decrypt many entries (no entry cache yet: seconds) shows a bar on stderr meanwhile."""
@@ -26,6 +48,7 @@ def with_store(func):
         from cpoms_kit.store import Store
 
         store = Store.open(repo)
+        store.warn = lambda message: click.echo(f"warning: {message}", err=True)
         bar = DecryptBar() if sys.stderr.isatty() else None
         store.read_progress = bar
         try:

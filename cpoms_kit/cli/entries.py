@@ -6,7 +6,7 @@ import sys
 
 import click
 
-from cpoms_kit.cli.common import emit_json, json_option, table, with_store
+from cpoms_kit.cli.common import TextFile, emit_json, json_option, table, with_store
 
 
 @click.command()
@@ -24,7 +24,7 @@ from cpoms_kit.cli.common import emit_json, json_option, table, with_store
 @click.option("--about-staff", metavar="STAFF_ID", help="The concern is about this member of staff (about a DSL: routed to the governor).")
 @click.option("--occurred", required=True, metavar="ISO_TIME", help="When it happened, e.g. 2026-11-28T10:40 (school time).")
 @click.option("--body", help="The text of the entry.")
-@click.option("--body-file", type=click.File("r", encoding="utf-8"), metavar="FILE|-", help="Read the text from FILE, or - for stdin.")
+@click.option("--body-file", type=TextFile(), metavar="FILE|-", help="Read the text from FILE, or - for stdin.")
 @click.option("--meta", "meta", multiple=True, metavar="KEY=VALUE", help="Extra front-matter field a plugin reads (e.g. decision=keep-open).")
 @click.option("--strict", is_flag=True, help="Recording-quality findings (see `cpoms lint`) are errors: exit 2, nothing recorded.")
 @json_option
@@ -66,15 +66,16 @@ def add(store, by, etype, pupils, category, tags, follows, amends, action, statu
     entry = validate(store, draft)
     report = lint_entry(store, entry)
     if strict and report.findings:
-        raise InputError(f"--strict: {report.summary()} (see `cpoms lint`); nothing recorded")
+        raise InputError(_ids_for_names(store)(f"--strict: {report.summary()} (see `cpoms lint`); nothing recorded"))
     if strict and report.errors:
-        raise InputError(f"--strict: {report.errors[0]}; nothing recorded")
+        raise InputError(_ids_for_names(store)(f"--strict: {report.errors[0]}; nothing recorded"))
     entry = record(store, accept(entry, report.findings))
     # Shown once the entry is safely committed, so a refusal stays one `error:` line.
+    hide = _ids_for_names(store) if report.errors or report.findings else str
     for note in report.errors:
-        click.echo(f"warning: {note}", err=True)
+        click.echo(f"warning: {hide(note)}", err=True)
     for finding in report.findings:
-        click.echo(f"warning: {finding}", err=True)
+        click.echo(f"warning: {hide(str(finding))}", err=True)
     if as_json:
         emit_json({"id": entry.id})
     else:
@@ -100,8 +101,9 @@ def new(store, by, as_json):
     checker = EditorLint(store)
     entry = write_in_editor(store, by, lambda draft: validate(store, draft), lint=checker)
     record(store, entry)
+    hide = _ids_for_names(store) if checker.errors else str
     for note in checker.errors:
-        click.echo(f"warning: {note}", err=True)
+        click.echo(f"warning: {hide(note)}", err=True)
     accepted = entry.extra.get(ACCEPTED_FIELD) or []
     if accepted:
         click.echo(f"recorded with {len(accepted)} recording-quality warning(s) accepted", err=True)
@@ -109,6 +111,18 @@ def new(store, by, as_json):
         emit_json({"id": entry.id})
     else:
         click.echo(entry.id)
+
+
+def _ids_for_names(store):
+    """Lint quotes the words it found and the rosters' names; stderr may be a cron log, where a
+    pupil is named by id only."""
+    from cpoms_kit.errors import CpomsError
+    from cpoms_kit.roster import names_to_ids
+
+    try:
+        return names_to_ids(store.pupils())
+    except CpomsError:  # no roster here: lint knew no pupils' names either
+        return str
 
 
 def _summary(e) -> dict:
@@ -125,9 +139,11 @@ def _summary(e) -> dict:
 @with_store
 def list_entries(store, pupil, as_json):
     """Entries you can read, newest first (decrypted in memory, in one batch)."""
-    from cpoms_kit.model import RECORDED_ORDER
+    from cpoms_kit.model import RECORDED_ORDER, check_id
 
-    entries, unreadable = store.entries()
+    if pupil:
+        check_id(pupil, "--pupil")  # a typo would otherwise list nothing, as if the pupil had no entries
+    entries = store.entries().entries
     if pupil:
         entries = [e for e in entries if pupil in e.pupil_ids]
     entries.sort(key=RECORDED_ORDER, reverse=True)
@@ -137,8 +153,6 @@ def list_entries(store, pupil, as_json):
         table(None, ["id", "type", "occurred", "recorded", "category", "!", "pupils", "by"],
               [[e.id, e.type, f"{e.occurred_at:%Y-%m-%d %H:%M}", f"{e.recorded_at:%Y-%m-%d %H:%M}", e.category,
                 "HIGH" if e.high_priority else "", " ".join(e.pupil_ids), e.recorded_by] for e in entries])
-    if unreadable and not pupil:
-        click.echo(f"{len(unreadable)} entries are not addressed to your key and were skipped", err=True)
 
 
 @click.command()

@@ -6,7 +6,7 @@ import sys
 
 import click
 
-from cpoms_kit.cli.common import emit_json, json_option, repo_option
+from cpoms_kit.cli.common import TextFile, emit_json, json_option, repo_option
 
 
 def read_draft(text: str):
@@ -28,7 +28,7 @@ def read_draft(text: str):
 
 
 @click.command()
-@click.argument("file", type=click.File("r", encoding="utf-8"), metavar="FILE|-")
+@click.argument("file", type=TextFile(), metavar="FILE|-")
 @repo_option
 @json_option
 def lint(file, repo, as_json):

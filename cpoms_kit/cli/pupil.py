@@ -6,7 +6,7 @@ from dataclasses import asdict
 
 import click
 
-from cpoms_kit.cli.common import emit_json, json_option, table, with_store
+from cpoms_kit.cli.common import TextFile, emit_json, json_option, table, with_store
 
 by_option = click.option("--by", metavar="DSL_ID", help="The DSL signing this change (default: the DSL whose key is here).")
 
@@ -33,7 +33,7 @@ def add_pupil(store, pupil_id, name, dob, year_group, by):
 
 
 @pupil.command("import")
-@click.argument("csv_file", type=click.File("r", encoding="utf-8-sig"))
+@click.argument("csv_file", type=TextFile(bom=True))
 @by_option
 @with_store
 def import_pupils(store, csv_file, by):

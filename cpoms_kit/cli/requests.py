@@ -73,7 +73,7 @@ def list_(store, show_all, as_json):
     """Requests with their due dates; unanswered first."""
     from cpoms_kit.requests import states
 
-    entries, _ = store.entries()
+    entries = store.entries().entries
     rows = [s for s in states(entries).values() if show_all or not s.released]
     rows.sort(key=lambda s: (s.released is not None, str(s.due or "9999"), s.request.id))
     if as_json:

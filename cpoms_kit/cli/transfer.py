@@ -48,8 +48,8 @@ def out_(store, pupil_id, to_key, school, out, by, as_json):
         return
     click.echo(f"{info['bundle']}: {info['entries']} entries, encrypted to {info['to_fingerprint']}; recorded as {entry.id}")
     if info["unreadable_skipped"]:
-        click.echo(f"warning: {info['unreadable_skipped']} entries are not readable with your key and were not checked "
-                   "for this pupil (e.g. concerns routed to the governor)", err=True)
+        click.echo(f"warning: {info['unreadable_skipped']} entries of the repository are not readable with this keyring "
+                   "and were not checked for this pupil", err=True)
 
 
 @transfer.command("in")

@@ -58,7 +58,7 @@ def collect(store, cases: list[str] | tuple[str, ...] = (), progress: Progress =
     from cpoms_kit.recipients import team_can_read
 
     progress("decrypting entries", 0.05)
-    entries, _unreadable = store.entries(lambda done, total: progress("decrypting entries", 0.05 + 0.2 * done / total))
+    entries = store.entries(lambda done, total: progress("decrypting entries", 0.05 + 0.2 * done / total)).entries
     pupils = store.pupils()
     staff = store.staff()
     # Concerns about a DSL or deputy belong to the governors, never to the team's site.
