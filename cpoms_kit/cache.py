@@ -50,7 +50,7 @@ ROW = ("id", "type", "occurred_at", "recorded_at", "recorded_by", "body", "pupil
 Row = list[Any]
 
 
-def _parse(entry_id: str, data: bytes) -> Entry:
+def parse_committed(entry_id: str, data: bytes) -> Entry:
     """The entry in a decrypted file, or CpomsError saying (in a few words) why it is damaged."""
     try:
         entry = parse_entry(data.decode("utf-8"))
@@ -254,7 +254,7 @@ def _load_entries(store: "Store", progress=None) -> Reading:
         built = {i: from_row(cached[shas[i]]) for i in ids if i not in todo and cached[shas[i]] is not None}
         for i, data in batch:
             try:
-                fresh[i] = _parse(i, data) if data is not None else None
+                fresh[i] = parse_committed(i, data) if data is not None else None
             except CpomsError as exc:
                 fresh[i], damaged[i] = None, exc.message
             if progress is not None:

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import re
 import tomllib
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable, Mapping
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from cpoms_kit.errors import CpomsError
@@ -47,12 +48,16 @@ day_end = "15:30"
 # [retention.codes]
 # csa-inquiry = "DOB+75"
 
+# [recording]
+# min_body_chars = 10       # an entry's text needs at least this many characters besides spaces
+
 [plugins]
 # Names of plugins to switch off, e.g. to replace the built-in categories with the school's own.
 disabled = []
 
 [deadlines]
-# Thresholds for the policy's clock; see `cpoms plugins` for each rule.
+# Thresholds for the policy's clock, as [deadlines.<rule-id>] tables; see `cpoms plugins` for each rule.
+# A misspelt rule or setting, or a value of the wrong type, is an error naming it.
 
 [alerts]
 # Channels: [alerts.email], [alerts.webhook], [alerts.desktop], [alerts.log]
@@ -95,6 +100,7 @@ def load(root: Path) -> Config:
         raise CpomsError(f"no {CONFIG_NAME} in {root}") from None
     except tomllib.TOMLDecodeError as exc:
         raise CpomsError(f"{path} is not valid TOML: {exc}") from None
+    check_settings(raw)
     school = raw.get("school", {})
     try:
         tz = ZoneInfo(school.get("timezone", "Europe/London"))
@@ -116,3 +122,179 @@ def load(root: Path) -> Config:
         disabled_plugins=tuple(raw.get("plugins", {}).get("disabled", [])),
         raw=raw,
     )
+
+
+# -- what cpoms.toml may hold -----------------------------------------------------------------------
+# Every key the kit reads is declared here with its type; deadline rules and alert channels declare
+# their own (a `settings` attribute), checked once the plugins are loaded. A misspelt key or a value
+# of the wrong type is an error naming it: tolerated, it would silently leave the default in force
+# (a threshold, a plugin left on). Whether a value makes sense (a positive number, a valid zone) is
+# still for the code that uses it.
+
+@dataclass(frozen=True)
+class Kind:
+    """What one setting must be, worded as the error names it."""
+
+    name: str
+    test: Callable[[Any], bool]
+
+
+@dataclass(frozen=True)
+class Table:
+    """A table of settings. `other`: what keys not listed may hold (None: they are refused)."""
+
+    keys: Mapping[str, Any]
+    other: Any = None
+    required: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Tables:
+    """An array of tables (`[[terms]]`), each a `Table`."""
+
+    table: Table
+
+
+def _number(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
+TEXT = Kind("text in quotes", lambda v: isinstance(v, str))
+NUMBER = Kind("a number", _number)
+WHOLE = Kind("a whole number", lambda v: isinstance(v, int) and not isinstance(v, bool))
+FLAG = Kind("true or false", lambda v: isinstance(v, bool))
+DATE = Kind("a date like 2026-09-03, without quotes", lambda v: isinstance(v, date) and not isinstance(v, datetime))
+HHMM = Kind('a time in quotes like "08:30"',
+            lambda v: isinstance(v, str) and re.fullmatch(r"([01]\d|2[0-3]):[0-5]\d", v) is not None)
+ANY = Kind("anything", lambda v: True)
+
+
+def list_of(kind: Kind, plural: str) -> Kind:
+    return Kind(f"a list [ ] of {plural}", lambda v: isinstance(v, list) and all(kind.test(x) for x in v))
+
+
+def one_of(*choices: str) -> Kind:
+    return Kind("one of " + ", ".join(f'"{c}"' for c in choices), lambda v: v in choices)
+
+
+# What a plugin may write in its `settings` declaration besides a Kind.
+PYTHON_TYPES: dict[type, Kind] = {str: TEXT, int: WHOLE, float: NUMBER, bool: FLAG, date: DATE}
+
+# Keys every [alerts.<channel>] table takes, whatever the channel (cpoms_kit.alerts reads them).
+CHANNEL_SETTINGS = {"enabled": FLAG, "timeout": NUMBER, "quiet_hours": TEXT, "max_per_hour": WHOLE}
+
+SCHEMA = Table({
+    "school": Table({"name": TEXT, "timezone": TEXT, "day_start": HHMM, "day_end": HHMM}),
+    "terms": Tables(Table({"name": TEXT, "start": DATE, "end": DATE}, required=("name", "start", "end"))),
+    "holidays": Tables(Table({"name": TEXT, "start": DATE, "end": DATE}, required=("start",))),
+    "calendar": Table({"bank_holidays": list_of(DATE, "dates"), "region": one_of("england-and-wales", "none")}),
+    "retention": Table({"default": TEXT, "codes": Table({}, other=TEXT)}),
+    "plugins": Table({"disabled": list_of(TEXT, "plugin names in quotes")}),
+    "recording": Table({"min_body_chars": WHOLE}),
+    # Each rule's and channel's own keys are checked against what it declares (check_plugin_settings).
+    "deadlines": Table({}, other=Table({}, other=ANY)),
+    "alerts": Table({"timeout": NUMBER}, other=Table({}, other=ANY)),
+    "site": Table({"title": TEXT, "idle_minutes": NUMBER}),
+    "lint": Table({"dictionary": TEXT, "min_words": WHOLE}),
+})
+
+
+def check_settings(raw: Mapping[str, Any]) -> None:
+    """The kit's own sections of cpoms.toml, or a CpomsError naming the first key that is wrong."""
+    for key, value in raw.items():
+        if key not in SCHEMA.keys:
+            where = f"section [{key}]" if isinstance(value, dict) else f"setting {key!r} outside any [section]"
+            raise _bad(f"unknown {where}{_known(key, SCHEMA.keys)}")
+        _check(value, SCHEMA.keys[key], key, "", key)
+
+
+def check_plugin_settings(config: Config, rules: Any = None, channels: Any = None) -> None:
+    """[deadlines.<rule>] and [alerts.<channel>] against the registered rules and channels (each a
+    `Registered`, or None when not collected). A rule or channel declares its keys as
+    `settings = {"hours": float, ...}` (Python types or this module's Kinds); with none, it takes no
+    settings. While a plugin of that hook is broken, an id nobody registered may be its: not refused."""
+    if rules is not None:
+        for rule_id, table in config.section("deadlines").items():
+            _check_declared(table, rules, rule_id, "deadlines", "deadline rule", {})
+    if channels is not None:
+        for name, table in config.section("alerts").items():
+            if isinstance(table, dict):
+                _check_declared(table, channels, name, "alerts", "alert channel", CHANNEL_SETTINGS)
+
+
+def _check_declared(table: Any, registered: Any, name: str, section: str, what: str,
+                    common: Mapping[str, Kind]) -> None:
+    obj = registered.items.get(name)
+    if obj is None:
+        if registered.broken:
+            return
+        raise _bad(f"[{section}.{name}]: no {what} {name!r} is registered{_known(name, registered.items)} "
+                   "(see `cpoms plugins`)")
+    declared = getattr(obj, "settings", None) or {}
+    if not isinstance(declared, Mapping):
+        raise CpomsError(f"{what} {name!r}: its `settings` must map each setting's name to its type")
+    keys = dict(common)
+    for key, kind in declared.items():
+        keys[key] = kind if isinstance(kind, (Kind, Table, Tables)) else PYTHON_TYPES.get(kind)
+        if keys[key] is None:
+            raise CpomsError(f"{what} {name!r}: setting {key!r} is declared as {kind!r}; use str, int, float, "
+                             "bool, date or a cpoms_kit.config Kind")
+    _check(table, Table(keys), f"{section}.{name}", "", name)
+
+
+def _check(value: Any, spec: Any, path: str, label: str, key: str) -> None:
+    """`value`, found under `key` of the table shown as `label`, against `spec`."""
+    if isinstance(spec, Table):
+        _check_table(value, spec, path)
+    elif isinstance(spec, Tables):
+        if not isinstance(value, list) or not all(isinstance(t, dict) for t in value):
+            raise _bad(f"[[{path}]] must be tables, each under its own [[{path}]] line, not {_shown(value)}")
+        for n, table in enumerate(value, start=1):
+            _check_table(table, spec.table, path, f"[[{path}]] #{n}")
+    elif not spec.test(value):
+        raise _bad(f"{label} {key} must be {spec.name}, not {_shown(value)}")
+
+
+def _check_table(value: Any, spec: Table, path: str, label: str | None = None) -> None:
+    label = label or f"[{path}]"
+    if not isinstance(value, dict):
+        raise _bad(f"{label} must be a table of settings, not {_shown(value)}")
+    for key, item in value.items():
+        sub = spec.keys.get(key, spec.other)
+        if sub is None:
+            raise _bad(f"{label} has an unknown setting {key!r}{_known(key, spec.keys)}")
+        _check(item, sub, f"{path}.{key}", label, key)
+    for key in spec.required:
+        if key not in value:
+            raise _bad(f"{label} needs {key} ({spec.keys[key].name})")
+
+
+def _known(key: str, names: Any) -> str:
+    import difflib
+
+    names = sorted(names)
+    if not names:
+        return "; it takes no settings"
+    close = difflib.get_close_matches(key, names, 1)
+    return (f" (did you mean {close[0]!r}?)" if close else "") + f"; known: {', '.join(names)}"
+
+
+def _shown(value: Any) -> str:
+    """A value as cpoms.toml spells it, cut short: the error stays one readable line."""
+    import json
+
+    if isinstance(value, dict):
+        return "a table"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        text = json.dumps(value)
+    elif isinstance(value, list):
+        text = "[" + ", ".join(_shown(v) for v in value[:4]) + (", ..." if len(value) > 4 else "") + "]"
+    else:
+        text = value.isoformat() if isinstance(value, date) else str(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _bad(message: str) -> CpomsError:
+    return CpomsError(f"{CONFIG_NAME}: {message}")

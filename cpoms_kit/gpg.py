@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import os
 import queue
+import re
 import subprocess
 import threading
 from dataclasses import dataclass
@@ -27,6 +28,62 @@ from cpoms_kit.tmpfs import secure_tmpdir
 BATCH = ["--batch", "--yes", "--no-tty", "--quiet"]
 # Below this many files the scratch keyring (two gpg processes, ~60 ms) costs more than it saves.
 OWN_KEYRING_FROM = 32
+
+
+class KeyLocked(GpgError):
+    """gpg has the secret key but could not unlock it: its passphrase is not cached, and asking
+    for it failed (no terminal, no pinentry, cancelled, wrong). Not to be reworded by a caller as
+    "not readable with this keyring": the message says what to do."""
+
+
+# Why gpg-agent could not get a key's passphrase, as the low 16 bits of the error number on gpg's
+# status lines (`[GNUPG:] FAILURE sign 83918950`, `[GNUPG:] ERROR pkdecrypt_failed 83918950`):
+# unlike gpg's messages, the same in every language. Each was seen with gpg 2.2.40 and
+# pinentry-curses 1.2.1 (tests/test_passphrase.py reproduces no-terminal; docs/passphrases.md).
+_NO_TTY, _TTY_GONE, _NO_PINENTRY, _CANCELLED, _BAD_PASSPHRASE, _TIMEOUT = 32870, 32849, 85, 99, 11, 62
+_STATUS_ERROR = re.compile(r"^\[GNUPG:\] (?:FAILURE \S+|ERROR pkdecrypt_failed) (\d+)", re.M)
+_KEY_CONSIDERED = re.compile(r"^\[GNUPG:\] KEY_CONSIDERED ([0-9A-F]{40})", re.M)
+UNLOCK_HINT = ("Run `export GPG_TTY=$(tty)` in this terminal, or use a graphical pinentry, or cache the passphrase "
+               "with gpg-preset-passphrase (docs/passphrases.md)")
+
+
+def passphrase_trouble(status: str) -> str | None:
+    """What stopped gpg using a secret key because of its passphrase, and what to do, from gpg's
+    status output; None if it failed for another reason."""
+    tty = os.environ.get("GPG_TTY")
+    for match in _STATUS_ERROR.finditer(status):
+        code = int(match.group(1)) & 0xFFFF
+        if code == _NO_TTY:
+            where = f"GPG_TTY={tty} is not a terminal" if tty else "no GPG_TTY"
+            return f"gpg could not ask for its passphrase ({where}). {UNLOCK_HINT}"
+        if code == _TTY_GONE and tty:
+            return f"gpg could not ask for its passphrase (GPG_TTY={tty} does not exist: a terminal since closed?). {UNLOCK_HINT}"
+        if code == _NO_PINENTRY:
+            return ("gpg could not ask for its passphrase (no pinentry program could be started, or gpg is set to "
+                    "pinentry-mode error). Install one (Debian: apt install pinentry-curses) or correct "
+                    "pinentry-program in gpg-agent.conf, or cache the passphrase with gpg-preset-passphrase "
+                    "(docs/passphrases.md)")
+        if code == _CANCELLED:
+            return "the passphrase prompt was cancelled. Run the command again and enter the passphrase"
+        if code == _BAD_PASSPHRASE:
+            return "the passphrase given was wrong. Run the command again with the key's passphrase (docs/passphrases.md)"
+        if code == _TIMEOUT:
+            return "the passphrase prompt timed out. Run the command again and enter the passphrase"
+    return None
+
+
+def _refusal(result, doing: str, key: str | None = None) -> KeyLocked | None:
+    """A KeyLocked for a python-gnupg result that failed for want of a passphrase, naming the key
+    (`key`, else the one gpg last considered before it failed)."""
+    said = getattr(result, "stderr", "") or ""
+    why = passphrase_trouble(said)
+    if why is None:
+        return None
+    if key is None:
+        failed_at = _STATUS_ERROR.search(said)
+        keys = _KEY_CONSIDERED.findall(said, 0, failed_at.start() if failed_at else len(said))
+        key = keys[-1] if keys else None
+    return KeyLocked(f"gpg could not use {f'the secret key {key}' if key else 'a secret key'} to {doing}: {why}")
 
 
 @dataclass(frozen=True)
@@ -113,17 +170,27 @@ class Gpg:
     def has_secret(self, fingerprint: str) -> bool:
         return fingerprint.upper() in self.keys([fingerprint], secret=True)
 
-    def check_recipients(self, fingerprints: list[str], names: dict[str, str] | None = None) -> None:
-        """Refuse, naming the person, any recipient whose key is missing or unusable: never drop one."""
-        names = names or {}
+    def unusable(self, fingerprints: list[str]) -> dict[str, str]:
+        """fingerprint -> what is wrong with it, for each key that cannot be encrypted to."""
         known = self.keys(fingerprints)
+        out = {}
         for fpr in fingerprints:
-            who = names.get(fpr, fpr)
             info = known.get(fpr.upper())
-            if info is None:
-                raise GpgError(f"recipient {who}: public key {fpr} is not in the keyring (cpoms staff list shows who is enrolled)")
-            if info.problem:
-                raise GpgError(f"recipient {who}: key {fpr} {info.problem}; ask them for a new key, then `cpoms staff add` again")
+            problem = "is not in the keyring" if info is None else info.problem
+            if problem:
+                out[fpr] = problem
+        return out
+
+    def check_recipients(self, fingerprints: list[str], names: dict[str, str] | None = None) -> None:
+        """Refuse, naming every person, if any recipient's key is missing or unusable: never drop one."""
+        bad = self.unusable(fingerprints)
+        if bad:
+            names = names or {}
+            who = [f"{names.get(fpr, fpr)} (key {fpr} {problem})" for fpr, problem in bad.items()]
+            ids = [names[fpr] for fpr in bad if fpr in names] or ["ID"]
+            raise GpgError(f"cannot encrypt to {' and '.join(who)}: nothing was written. "
+                           f"{'Each' if len(bad) > 1 else 'They'} must send a renewed or new public key and a DSL run "
+                           f"`cpoms staff set-key {ids[0]} --key FPR`, or a DSL `cpoms staff remove {ids[0]}`")
 
     def export_public(self, fingerprint: str) -> str:
         armored = self._gpg.export_keys([fingerprint])
@@ -145,20 +212,20 @@ class Gpg:
         result = self._gpg.encrypt(plaintext, fingerprints, always_trust=True, armor=False, sign=sign,
                                    extra_args=extra)
         if not result.ok:
-            raise GpgError(f"gpg could not encrypt: {result.status}")
+            raise (sign and _refusal(result, "sign", sign)) or GpgError(f"gpg could not encrypt: {result.status}")
         return result.data
 
     def decrypt(self, ciphertext: bytes) -> bytes:
         result = self._gpg.decrypt(ciphertext)
         if not result.ok:
-            raise GpgError(f"gpg could not decrypt: {result.status or 'no secret key'}")
+            raise _refusal(result, "decrypt") or GpgError(f"gpg could not decrypt: {result.status or 'no secret key'}")
         return result.data
 
     def decrypt_signed(self, ciphertext: bytes) -> tuple[bytes, str | None]:
         """Decrypt and return the primary fingerprint of a valid signature on it, if any."""
         result = self._gpg.decrypt(ciphertext)
         if not result.ok:
-            raise GpgError(f"gpg could not decrypt: {result.status or 'no secret key'}")
+            raise _refusal(result, "decrypt") or GpgError(f"gpg could not decrypt: {result.status or 'no secret key'}")
         signer = (result.pubkey_fingerprint or result.fingerprint or "").upper() if result.valid else None
         return result.data, signer or None
 

@@ -165,14 +165,16 @@ def _check_body(store: Store, body: str) -> None:
                          "say what happened, or what was done")
 
 
-def record(store: Store, entry: Entry) -> Entry:
-    """Encrypt to the entry's recipients and commit it, signed by its author. Then tell the plugins."""
-    staff = store.staff()
-    readers = recipients_for(entry, staff)
+def record(store: Store, entry: Entry, ciphertext: bytes | None = None) -> Entry:
+    """Encrypt to the entry's recipients and commit it, signed by its author. Then tell the plugins.
+    `ciphertext`: the entry already encrypted (one a killed `cpoms add` wrote but never committed)."""
     author = store.signer(entry.recorded_by, must_be_dsl=False)
-    ciphertext = store.encrypt(entry.to_markdown().encode("utf-8"), readers)
     rel = store.entry_path(entry.id).relative_to(store.root).as_posix()
     with store.transaction(f"add entry {entry.id}", author) as tx:
+        # Recipients from the roster as it stands under the writer lock: someone removed a moment
+        # ago is never among them.
+        if ciphertext is None:
+            ciphertext = store.encrypt(entry.to_markdown().encode("utf-8"), recipients_for(entry, store.staff()))
         tx.write(rel, ciphertext)
     # The entry is committed: nothing after this line may lose it.
     try:

@@ -29,8 +29,9 @@ import yaml
 
 from cpoms_kit import config as config_mod
 from cpoms_kit import gitrepo
+from cpoms_kit import interrupts
 from cpoms_kit.errors import CpomsError, GpgError, InputError, KeyUnavailable, RepoNotFound
-from cpoms_kit.gpg import Gpg
+from cpoms_kit.gpg import Gpg, KeyLocked
 from cpoms_kit.model import Entry, Pupil, Staff, load_json_or_yaml, load_yaml, parse_entry
 
 
@@ -71,11 +72,28 @@ class Transaction:
     """Files to write in one commit. Nothing reaches the work tree until the commit is attempted,
     and a failed commit restores every path to what it was."""
 
-    def __init__(self) -> None:
+    def __init__(self, signer: Staff | None = None) -> None:
         self.files: dict[str, bytes] = {}
+        # Who signs: given up front, or decided inside the block (enrolling the first DSL).
+        self.signer = signer
 
     def write(self, relpath: str, data: bytes) -> None:
         self.files[relpath] = data
+
+
+def _check_plugin_settings(config: config_mod.Config, pm) -> None:
+    """[deadlines.<rule>] and [alerts.<channel>] against what the loaded plugins declare; only the
+    hooks those sections use are asked (`cpoms add` without them pays nothing)."""
+    from cpoms_kit.registry import collect
+
+    found = {}
+    for hook, section in (("cpoms_register_deadline_rules", "deadlines"), ("cpoms_register_alert_channels", "alerts")):
+        if any(isinstance(v, dict) for v in config.section(section).values()):
+            try:
+                found[section] = collect(pm, hook, key=lambda o: getattr(o, "id", None) or o.name, strict=False)
+            except CpomsError:
+                pass  # a plugin registering twice: the command that uses this hook reports it
+    config_mod.check_plugin_settings(config, found.get("deadlines"), found.get("alerts"))
 
 
 class Store:
@@ -142,7 +160,9 @@ class Store:
             if self._pm is None:
                 from cpoms_kit.plugins import get_plugin_manager
 
-                self._pm = get_plugin_manager(self.root, self.config.disabled_plugins)
+                pm = get_plugin_manager(self.root, self.config.disabled_plugins)
+                _check_plugin_settings(self.config, pm)
+                self._pm = pm
             return self._pm
 
     def registered(self, hook: str, strict: bool = True):
@@ -281,6 +301,8 @@ class Store:
             return dict(memo[1])
         try:
             plain = self.gpg.decrypt(ciphertext)
+        except KeyLocked:
+            raise  # says why and what to do
         except GpgError:
             raise GpgError("cannot decrypt the pupil roster with this keyring (are you enrolled as staff?)") from None
         # Written as JSON, which is also YAML: parsing 500 pupils costs a millisecond, not a tenth
@@ -300,7 +322,20 @@ class Store:
         staff = [s for s in (staff or self.staff()).values() if s.active]
         if not staff:
             raise InputError("enrol staff first (`cpoms staff add`): the pupil roster is encrypted to them")
-        tx.write(PUPILS_FILE, self.encrypt(plain, staff))
+        # One person's expired or revoked key must not stop enrolling pupils or changing the staff
+        # roster (least of all removing or re-keying that person): they are left out, by name, and
+        # included again when their key is renewed (`staff set-key` rewrites the roster).
+        self.ensure_public_keys()
+        bad = self.gpg.unusable([s.fingerprint for s in staff])
+        for s in staff:
+            if s.fingerprint in bad:
+                self.warn_once(f"the pupil roster was not encrypted to {s.id}: key {s.fingerprint} {bad[s.fingerprint]} "
+                               f"(renew it, then `cpoms staff set-key {s.id} --key FPR`)")
+        usable = [s for s in staff if s.fingerprint not in bad]
+        if not any(s.is_dsl for s in usable):
+            raise GpgError("the pupil roster must be readable by the DSL team, and no DSL or deputy has a usable key "
+                           "(`cpoms doctor` shows each key's state)")
+        tx.write(PUPILS_FILE, self.encrypt(plain, usable))
 
     # -- entries ---------------------------------------------------------------------------------
     def entry_path(self, entry_id: str) -> Path:
@@ -354,7 +389,7 @@ class Store:
             self.warn(message)
 
     def entry(self, entry_id: str) -> Entry:
-        from cpoms_kit.cache import _parse
+        from cpoms_kit.cache import parse_committed
 
         sha = self.committed_entries(entry_id).get(entry_id)
         if sha is None:
@@ -370,7 +405,7 @@ class Store:
                 raise CpomsError(f"entry {entry_id} is damaged (not a readable OpenPGP message); see `cpoms doctor`")
             raise GpgError(f"entry {entry_id} is not readable with this keyring (you are not one of its recipients)")
         try:
-            return _parse(entry_id, plain)
+            return parse_committed(entry_id, plain)
         except CpomsError as exc:
             raise CpomsError(f"entry {entry_id} is damaged ({exc.message}); see `cpoms doctor`") from None
 
@@ -381,7 +416,7 @@ class Store:
 
     # -- writing ---------------------------------------------------------------------------------
     @contextmanager
-    def transaction(self, message: str, signer: Staff) -> Iterator[Transaction]:
+    def transaction(self, message: str, signer: Staff | None = None) -> Iterator[Transaction]:
         """One change as one signed commit, or nothing.
 
         The writer lock is held from the start of the block, not only while committing: whatever
@@ -389,11 +424,13 @@ class Store:
         changing a roster at once queue instead of one silently undoing the other. Files are
         written only once the block has ended without error; a failed commit (gpg, git, a full
         disk, a signal) puts every path back as it was."""
-        with gitrepo.writer_lock(self.root):
-            tx = Transaction()
+        with gitrepo.writer_lock(self.root), interrupts.signals_raise():  # SIGTERM/SIGHUP roll back too
+            tx = Transaction(signer)
             yield tx
             if not tx.files:
                 return
+            signer = tx.signer
+            assert signer is not None, "a transaction needs a signer"
             self._refuse_uncommitted(list(tx.files))
             backups: dict[Path, Path | None] = {}
             try:
@@ -402,7 +439,8 @@ class Store:
                 gitrepo.commit(self.root, list(tx.files), message, author=signer.id,
                                email=signer.email or f"{signer.id}@cpoms.invalid", signing_key=signer.fingerprint)
             except BaseException as exc:
-                self._rollback(list(tx.files), backups)
+                with interrupts.deferred():  # a second signal must not cut the rollback short
+                    self._rollback(list(tx.files), backups)
                 if isinstance(exc, OSError):
                     raise CpomsError(f"could not write the change ({exc.strerror or exc}); nothing was recorded") from None
                 raise

@@ -38,14 +38,15 @@ def _git(store: Store, *args: str, check: bool = True, env: dict | None = None) 
     done = subprocess.run(["git", "-C", str(store.root), *args], capture_output=True, text=True,
                           env={**os.environ, **(env or {})})
     if check and done.returncode != 0:
-        last = (done.stderr or done.stdout).strip().splitlines()
-        raise GitError(f"git {args[0]} failed: {last[-1] if last else done.returncode}")
+        raise GitError(f"git {args[0]} failed: {gitrepo.failure_line(done.stderr or done.stdout) or done.returncode}")
     return done
 
 
 def add_remote(store: Store, url: str, name: str = "origin") -> None:
     if not url.strip():
         raise InputError("give the remote's URL")
+    if url.startswith("-") or name.startswith("-"):  # git would take it for one of its options
+        raise InputError("the remote's URL and --name must not start with '-'")
     if name in _git(store, "remote").stdout.split():
         raise InputError(f"remote {name!r} already exists (git remote -v shows it)")
     _git(store, "remote", "add", name, url)

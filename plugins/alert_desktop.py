@@ -16,6 +16,8 @@ from cpoms_kit.hookspecs import hookimpl
 
 class DesktopChannel:
     name = "desktop"
+    # What [alerts.desktop] may hold besides the keys every channel takes (enabled, timeout...).
+    settings = {"command": str, "show_governor_alerts": bool}
 
     def accepts(self, alert, settings: Mapping[str, Any]) -> tuple[bool, str]:
         if alert.confidential and not settings.get("show_governor_alerts"):

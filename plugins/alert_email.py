@@ -52,6 +52,8 @@ def _password(settings: Mapping[str, Any]) -> str:
 
 class EmailChannel:
     name = "email"
+    settings = {"host": str, "port": int, "security": str, "from": str, "username": str, "password_env": str,
+                "password_command": str, "encrypt_entry": bool, "cafile": str}
     wants_context = True
 
     def accepts(self, alert, settings: Mapping[str, Any]) -> tuple[bool, str]:

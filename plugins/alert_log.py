@@ -24,6 +24,7 @@ def default_path() -> Path:
 
 class LogChannel:
     name = "log"
+    settings = {"path": str}
     wants_context = True
 
     def send(self, alert, recipients, settings: Mapping[str, Any], context=None) -> None:

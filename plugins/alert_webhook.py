@@ -34,6 +34,7 @@ def sign(secret: bytes, timestamp: str, body: bytes) -> str:
 
 class WebhookChannel:
     name = "webhook"
+    settings = {"url": str, "secret_env": str, "governor_url": str}
 
     def accepts(self, alert, settings: Mapping[str, Any]) -> tuple[bool, str]:
         if alert.confidential and not settings.get("governor_url"):

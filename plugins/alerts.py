@@ -39,6 +39,7 @@ class UndeliveredAlerts:
     id = "alerts-undelivered"
     description = ("Alerts that have not been delivered 15 minutes after they were due "
                    "(`cpoms alerts list`, `cpoms alerts retry`). Setting: after_minutes.")
+    settings = {"after_minutes": float}
 
     def evaluate(self, view, now: datetime, settings: Mapping[str, Any]):
         from cpoms_kit.alerts import undelivered

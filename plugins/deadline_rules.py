@@ -12,7 +12,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta
-from typing import Any, Mapping
+from typing import Any, ClassVar, Mapping
+
+from cpoms_kit.config import HHMM
 
 from cpoms_kit.deadlines import (
     DSL_TEAM, EntryView, Finding, after, end_of_day, first_dsl_action, fulfilment, is_concern, local, number,
@@ -34,6 +36,8 @@ class RecordTimely:
     id: str = "record-timely"
     description: str = ("A concern is recorded by 12:00 if it happened in the morning, by 16:00 if "
                         "in the afternoon, and by 23:59 if after 16:00 (settings: morning_by, afternoon_by).")
+    # What [deadlines.<id>] may hold, checked when cpoms.toml is loaded.
+    settings: ClassVar[dict[str, Any]] = {"morning_by": HHMM, "afternoon_by": HHMM}
 
     def evaluate(self, view: EntryView, now: datetime, settings: Settings) -> list[Finding]:
         tz = view.config.timezone
@@ -50,6 +54,7 @@ class DslResponse:
     id: str = "dsl-response"
     description: str = ("Every concern has an action recorded by a DSL or deputy DSL by 23:59 of the "
                         "day the concern was recorded (setting: warn_hours, default off).")
+    settings: ClassVar[dict[str, Any]] = {"warn_hours": float}
 
     def evaluate(self, view: EntryView, now: datetime, settings: Settings) -> list[Finding]:
         tz = view.config.timezone
@@ -73,6 +78,7 @@ class PlannedWithin:
     description: str
     also_types: tuple[str, ...] = ()
     same_day_warning: bool = False
+    settings: ClassVar[dict[str, Any]] = {"hours": float, "same_day": bool}
 
     def evaluate(self, view: EntryView, now: datetime, settings: Settings) -> list[Finding]:
         tz = view.config.timezone
@@ -118,6 +124,7 @@ class CheckInWeekly:
     description: str = ("While a check-in plan (a planned check-in action) is active, a check-in at least every "
                         "7 days until the case is closed; a check-in recorded with `--meta concern=yes` needs a "
                         "follow-up by 23:59 that day (setting: days).")
+    settings: ClassVar[dict[str, Any]] = {"days": float}
 
     def evaluate(self, view: EntryView, now: datetime, settings: Settings) -> list[Finding]:
         tz = view.config.timezone
@@ -183,6 +190,7 @@ class SltMultipleEntries:
     id: str = "slt-multiple-entries"
     description: str = ("A pupil with 3 or more concerns within 14 days is flagged for SLT until a review is "
                         "recorded after the latest of them (settings: count, days).")
+    settings: ClassVar[dict[str, Any]] = {"count": int, "days": float}
 
     def evaluate(self, view: EntryView, now: datetime, settings: Settings) -> list[Finding]:
         tz = view.config.timezone
@@ -225,6 +233,7 @@ class ComplexReview:
     description: str = ("A case marked complex (`cpoms case mark`) has a review at least twice each term "
                         "([[terms]] in cpoms.toml): due-soon past mid-term with none this term, overdue after "
                         "term end with fewer than two (settings: per_term).")
+    settings: ClassVar[dict[str, Any]] = {"per_term": int}
 
     def evaluate(self, view: EntryView, now: datetime, settings: Settings) -> list[Finding]:
         from cpoms_kit.cases import build_cases
@@ -272,6 +281,7 @@ class ReporterInformed:
     description: str = ("The member of staff who raised a concern is told that steps were taken (a done "
                         "inform-reporter action, or any action with `--meta informs_reporter=yes`) within 3 "
                         "days (setting: days; skip_dsl_authors, default true).")
+    settings: ClassVar[dict[str, Any]] = {"days": float, "skip_dsl_authors": bool}
 
     def evaluate(self, view: EntryView, now: datetime, settings: Settings) -> list[Finding]:
         tz = view.config.timezone

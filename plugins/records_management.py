@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta
-from typing import Any, Mapping
+from typing import Any, ClassVar, Mapping
 
 from cpoms_kit.deadlines import DSL_TEAM, EntryView, Finding, number, timed
 from cpoms_kit.errors import CpomsError
@@ -50,6 +50,7 @@ class RequestDeadline:
     description: str = ("An information request is answered (a disclosure recorded) by its due date: one "
                         "calendar month for a SAR (extendable), 15 school days for a parent's educational "
                         "record request, the given date for police and courts (setting: warn_days, default 5).")
+    settings: ClassVar[dict[str, Any]] = {"warn_days": float}
 
     def evaluate(self, view: EntryView, now: datetime, settings: Mapping[str, Any]) -> list[Finding]:
         from cpoms_kit.requests import states
@@ -72,6 +73,7 @@ class TransferReceipt:
     id: str = "transfer-receipt"
     description: str = ("A child-protection file sent to a new school has a receipt recorded within 5 school "
                         "days (KCSIE) (settings: school_days, warn_school_days).")
+    settings: ClassVar[dict[str, Any]] = {"school_days": int, "warn_school_days": int}
 
     def evaluate(self, view: EntryView, now: datetime, settings: Mapping[str, Any]) -> list[Finding]:
         from cpoms_kit.schooldays import Calendar

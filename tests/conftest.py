@@ -211,15 +211,20 @@ def assert_refused(out: Result) -> None:
     assert len(lines) == 1 and lines[0].startswith("error: "), out.stderr
 
 
+def run_process(repo: Path, *args: str | bytes, env: dict | None = None, input: bytes | None = None) -> Result:
+    """`cpoms ARGS --repo REPO` as a real process (the venv's console script, first on PATH through
+    the `env` fixture): for what click's runner cannot pass or see, such as arguments whose bytes
+    are not UTF-8, a signal, or what a child process (git, gpg) writes to stderr itself."""
+    done = subprocess.run(["cpoms", *args, "--repo", str(repo)], env={**os.environ, **(env or {})},
+                          input=input, capture_output=True, timeout=120)
+    return Result(done.returncode, done.stdout.decode("utf-8", "replace"), done.stderr.decode("utf-8", "replace"))
+
+
 def process_fails(cpoms: Cpoms, *args: str | bytes, env: dict | None = None, input: bytes | None = None) -> Result:
-    """`cpoms.fails` for a real `cpoms` process (the venv's console script, first on PATH through the
-    `env` fixture): for what click's runner cannot pass, such as arguments whose bytes are not
-    UTF-8, or a signal."""
+    """`cpoms.fails` for a real `cpoms` process (see `run_process`)."""
     head = git(cpoms.repo, "rev-parse", "HEAD")
     status = git(cpoms.repo, "status", "--porcelain", "--untracked-files=all")
-    done = subprocess.run(["cpoms", *args, "--repo", str(cpoms.repo)], env={**os.environ, **(env or {})},
-                          input=input, capture_output=True, timeout=120)
-    out = Result(done.returncode, done.stdout.decode("utf-8", "replace"), done.stderr.decode("utf-8", "replace"))
+    out = run_process(cpoms.repo, *args, env=env, input=input)
     assert_refused(out)
     assert git(cpoms.repo, "rev-parse", "HEAD") == head, "a refused command committed"
     assert git(cpoms.repo, "status", "--porcelain", "--untracked-files=all") == status, "a refused command wrote files"

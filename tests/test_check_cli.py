@@ -132,7 +132,7 @@ def test_a_broken_rule_is_reported_and_the_others_still_run(cpoms):
     (cpoms.repo / "plugins" / "broken.py").write_text(BROKEN_RULE)
     (cpoms.repo / "plugins" / "worse.py").write_text(BROKEN_REGISTRATION)
     toml = cpoms.repo / "cpoms.toml"
-    toml.write_text(toml.read_text() + '\n[deadlines.monitoring-24h]\nhours = "a day"\n')
+    toml.write_text(toml.read_text() + '\n[deadlines.monitoring-24h]\nhours = -1\n')  # the right type, a bad value
     ids = scenario(cpoms)
     res = cpoms("check", "--json", ok=None, env={"CPOMS_NOW": "2026-11-24T09:00"})
     assert res.code == 1

@@ -24,7 +24,7 @@ def pair(cpoms, tmp_path, monkeypatch):
 def test_two_clones_add_entries_then_sync_all_entries_on_both(pair):
     a, b, bare = pair
     mine = [a.add(), a.add(by="dsl1", body="From machine A.")]
-    theirs = [b.add(by="ms", body="From machine B."), b.add(by="dep1", body="Also B.")]
+    theirs = [b.add(by="ms", body="From machine B."), b.add(by="dep1", body="Also from machine B.")]
     a("sync")
     rb = b("sync", "--json").json()
     assert rb["pulled"] == 2 and rb["pushed"] == 2

@@ -112,5 +112,29 @@ def _repo(store: Store) -> list[Finding]:
     return out
 
 
+def _entries(store: Store) -> list[Finding]:
+    """Entries every command skips (damaged), or cannot read for now, and files under entries/
+    that are not the committed record."""
+    from cpoms_kit.audit import strays
+
+    out = []
+    reading = store.entries(allow_failed=True)
+    for entry_id, why in sorted(reading.damaged.items()):
+        out.append(Finding("problem", f"entry {entry_id} is damaged ({why}); every command skips it",
+                           "entries are never edited: `cpoms verify` shows who committed it; ask its author to record "
+                           "it again as a new entry, and keep the damaged file as evidence"))
+    if reading.failed:
+        out.append(Finding("problem", f"{len(reading.failed)} entries addressed to your key could not be decrypted",
+                           "unlock your key (`export GPG_TTY=$(tty)`, then run any cpoms command at a terminal; "
+                           "docs/passphrases.md)"))
+    found = strays.find(store)
+    if found:
+        shown = ", ".join(f"{s.path} ({s.state.strip()})" for s in found[:3]) + (" …" if len(found) > 3 else "")
+        out.append(Finding("problem", f"{len(found)} file(s) under entries/ are not the committed record: {shown}",
+                           "`cpoms doctor --fix` commits each whole entry (signed by its author, whose key must be "
+                           "here) and removes or restores the rest"))
+    return out
+
+
 def diagnose(store: Store, days: int = 60) -> list[Finding]:
-    return [*_keys(store, store.now(), days), *_agent(store), *_repo(store)]
+    return [*_keys(store, store.now(), days), *_agent(store), *_repo(store), *_entries(store)]

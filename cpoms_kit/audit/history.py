@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Callable
 
 from cpoms_kit.errors import GitError
+from cpoms_kit.gitrepo import failure_line
 
 ZERO = "0" * 40
 
@@ -52,13 +53,8 @@ class Commit:
 def run_git(root: Path, *args: str, input: bytes | None = None, check: bool = True) -> bytes:
     done = subprocess.run(["git", "-C", str(root), *args], input=input, capture_output=True)
     if check and done.returncode != 0:
-        raise GitError(f"git {args[0]} failed: {_last_line(done.stderr)}")
+        raise GitError(f"git {args[0]} failed: {failure_line(done.stderr) or 'no message'}")
     return done.stdout
-
-
-def _last_line(stderr: bytes) -> str:
-    lines = stderr.decode(errors="replace").strip().splitlines()
-    return lines[-1] if lines else "no message"
 
 
 class Batch:
@@ -170,7 +166,7 @@ def _start_log(root: Path, shas: list[str]) -> Callable[[], bytes]:
         with out, err:
             if proc.wait() != 0:
                 err.seek(0)
-                raise GitError(f"git log failed: {_last_line(err.read())}")
+                raise GitError(f"git log failed: {failure_line(err.read()) or 'no message'}")
             out.seek(0)
             return out.read()
     return finish

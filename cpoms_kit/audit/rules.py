@@ -89,6 +89,16 @@ def check_commit(c: Commit, is_root: bool, signed_ok: bool, sig_problem: str | N
         elif row is not None and row["id"] != c.author:
             p("author-mismatch", f"authored as {c.author!r} but signed by {row['id']}")
 
+    # cpoms marks a person as left and never deletes a row, nor the pupil roster's file: a roster
+    # that shrinks was changed by hand (a pupil leaves the encrypted roster only by a disposal,
+    # checked where it can be decrypted: verify._pupil_shrinks).
+    gone = sorted(set(before) - set(after)) if "staff.yaml" in paths and before else []
+    if gone:
+        p("roster-shrink", f"{', '.join(gone)} removed from staff.yaml, which no cpoms command does "
+          "(`cpoms staff remove` marks them as left)", "staff.yaml")
+    if any(ch.path == "pupils.yaml.gpg" and ch.status == "D" for ch in c.changes):
+        p("roster-shrink", "the pupil roster was deleted, which no cpoms command does", "pupils.yaml.gpg")
+
     is_dsl = bool(row and row.get("role") in DSL_ROLES)
     reencrypt_ids = set(c.trailers(REENCRYPT_TRAILER)) if is_reencrypt(c) else set()
     for ch in c.changes:

@@ -58,6 +58,9 @@ class Report:
         }
 
 
+PUPILS = "pupils.yaml.gpg"
+
+
 def _roster(blob: bytes | None) -> Roster:
     if not blob:
         return {}
@@ -144,6 +147,8 @@ def verify(root: Path, *, rev: str = "HEAD", worktree: bool = True, use_pins: bo
             for ch in c.changes:
                 if ch.status != "D" and (ch.path == "staff.yaml" or ch.path.startswith(("keys/", "entries/", DISPOSALS))):
                     wanted.add(ch.new)
+                if ch.path == PUPILS and ch.status == "M" and decrypt and gpg is not None:
+                    wanted |= {ch.old, ch.new}
                 if ch.status == "M" and ch.path.startswith("entries/"):
                     wanted.add(ch.old)  # to prove a re-encryption kept the plaintext
         base: dict[str, str | None] = {}
@@ -224,6 +229,7 @@ def verify(root: Path, *, rev: str = "HEAD", worktree: bool = True, use_pins: bo
         cached = ({b: e for b, e in cached_at_rev.items() if b in heads} if cached_at_rev and heads <= at_rev
                   else _cached_entries(cache, heads))
         report.problems += _with_plaintext(report, commits, entry_blobs, blobs, recipients, keys, current, gpg, cached)
+        report.problems += _pupil_shrinks(commits, blobs, gpg)
     else:
         report.reencryptions_unproven = [rules.entry_id(ch.path) for c in commits if rules.is_reencrypt(c)
                                          for ch in c.changes if ch.status == "M"]
@@ -242,6 +248,32 @@ def verify(root: Path, *, rev: str = "HEAD", worktree: bool = True, use_pins: bo
                                                         bool(decrypt and gpg is not None)))
     report.seconds = time.perf_counter() - started
     return report
+
+
+def _pupil_shrinks(commits: list[history.Commit], blobs: dict[str, bytes | None], gpg) -> list[Problem]:
+    """Pupils who left the encrypted roster in a commit that is not a retention disposal (the only
+    command that removes one). Only versions this keyring can decrypt can be compared."""
+    from cpoms_kit.model import load_json_or_yaml
+
+    changes = [(c, ch) for c in commits for ch in c.changes if ch.path == PUPILS and ch.status == "M"]
+    need = {sha: blobs.get(sha) for _, ch in changes for sha in (ch.old, ch.new)}
+    plain = gpg.decrypt_many({sha: data for sha, data in need.items() if data}) if need else {}
+
+    def ids(sha: str) -> set[str] | None:
+        try:
+            rows = load_json_or_yaml(plain[sha].decode("utf-8")) if plain.get(sha) is not None else None
+            return {str(r["id"]) for r in rows} if isinstance(rows, list) else None
+        except (ValueError, KeyError, TypeError, yaml.YAMLError):
+            return None
+
+    out = []
+    for c, ch in changes:
+        before, after = ids(ch.old), ids(ch.new)
+        gone = sorted(before - after) if before is not None and after is not None else []
+        if gone and not c.subject.startswith("dispose:"):
+            out.append(Problem("roster-shrink", f"{len(gone)} pupil(s) removed from the pupil roster outside a "
+                               "retention disposal, which no cpoms command does", c.sha, PUPILS))
+    return out
 
 
 def _accept_disposals(report: Report, commits: list[history.Commit], blobs: dict[str, bytes]) -> None:
@@ -387,7 +419,8 @@ def _cached_entries(cache: Future | None, wanted: set[str]) -> dict:
 def _with_plaintext(report: Report, commits, entry_blobs, blobs, recipients, keys: KeyIndex, roster: Roster, gpg,
                     cached: dict) -> list[Problem]:
     from cpoms_kit.errors import CpomsError
-    from cpoms_kit.model import Staff, parse_entry
+    from cpoms_kit.cache import parse_committed
+    from cpoms_kit.model import Staff
     from cpoms_kit.recipients import recipients_for
 
     problems: list[Problem] = []
@@ -429,12 +462,10 @@ def _with_plaintext(report: Report, commits, entry_blobs, blobs, recipients, key
             if data is None:
                 continue
             try:
-                entry = parse_entry(data.decode("utf-8"))
-            except (CpomsError, UnicodeDecodeError):
-                problems.append(Problem("entry-malformed", f"entry {eid} decrypts but is not a valid entry", None, path))
+                entry = parse_committed(eid, data)
+            except CpomsError as exc:  # the readers skip it with a warning; here it is a problem
+                problems.append(Problem("entry-malformed", f"entry {eid} is damaged ({exc.message})", None, path))
                 continue
-        if entry.id != eid:
-            problems.append(Problem("entry-malformed", f"file {eid} holds entry {entry.id}", None, path))
         if added_by.get(eid) not in (None, entry.recorded_by):
             problems.append(Problem("author-mismatch", f"entry {eid} says recorded_by {entry.recorded_by} but was committed by "
                                     f"{added_by.get(eid)}", None, path))

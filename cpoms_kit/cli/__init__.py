@@ -4,6 +4,7 @@ imported only when used, so `cpoms add` does not pay for the site builder's impo
 from __future__ import annotations
 
 import atexit
+import contextlib
 import errno
 import gc
 import importlib
@@ -13,6 +14,7 @@ import sys
 import click
 
 from cpoms_kit.errors import CpomsError
+from cpoms_kit.interrupts import Interrupted
 
 # name -> "module:attribute"; one module per command group.
 COMMANDS = {
@@ -89,6 +91,10 @@ class CpomsGroup(click.Group):
         except CpomsError as exc:
             exc.show()
             sys.exit(exc.exit_code)
+        except Interrupted as exc:  # SIGTERM or SIGHUP during a change, which was rolled back
+            with contextlib.suppress(OSError):  # the terminal may be gone (SIGHUP)
+                click.echo(f"error: {exc}", err=True)
+            raise
         except Exception as exc:
             message = _refusal(exc)
             if message is not None:

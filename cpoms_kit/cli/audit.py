@@ -102,13 +102,21 @@ def reencrypt(store, by, dry_run, as_json):
 
 @click.command()
 @click.option("--days", default=60, show_default=True, help="Warn about keys expiring within this many days.")
+@click.option("--fix", is_flag=True, help="Settle files under entries/ that are not committed: commit each whole "
+              "entry (signed by its author) and remove or restore the rest.")
 @json_option
 @with_store
-def doctor(store, days, as_json):
+def doctor(store, days, fix, as_json):
     """Health check: keys expired or expiring soon, missing public keys, gpg-agent and pinentry,
-    git and the repository itself; with the fix for each. Exit 1 when something needs fixing."""
+    git, the repository itself, damaged entries and files a stopped command left behind; with the
+    fix for each. Exit 1 when something needs fixing."""
     from cpoms_kit.audit.doctor import diagnose
 
+    if fix:
+        from cpoms_kit.audit import strays
+
+        for line in strays.fix(store):
+            click.echo(f"fixed: {line}", err=True)
     findings = diagnose(store, days=days)
     if as_json:
         emit_json([f.to_json() for f in findings])

@@ -27,7 +27,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from cpoms_kit.errors import GpgError, InputError
+from cpoms_kit.errors import CpomsError, GpgError, InputError
 from cpoms_kit.model import check_id, load_json_or_yaml
 
 PATH = "site/passwords.yaml.gpg"
@@ -59,21 +59,27 @@ class Passwords:
     team: Secret | None = None
     cases: dict[str, Secret] = field(default_factory=dict)
     dirty: bool = False  # changed in memory; `save` commits it
+    # The ciphertext these were read from (None: there was no file). Making slots takes seconds to
+    # minutes, too long to hold the writer lock, so `save` checks under the lock that nobody
+    # saved other passwords meanwhile, rather than overwrite them.
+    read_from: bytes | None = None
 
 
 def load(store) -> Passwords:
     path = store.root / PATH
     if not path.exists():
         return Passwords()
+    ciphertext = path.read_bytes()
     try:
-        plain = store.gpg.decrypt(path.read_bytes())
+        plain = store.gpg.decrypt(ciphertext)
     except GpgError:
         raise GpgError(f"cannot decrypt {PATH} with this keyring: only the DSL team can read the site passwords") from None
     # Written as JSON (a slot pair per case: libyaml took ~0.2 s of every build at 500 cases, the
     # json module a tenth of it); files written as YAML by earlier versions still read.
     data = load_json_or_yaml(plain.decode("utf-8")) or {}
     team = Secret.from_yaml(data["team"]) if data.get("team") else None
-    return Passwords(team=team, cases={k: Secret.from_yaml(v) for k, v in (data.get("cases") or {}).items()})
+    return Passwords(team=team, cases={k: Secret.from_yaml(v) for k, v in (data.get("cases") or {}).items()},
+                     read_from=ciphertext)
 
 
 def _wrap_all(jobs: list[tuple[bytes, str, str]]) -> list[dict]:
@@ -133,7 +139,12 @@ def save(store, pw: Passwords, by: str | None = None, message: str = "site: pass
     plain = json.dumps(data, indent=1).encode("utf-8")
     recipients = list({s.fingerprint: s for s in [*team, signer]}.values())
     with store.transaction(message, signer) as tx:
+        path = store.root / PATH
+        if (path.read_bytes() if path.exists() else None) != pw.read_from:
+            raise CpomsError("the site passwords were changed by another command while this one ran (a build or a "
+                             "rotation elsewhere on this machine); nothing was changed: run it again")
         tx.write(PATH, store.encrypt(plain, recipients))
+    pw.read_from = (store.root / PATH).read_bytes()
     pw.dirty = False
 
 
