@@ -45,6 +45,9 @@ def run(root: Path, *args: str, env: dict[str, str] | None = None) -> str:
     done = _call(["git", "-C", str(root), *args], env)
     if done.returncode != 0:
         verb = next((a for a in args if not a.startswith("-") and "=" not in a), "git")
+        if "index.lock': File exists" in (done.stderr or ""):
+            raise GitError("git is busy or was stopped mid-change (.git/index.lock exists); if no git or cpoms "
+                           "command is running, run `cpoms doctor --fix`, then try again")
         raise GitError(f"git {verb} failed: {failure_line(done.stderr or done.stdout) or done.returncode}")
     return done.stdout
 

@@ -108,13 +108,13 @@ class Cpoms:
     def fails(self, *args: str, **kw) -> Result:
         """Runs a command that must be refused: exit 2, one `error:` line, nothing committed."""
         head = git(self.repo, "rev-parse", "HEAD")
-        status = git(self.repo, "status", "--porcelain", "--untracked-files=all")
+        status = git(self.repo, "--no-optional-locks", "status", "--porcelain", "--untracked-files=all")
         out = self(*args, ok=None, **kw)
         assert out.code == 2, (out.code, out.stdout, out.stderr)
         lines = out.stderr.strip().splitlines()
         assert len(lines) == 1 and lines[0].startswith("error: "), out.stderr
         assert git(self.repo, "rev-parse", "HEAD") == head, "a refused command committed"
-        assert git(self.repo, "status", "--porcelain", "--untracked-files=all") == status, "a refused command wrote files"
+        assert git(self.repo, "--no-optional-locks", "status", "--porcelain", "--untracked-files=all") == status, "a refused command wrote files"
         return out
 
     def add(self, by="tj", pupil=("P001",), category="Safeguarding", occurred="2026-11-27T09:00",

@@ -88,8 +88,8 @@ class PassphraseRepo:
 
 def passphrase_repo(tmp_path: Path, pinentry_program: str = PINENTRY_CURSES) -> PassphraseRepo:
     """A fresh copy of the repository and keyring, its gpg-agent running `pinentry_program`."""
-    if not os.access(pinentry_program, os.X_OK):
-        pytest.skip(f"{pinentry_program} is not installed (Debian: apt install pinentry-curses)")
+    if not os.access(PINENTRY_CURSES, os.X_OK):  # _template's keyring uses it
+        pytest.skip(f"{PINENTRY_CURSES} is not installed (Debian: apt install pinentry-curses)")
     template = _template()
     home = keygen.new_passphrase_gnupghome(pinentry_program)
     for name in ("pubring.kbx", "trustdb.gpg", "private-keys-v1.d"):

@@ -69,6 +69,40 @@ def test_key_that_cannot_sign_is_refused_with_the_cause_and_the_fix(locked_repo)
     assert "docs/passphrases.md" in line
 
 
+# A pinentry answering gpg-agent as pinentry-curses 1.2.1 does when its Cancel button is chosen
+# (ERR 83886179) or a passphrase is typed (D …); the agent's part is real: it asks three times.
+SCRIPTED_PINENTRY = """#!/bin/sh
+echo "OK Pleased to meet you"
+while read -r cmd rest; do
+  case "$cmd" in
+    GETPIN) {answer};;
+    BYE) echo OK; exit 0;;
+    *) echo OK;;
+  esac
+done
+"""
+
+
+@pytest.mark.parametrize("answer, says", [
+    (None, "gpg could not ask for its passphrase (no pinentry program could be started"),
+    ('echo "ERR 83886179 Operation cancelled <Pinentry>"', "the passphrase prompt was cancelled. Run the command again"),
+    ('echo "D not the passphrase"; echo OK', "the passphrase given was wrong"),
+], ids=["no-pinentry-program", "cancelled", "wrong-passphrase"])
+def test_each_reason_signing_failed_is_named(tmp_path, answer, says):
+    program = tmp_path / "pinentry"
+    if answer is not None:
+        program.write_text(SCRIPTED_PINENTRY.replace("{answer}", answer))
+        program.chmod(0o755)
+    repo = passphrase_repo(tmp_path, str(program))  # no answer: as if pinentry-program named nothing installed
+    try:
+        repo.separate_passphrases()
+        repo.unlock(sign=False)
+        line = assert_refused(repo, repo.cpoms(*ADD), state(repo))
+        assert line.startswith(f"error: git could not sign with dsl1's key {repo.fprs['dsl1']}: {says}"), line
+    finally:
+        repo.close()
+
+
 def test_cached_passphrase_signs_the_commit(locked_repo):
     repo = locked_repo
     repo.unlock()

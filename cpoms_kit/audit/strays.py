@@ -34,9 +34,20 @@ def find(store: Store) -> list[Stray]:
 
 def fix(store: Store) -> list[str]:
     """Settle every stray; returns one line per file saying what was done."""
+    with gitrepo.writer_lock(store.root):  # no cpoms command is writing meanwhile
+        return _fix(store)
+
+
+def _fix(store: Store) -> list[str]:
     from cpoms_kit.recording import record
 
     done = []
+    lock = store.root / ".git" / "index.lock"
+    if lock.exists():
+        # Left by a git that was killed inside a cpoms command (we hold the writer lock, so none
+        # of ours is running); every later change would fail on it.
+        lock.unlink()
+        done.append(".git/index.lock: removed (left by a git command that was stopped)")
     for stray in find(store):
         path = store.root / stray.path
         if stray.state[0] not in "A?":
