@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from cpoms_kit import interrupts
 from cpoms_kit.errors import GitError
 from cpoms_kit.fslock import exclusive
 
@@ -58,8 +59,6 @@ def _call(argv: list[str], env: dict[str, str] | None = None, text: bool = True)
     removes its own index.lock; subprocess.run's SIGKILL leaves it behind, and the rollback's
     `git reset` fails on it."""
     import subprocess
-
-    from cpoms_kit import interrupts
 
     proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=text, env=env)
     try:
@@ -117,9 +116,8 @@ def commit(root: Path, paths: list[str], message: str, *, author: str, email: st
             run(root, *config, "commit", "-q", *sign, "-m", message, *only, env=env)
         except GitError as exc:
             raise _signing_failure(status, author, signing_key) or exc from None
+        interrupts.settled()
     except BaseException:
-        from cpoms_kit import interrupts
-
         with interrupts.deferred():
             _put_back(root, head, index)
         raise

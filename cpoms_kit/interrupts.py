@@ -4,9 +4,10 @@ By default SIGTERM (`kill`, a shutdown, systemd stopping a job) and SIGHUP (the 
 say while pinentry waits for a passphrase) end Python at once: no `except` or `finally` runs, so a
 half-written change stays in the working folder and the index. Inside `signals_raise()` they raise
 `Interrupted` in the main thread instead, like Ctrl-C's KeyboardInterrupt, and the change's
-rollback runs. Only the first signal raises: one that arrives while the rollback runs (a second
-Ctrl-C, the shutdown's SIGTERM after the terminal's SIGHUP) waits until the block has ended, and
-so does any signal that arrives inside `deferred()`.
+rollback runs. Only the first signal raises; later ones (a second Ctrl-C, the shutdown's SIGTERM
+after the terminal's SIGHUP) change nothing. A signal that arrives inside `deferred()` (the
+rollback of another failure) or once the change is committed (`settled()`) is raised only when the
+block ends, so neither is cut short.
 """
 
 from __future__ import annotations
@@ -24,12 +25,14 @@ class Interrupted(SystemExit):
     signal's number, as a shell reports a process the signal ended), so that no `except Exception`
     takes it for an ordinary failure and carries on."""
 
-    def __init__(self, signum: int):
+    def __init__(self, signum: int, committed: bool = False):
         super().__init__(128 + signum)
-        self.signum = signum
+        self.signum, self.committed = signum, committed
         self.name = signal.Signals(signum).name
 
     def __str__(self) -> str:
+        if self.committed:
+            return f"stopped by {self.name} just after the change was committed: it is recorded"
         return f"stopped by {self.name} while the change was being written; it was rolled back and nothing was recorded"
 
 
@@ -37,10 +40,11 @@ class _Guard:
     def __init__(self) -> None:
         self.raised = False
         self.deferring = 0
+        self.settled = False
         self.pending: int | None = None
 
     def handle(self, signum: int, frame) -> None:
-        if self.raised or self.deferring:
+        if self.raised or self.deferring or self.settled:
             if self.pending is None:
                 self.pending = signum
             return
@@ -51,9 +55,9 @@ class _Guard:
 _guards: list[_Guard] = []
 
 
-def _exception(signum: int) -> BaseException:
+def _exception(signum: int, committed: bool = False) -> BaseException:
     # Ctrl-C stays a KeyboardInterrupt: the CLI already says what it means.
-    return KeyboardInterrupt() if signum == signal.SIGINT else Interrupted(signum)
+    return KeyboardInterrupt() if signum == signal.SIGINT else Interrupted(signum, committed)
 
 
 def _ours_to_take(signum: int, handler) -> bool:
@@ -86,7 +90,7 @@ def signals_raise() -> Iterator[None]:
         for signum, handler in previous.items():
             signal.signal(signum, handler)
         if guard.pending is not None and not guard.raised:
-            raise _exception(guard.pending)
+            raise _exception(guard.pending, guard.settled)
 
 
 @contextmanager
@@ -102,3 +106,11 @@ def deferred() -> Iterator[None]:
         yield
     finally:
         guard.deferring -= 1
+
+
+def settled() -> None:
+    """The change is committed: a signal from now on is raised only when the enclosing
+    `signals_raise()` block ends, so that nothing undoes half of a finished change or leaves its
+    tidying-up undone. A no-op outside one, or off the main thread."""
+    if _guards and threading.current_thread() is threading.main_thread():
+        _guards[-1].settled = True

@@ -41,7 +41,8 @@ FRONT = "---"
 
 def check_id(value: str, what: str = "id") -> str:
     if not isinstance(value, str) or not ID_RE.match(value):
-        raise InputError(f"{what} {value!r} must be 1-64 characters from A-Z a-z 0-9 _ -")
+        shown = repr(value) if len(repr(value)) <= 40 else f"{repr(value)[:30]}… ({len(str(value))} characters)"
+        raise InputError(f"{what} {shown} must be 1-64 characters from A-Z a-z 0-9 _ -")
     return value
 
 

@@ -144,6 +144,8 @@ CATALOGUE = [
         setup=staff_yaml(replace("role: staff", "role: janitor"))),
     row("staff list: staff.yaml bad fingerprint", "staff", "list",
         setup=staff_yaml(replace("  fingerprint: ", "  fingerprint: 0x"))),
+    row("staff list: staff.yaml active neither true nor false", "staff", "list",
+        setup=staff_yaml(replace("active: true", "active: maybe"))),
     row("staff list: staff.yaml duplicate ids", "staff", "list", setup=staff_yaml(replace("- id: ms", "- id: tj"))),
     row("staff add: fingerprint not 40 hex", "staff", "add", "x1", "--name", "X Y", "--role", "staff", "--key", "ABCD"),
     row("staff add: key not in the keyring", "staff", "add", "x1", "--name", "X Y", "--role", "staff",
@@ -278,7 +280,16 @@ def test_a_records_folder_without_git_is_refused(cpoms, git_dir, argv):
     before = _files(cpoms.repo)
     out = run_process(cpoms.repo, *argv)
     assert_refused(out)
-    assert "not a git repository" in out.stderr
+    assert "not a git repository" in out.stderr and "git clone" in out.stderr  # what is wrong, and the way out
+    assert _files(cpoms.repo) == before
+
+
+@pytest.mark.parametrize("command", ["verify", "log"])
+def test_a_damaged_git_is_one_line_not_gits_own(cpoms, command):
+    """The `fatal:` lines of the git processes verify and log start stay off the terminal."""
+    (cpoms.repo / ".git" / "HEAD").write_text("garbage\n")
+    before = _files(cpoms.repo)
+    assert_refused(run_process(cpoms.repo, command))
     assert _files(cpoms.repo) == before
 
 

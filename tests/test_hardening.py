@@ -425,3 +425,13 @@ def test_add_killed_while_signing_leaves_no_record_and_doctor_fix_recovers_it(cp
     assert len(cpoms("list", "--json").json()) == 2 and other
     assert git(cpoms.repo, "status", "--porcelain", "--untracked-files=all") == ""
     assert cpoms("verify", "--json").json()["ok"]
+
+
+def test_a_nul_in_the_text_and_a_huge_id_are_refused_in_one_short_line(cpoms, tmp_path):
+    body = tmp_path / "body.txt"
+    body.write_bytes(b"Samira Okonkwo-Bright said hello\x00 to Tom Jones at break time.")
+    cpoms.fails("add", "--by", "tj", "--pupil", "P001", "--category", "Wellbeing", "--occurred", "2026-11-27T09:00",
+                "--body-file", str(body))
+    out = cpoms.fails("add", "--by", "tj", "--pupil", "P" * 100_000, "--category", "Wellbeing", "--occurred",
+                      "2026-11-27T09:00", "--body", "Samira Okonkwo-Bright arrived without a coat.")
+    assert len(out.stderr) < 300

@@ -333,7 +333,7 @@ def test_new_a_fix_that_leaves_findings_reopens_again(cpoms, editor):
 def test_new_unchanged_template_still_aborts(cpoms, editor):
     head = git(cpoms.repo, "rev-parse", "HEAD")
     res, seen = editor(cpoms, {"do": "keep"}, ok=None)
-    assert res.code == 1 and "unchanged" in res.stderr and len(seen) == 1
+    assert res.code == 2 and "unchanged" in res.stderr and len(seen) == 1
     assert git(cpoms.repo, "rev-parse", "HEAD") == head
 
 
@@ -344,7 +344,7 @@ def test_new_cannot_loop_forever(cpoms, editor, monkeypatch):
     head = git(cpoms.repo, "rev-parse", "HEAD")
     # An editor that changes the text every time, never fixing the findings.
     res, seen = editor(cpoms, {"do": "write", "text": DRAFT}, {"do": "append"}, ok=None)
-    assert res.code == 1 and "4 times" in res.stderr and len(seen) == 4
+    assert res.code == 2 and "4 times" in res.stderr and len(seen) == 4
     assert git(cpoms.repo, "rev-parse", "HEAD") == head
     assert git(cpoms.repo, "status", "--porcelain", "--untracked-files=all") == ""
 
@@ -352,5 +352,5 @@ def test_new_cannot_loop_forever(cpoms, editor, monkeypatch):
 def test_new_emptying_the_file_after_findings_aborts(cpoms, editor):
     head = git(cpoms.repo, "rev-parse", "HEAD")
     res, seen = editor(cpoms, {"do": "write", "text": DRAFT}, {"do": "write", "text": ""}, ok=None)
-    assert res.code == 1 and len(seen) == 2
+    assert res.code == 2 and len(seen) == 2
     assert git(cpoms.repo, "rev-parse", "HEAD") == head

@@ -66,7 +66,7 @@ def test_unchanged_or_emptied_template_aborts_without_writing(cpoms, tmp_path, m
     monkeypatch.setenv("EDITOR", editor(tmp_path, rounds))
     head = git(cpoms.repo, "rev-parse", "HEAD")
     out = cpoms("new", "--by", "tj", ok=None)
-    assert out.code == 1 and "nothing recorded" in out.stderr
+    assert out.code == 2 and "nothing recorded" in out.stderr
     assert git(cpoms.repo, "rev-parse", "HEAD") == head
     assert git(cpoms.repo, "status", "--porcelain") == ""
     assert not os.path.exists(os.path.dirname(seen(tmp_path)[0]["path"]))
@@ -86,7 +86,7 @@ def test_giving_up_after_an_error_aborts(cpoms, tmp_path, monkeypatch):
     monkeypatch.setenv("EDITOR", editor(tmp_path, [bad, None]))
     head = git(cpoms.repo, "rev-parse", "HEAD")
     out = cpoms("new", "--by", "tj", ok=None)
-    assert out.code == 1
+    assert out.code == 2
     assert git(cpoms.repo, "rev-parse", "HEAD") == head
 
 

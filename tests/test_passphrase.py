@@ -197,6 +197,57 @@ def test_signal_while_signing_rolls_the_change_back(waiting_repo, signum, whole_
     assert listed.returncode == 0 and "new1" not in {m["id"] for m in json.loads(listed.stdout)}
 
 
+def test_rollback_does_not_need_git_to_write_its_index(waiting_repo):
+    """A full disk, say: the index is put back by a rename, not by git writing a new one (here git
+    cannot, as another git holds index.lock)."""
+    repo = waiting_repo
+    before = state(repo)
+    proc = subprocess.Popen(repo.argv("staff", "add", "new1", "--name", "Nia New", "--role", "staff", "--key",
+                                      repo.fprs["new1"], "--by", "dsl1"),
+                            env=repo.env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, start_new_session=True)
+    lock = repo.root / ".git" / "index.lock"
+    try:
+        wait_for(repo.asked, proc)
+        lock.write_bytes(b"")
+        os.kill(proc.pid, signal.SIGTERM)
+        _, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        lock.unlink(missing_ok=True)
+    assert proc.returncode == 128 + signal.SIGTERM, err
+    assert state(repo) == before
+
+
+def test_signal_after_git_committed_undoes_the_commit(locked_repo, tmp_path):
+    """Stopped while a post-commit hook runs (a backup push, say): git has moved HEAD and the
+    index already, and the rollback must undo them with the files."""
+    repo = locked_repo
+    repo.unlock()
+    marker = tmp_path / "hook-pid"
+    hook = repo.root / ".git" / "hooks" / "post-commit"
+    hook.parent.mkdir(exist_ok=True)
+    hook.write_text(f'#!/bin/sh\necho $$ > "{marker}.tmp" && mv "{marker}.tmp" "{marker}"\nexec sleep 600\n')
+    hook.chmod(0o755)
+    before = state(repo)
+    proc = subprocess.Popen(repo.argv("staff", "add", "new1", "--name", "Nia New", "--role", "staff", "--key",
+                                      repo.fprs["new1"], "--by", "dsl1"),
+                            env=repo.env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, start_new_session=True)
+    try:
+        wait_for(marker, proc)
+        os.kill(proc.pid, signal.SIGTERM)
+        _, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        if marker.exists():
+            os.kill(int(marker.read_text()), signal.SIGKILL)
+    assert proc.returncode == 128 + signal.SIGTERM, err
+    assert state(repo) == before
+
+
 # -- the signal guard itself -----------------------------------------------------------------------
 
 def test_signals_raise_only_inside_the_block_and_leave_ignored_signals_ignored():
@@ -225,3 +276,13 @@ def test_a_signal_during_a_rollback_waits_until_it_is_done():
                 done.append("rolled back")
             done.append("after")
     assert done == ["rolled back", "after"]
+
+
+def test_a_signal_after_the_commit_lets_the_change_finish():
+    done = []
+    with pytest.raises(interrupts.Interrupted) as caught:
+        with interrupts.signals_raise():
+            interrupts.settled()
+            os.kill(os.getpid(), signal.SIGTERM)
+            done.append("tidied up")
+    assert done == ["tidied up"] and caught.value.committed and "it is recorded" in str(caught.value)

@@ -305,7 +305,7 @@ def test_a_schools_own_rule_declares_its_settings(cpoms):
     assert "[deadlines.plain-rule] has an unknown setting 'minutes'; it takes no settings" in cpoms.fails("check").stderr
 
 
-def _full_config(cpoms, tmp_path) -> str:
+def _full_config(tmp_path) -> str:
     from cpoms_kit_plugins.lint_checks import DICTIONARY
 
     return f'''
@@ -413,7 +413,7 @@ min_words = 6
 
 
 def test_a_cpoms_toml_with_every_section_and_setting_loads(cpoms, tmp_path):
-    (cpoms.repo / "cpoms.toml").write_text(_full_config(cpoms, tmp_path), encoding="utf-8")
+    (cpoms.repo / "cpoms.toml").write_text(_full_config(tmp_path), encoding="utf-8")
     cpoms.add()
     assert cpoms("check", ok=None).code in (0, 1)
     assert (tmp_path / "state" / "alerts.log").is_file()  # the settings were read, not only accepted
