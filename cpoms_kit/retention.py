@@ -283,15 +283,16 @@ def dispose(store: Store, pupil: str, by: str, gc: bool = True) -> DisposalRecor
     paths = [f"{ENTRIES}/{i}{ENTRY_SUFFIX}" for i in removed]
     now = store.now()
     rec_id = str(ULID.from_datetime(now))
-    roster = store.pupils()
-    roster.pop(pupil)
-    # Everything that can fail on gpg's side happens before history is touched.
     from cpoms_kit.store import Transaction
 
-    tx = Transaction()
-    store.write_pupils(tx, roster)
     rel = f"{DISPOSALS}/{rec_id}.yaml"
     with gitrepo.writer_lock(store.root):
+        # The roster as it stands under the lock (an enrolment meanwhile is kept); everything that
+        # can fail on gpg's side happens before history is touched.
+        roster = store.pupils()
+        roster.pop(pupil, None)
+        tx = Transaction()
+        store.write_pupils(tx, roster)
         old_heads, new_heads, commit_map = rewrite_without(store.root, paths)
         try:
             # The index still describes the old tip: reset it to the new one, and remove the files.

@@ -259,8 +259,9 @@ def receive(store: Store, bundle: Path, by: str, as_pupil: str | None, sender_ke
     roster = store.pupils()
     enrol = pid not in roster
     if not enrol and roster[pid].dob.isoformat() != src["dob"]:
-        raise InputError(f"pupil {pid} here was born {roster[pid].dob}, the file's pupil on {src['dob']}: "
-                         "is this the same child? use --as with the right id")
+        # Dates of birth stay out of error lines (they reach terminals and cron logs).
+        raise InputError(f"pupil {pid} here has another date of birth than the file's pupil: is this the same "
+                         "child? use --as with the right id")
     if enrol:
         from cpoms_kit.roster import _pupil
 
@@ -300,11 +301,14 @@ def receive(store: Store, bundle: Path, by: str, as_pupil: str | None, sender_ke
         body=_summary_text(doc, how), pupils=(PupilRef(pid),),
         extra={"provenance": provenance, "summary": summ, "entries": [e.id for e in new_entries],
                "original_pupil_id": src["id"]})
-    staff = store.staff()
     receipt = _receipt(store, doc, signer, pid, len(new_entries), how, now)
     with store.transaction(f"transfer in {len(new_entries)} entries", signer) as tx:
+        # The rosters as they stand under the writer lock: an enrolment meanwhile is kept.
+        staff, current = store.staff(), store.pupils()
         if enrol:
-            store.write_pupils(tx, roster)
+            if pid in current:
+                raise InputError(f"pupil {pid} was enrolled by someone else meanwhile; run this again")
+            store.write_pupils(tx, {**current, pid: roster[pid]})
         for e in [*new_entries, head]:
             tx.write(store.entry_path(e.id).relative_to(store.root).as_posix(),
                      store.encrypt(e.to_markdown().encode("utf-8"), recipients_for(e, staff)))
