@@ -39,8 +39,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from cpoms_kit import keygen  # noqa: E402
 from cpoms_kit.model import Entry, PupilRef, Staff  # noqa: E402
-from cpoms_kit.recipients import recipients_for  # noqa: E402
-from cpoms_kit.tmpfs import secure_tmpdir  # noqa: E402
+from cpoms_kit.store.recipients import recipients_for  # noqa: E402
+from cpoms_kit.infra.tmpfs import secure_tmpdir  # noqa: E402
 
 TZ = "Europe/London"
 NOW = "2026-11-27T16:00"  # a Friday afternoon in the autumn term: the benchmark's clock
@@ -379,7 +379,7 @@ def main(argv: list[str] | None = None) -> None:
         f"-S{fprs['hcarter']}", "-m", "set term dates", "cpoms.toml")
     say(f"• school set up with `cpoms` ({len(STAFF)} staff, {a.pupils} pupils) in {time.perf_counter() - t0:.1f} s")
 
-    from cpoms_kit.store import Store
+    from cpoms_kit.store.repository import Store
 
     staff = Store(repo).staff()
     t1 = time.perf_counter()

@@ -104,7 +104,7 @@ print(json.dumps({"n": len(paths), "ok": ok, "seconds": time.perf_counter() - t0
 BULK = """
 import json, sys, time
 from pathlib import Path
-from cpoms_kit.gpg import Gpg
+from cpoms_kit.infra.gpg import Gpg
 paths = sorted(Path(sys.argv[1], "entries").glob("*.md.gpg"))[: int(sys.argv[2])]
 blobs = {p.name: p.read_bytes() for p in paths}
 t0 = time.perf_counter()

@@ -14,7 +14,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from cpoms_kit import keygen
+from cpoms_kit.infra import keygen
 
 HERE = Path.cwd()
 DEMO = HERE / ".demo"

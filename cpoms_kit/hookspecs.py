@@ -23,7 +23,7 @@ def cpoms_register_categories(register):
     """Register concern categories.
 
     Call ``register(Category(name, subcategories, guidance), replace=False)`` for each;
-    see :class:`cpoms_kit.registry.Category`. ``replace=True`` overrides a category of the same
+    see :class:`cpoms_kit.pluginhost.registry.Category`. ``replace=True`` overrides a category of the same
     name from another plugin (a school changing the policy's wording, say).
     """
 
@@ -33,7 +33,7 @@ def cpoms_register_entry_types(register):
     """Register entry types (concern, action, review…).
 
     Call ``register(EntryType(name, description, needs_category))``; see
-    :class:`cpoms_kit.registry.EntryType`.
+    :class:`cpoms_kit.pluginhost.registry.EntryType`.
     """
 
 
@@ -42,7 +42,7 @@ def cpoms_register_deadline_rules(register):
     """Register deadline rules for `cpoms check`, one rule per call.
 
     Call ``register(rule)`` with an object that has ``id``, ``description`` and
-    ``evaluate(view, now, settings) -> list[Finding]``; see :mod:`cpoms_kit.deadlines`.
+    ``evaluate(view, now, settings) -> list[Finding]``; see :mod:`cpoms_kit.policy.deadlines`.
     A rule reads a read-only view of the decrypted entries and must not write anything.
     A rule that raises is reported by `cpoms check`, and the other rules still run.
     """
@@ -53,7 +53,7 @@ def cpoms_register_alert_channels(register):
     """Register alert channels (email, webhook, desktop, log…).
 
     Call ``register(channel)`` with an object that has ``name`` and
-    ``send(alert, recipients, settings)``; see :mod:`cpoms_kit.alerts`. Channels are called one by
+    ``send(alert, recipients, settings)``; see :mod:`cpoms_kit.policy.alerts`. Channels are called one by
     one, so one broken channel cannot silence the others. An alert never carries names or text.
     """
 
@@ -63,7 +63,7 @@ def cpoms_register_lint_checks(register):
     """Register recording-quality checks run on a draft before it is committed.
 
     Call ``register(check)`` with an object that has ``id``, ``description`` and
-    ``check(draft, context) -> list[LintFinding]``; see :mod:`cpoms_kit.lint`.
+    ``check(draft, context) -> list[LintFinding]``; see :mod:`cpoms_kit.policy.lint`.
     ``register(WordList(id, extends, entries))`` adds phrases to a list the checks read
     ("opinion", "derogatory", "words"...); see docs/lint.md.
     """

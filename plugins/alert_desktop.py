@@ -28,7 +28,7 @@ class DesktopChannel:
         import shutil
         import subprocess
 
-        from cpoms_kit.alerts import ChannelError, render
+        from cpoms_kit.policy.alerts import ChannelError, render
 
         command = str(settings.get("command", "notify-send"))
         exe = shutil.which(command)

@@ -27,7 +27,7 @@ PORTS = {"none": 25, "starttls": 587, "tls": 465}
 def _password(settings: Mapping[str, Any]) -> str:
     """The SMTP password from the environment or from the user's keyring (through a command such as
     `secret-tool lookup …` or `pass show …`, run without a shell); never from cpoms.toml."""
-    from cpoms_kit.alerts import ChannelError
+    from cpoms_kit.policy.alerts import ChannelError
 
     command = settings.get("password_command")
     if command:
@@ -63,7 +63,7 @@ class EmailChannel:
         import smtplib
         import ssl
 
-        from cpoms_kit.alerts import ChannelError
+        from cpoms_kit.policy.alerts import ChannelError
 
         security = str(settings.get("security", "starttls"))
         if security not in PORTS:
@@ -123,7 +123,7 @@ class EmailChannel:
         from email.message import EmailMessage
         from email.utils import formatdate, make_msgid
 
-        from cpoms_kit.alerts import render
+        from cpoms_kit.policy.alerts import render
 
         subject, text = render(alert)
         msg = EmailMessage()
@@ -153,7 +153,7 @@ def _encrypted_entry(alert, person, context) -> bytes | None:
     Returns b"" when this person may not read the entry (an assignee outside the DSL team), None
     when the entry cannot be read here (retry by someone who is not a reader)."""
     from cpoms_kit.errors import CpomsError
-    from cpoms_kit.recipients import recipients_for
+    from cpoms_kit.store.recipients import recipients_for
 
     store = context.store
     entry = context.entry if context.entry is not None and context.entry.id == alert.entry else None

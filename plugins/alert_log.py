@@ -28,8 +28,8 @@ class LogChannel:
     wants_context = True
 
     def send(self, alert, recipients, settings: Mapping[str, Any], context=None) -> None:
-        from cpoms_kit.alerts import ChannelError
-        from cpoms_kit.clock import now
+        from cpoms_kit.policy.alerts import ChannelError
+        from cpoms_kit.store.clock import now
 
         path = Path(os.path.expanduser(str(settings.get("path") or default_path()))).resolve()
         if context is not None and path.is_relative_to(context.root):

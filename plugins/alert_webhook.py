@@ -47,7 +47,7 @@ class WebhookChannel:
         import urllib.parse
         import urllib.request
 
-        from cpoms_kit.alerts import ChannelError, render
+        from cpoms_kit.policy.alerts import ChannelError, render
 
         url = settings.get("governor_url") if alert.confidential else settings.get("url")
         if not url:

@@ -1,6 +1,6 @@
 """Alerts after the commit, and `cpoms check` telling the DSL team about alerts that never arrived.
 
-The work lives in :mod:`cpoms_kit.alerts`; this plugin wires it to the hooks, exactly as a school's
+The work lives in :mod:`cpoms_kit.policy.alerts`; this plugin wires it to the hooks, exactly as a school's
 own plugin would.
 """
 
@@ -19,7 +19,7 @@ log = logging.getLogger(__name__)
 @hookimpl
 def cpoms_entry_recorded(store, entry):
     """The entry is committed; now tell people. Nothing here may fail the recording."""
-    from cpoms_kit.alerts import alert_entry_recorded
+    from cpoms_kit.policy.alerts import alert_entry_recorded
 
     try:
         outcomes = alert_entry_recorded(store, entry)
@@ -42,8 +42,8 @@ class UndeliveredAlerts:
     settings = {"after_minutes": float}
 
     def evaluate(self, view, now: datetime, settings: Mapping[str, Any]):
-        from cpoms_kit.alerts import undelivered
-        from cpoms_kit.deadlines import Finding
+        from cpoms_kit.policy.alerts import undelivered
+        from cpoms_kit.policy.deadlines import Finding
 
         root = getattr(view, "root", None)
         if root is None:

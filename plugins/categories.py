@@ -6,7 +6,7 @@ trailing full stops on three items. Matching on the command line ignores case an
 """
 
 from cpoms_kit.hookspecs import hookimpl
-from cpoms_kit.registry import Category
+from cpoms_kit.pluginhost.registry import Category
 
 HIGH_PRIORITY = "Tick High Priority for incidents which need URGENT action."
 

@@ -14,9 +14,9 @@ from dataclasses import dataclass
 from datetime import datetime, time, timedelta
 from typing import Any, ClassVar, Mapping
 
-from cpoms_kit.config import HHMM
+from cpoms_kit.store.config import HHMM
 
-from cpoms_kit.deadlines import (
+from cpoms_kit.policy.deadlines import (
     DSL_TEAM, EntryView, Finding, after, end_of_day, first_dsl_action, fulfilment, is_concern, local, number,
     plans, plus_days, plus_hours, record_due, root_concern, timed, wall_clock,
 )
@@ -170,14 +170,14 @@ class CheckInWeekly:
 
 
 def _truthy(value: Any) -> bool:
-    from cpoms_kit.cases import truthy
+    from cpoms_kit.policy.cases import truthy
 
     return truthy(value)
 
 
 def _closed_after(view: EntryView, pupil: str, t: datetime) -> datetime | None:
     """When the pupil's case was next closed after `t` (a closure, or a review deciding to close)."""
-    from cpoms_kit.cases import decision_of
+    from cpoms_kit.policy.cases import decision_of
 
     ends = [e.recorded_at for e in view.entries
             if pupil in e.pupil_ids and e.recorded_at > t
@@ -236,7 +236,7 @@ class ComplexReview:
     settings: ClassVar[dict[str, Any]] = {"per_term": int}
 
     def evaluate(self, view: EntryView, now: datetime, settings: Settings) -> list[Finding]:
-        from cpoms_kit.cases import build_cases
+        from cpoms_kit.policy.cases import build_cases
 
         tz = view.config.timezone
         need = int(number(settings, "per_term", 2))

@@ -1,7 +1,7 @@
 """The kinds of entry a chronology holds, and the kinds of action the policy's clock tracks."""
 
 from cpoms_kit.hookspecs import hookimpl
-from cpoms_kit.registry import EntryType
+from cpoms_kit.pluginhost.registry import EntryType
 
 ACTION_KINDS = ("dsl-response", "monitoring", "referral", "parent-meeting", "check-in", "inform-reporter")
 

@@ -3,7 +3,7 @@
 Each check is its own object registered through `cpoms_register_lint_checks`, so a school can
 replace one (``register(MyCheck(), replace=True)`` with the same ``id``) or switch this whole module
 off. The reviewed word lists the checks read ship beside this file (``wordlists/*.txt``) and are
-registered through the same hook as :class:`~cpoms_kit.lint.WordList` objects, exactly as a
+registered through the same hook as :class:`~cpoms_kit.policy.lint.WordList` objects, exactly as a
 school's plugin adds its own; a records repository extends them with ``lint/<list>.txt``.
 
 Every check reads the writer's own words only (``ctx.outside``): what is inside quotation marks is
@@ -17,7 +17,7 @@ from functools import lru_cache
 from pathlib import Path
 
 from cpoms_kit.hookspecs import hookimpl
-from cpoms_kit.lint import LintContext, LintFinding, WordList
+from cpoms_kit.policy.lint import LintContext, LintFinding, WordList
 
 WORDLISTS = Path(__file__).with_name("wordlists")
 DICTIONARY = "/usr/share/dict/british-english"  # Debian package wbritish (SCOWL, en-GB, -ise)

@@ -15,10 +15,10 @@ from dataclasses import dataclass
 from datetime import datetime, time, timedelta
 from typing import Any, ClassVar, Mapping
 
-from cpoms_kit.deadlines import DSL_TEAM, EntryView, Finding, number, timed
+from cpoms_kit.policy.deadlines import DSL_TEAM, EntryView, Finding, number, timed
 from cpoms_kit.errors import CpomsError
 from cpoms_kit.hookspecs import hookimpl
-from cpoms_kit.registry import EntryType
+from cpoms_kit.pluginhost.registry import EntryType
 
 ENTRY_TYPES = (
     EntryType("request", "An information request (SAR, parent, police, court, professional) and its deadline (`cpoms request open`)"),
@@ -53,7 +53,7 @@ class RequestDeadline:
     settings: ClassVar[dict[str, Any]] = {"warn_days": float}
 
     def evaluate(self, view: EntryView, now: datetime, settings: Mapping[str, Any]) -> list[Finding]:
-        from cpoms_kit.requests import states
+        from cpoms_kit.lifecycle.requests import states
 
         tz = view.config.timezone
         warn = number(settings, "warn_days", 5)
@@ -76,7 +76,7 @@ class TransferReceipt:
     settings: ClassVar[dict[str, Any]] = {"school_days": int, "warn_school_days": int}
 
     def evaluate(self, view: EntryView, now: datetime, settings: Mapping[str, Any]) -> list[Finding]:
-        from cpoms_kit.schooldays import Calendar
+        from cpoms_kit.policy.schooldays import Calendar
 
         tz = view.config.timezone
         cal = Calendar.from_config(view.config)

@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from cpoms_kit import keygen
+from cpoms_kit.infra import keygen
 from cpoms_kit.cli import main as cli_main
 
 PEOPLE = {
@@ -39,7 +39,7 @@ NOW = "2026-11-27T15:00"  # a Friday afternoon in term
 
 @pytest.fixture(autouse=True)
 def _unfreeze_after_each_test():
-    """A command freezes the records it read for the rest of its process (cpoms_kit.nogc); this
+    """A command freezes the records it read for the rest of its process (cpoms_kit.infra.runtime); this
     process runs hundreds of commands, so each test's are handed back to the collector."""
     yield
     gc.unfreeze()

@@ -30,7 +30,7 @@ from pathlib import Path
 
 import pytest
 
-from cpoms_kit import keygen
+from cpoms_kit.infra import keygen
 
 PASSPHRASE = "correct horse battery staple"
 SUBKEY_PASSPHRASE = "a different one for reading"

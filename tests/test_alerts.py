@@ -348,8 +348,8 @@ def test_a_channel_that_is_down_is_queued_until_it_is_back(wired, smtp, web, smt
     assert rows["email"]["recipients"] == ["dsl1", "dep1"]
     assert entry_id in wired.log.read_text()  # the log channel still wrote its line
     # `cpoms check`'s rule: nothing overdue yet; 15 minutes on, both deliveries are.
-    from cpoms_kit.deadlines import EntryView
-    from cpoms_kit.store import Store
+    from cpoms_kit.policy.deadlines import EntryView
+    from cpoms_kit.store.repository import Store
     from cpoms_kit_plugins.alerts import UndeliveredAlerts
 
     store = Store(wired.repo)
@@ -392,7 +392,7 @@ def test_quiet_hours_hold_ordinary_alerts_and_never_urgent_ones(wired, smtp, web
     waiting = wired("alerts", "retry", env={"CPOMS_NOW": "2026-11-27T15:59"}, ok=None)
     assert waiting.code == 1 and len(smtp.messages) == 2
     # Held alerts are not overdue until 15 minutes after they were due.
-    from cpoms_kit.alerts import undelivered
+    from cpoms_kit.policy.alerts import undelivered
 
     assert undelivered(wired.repo, datetime.fromisoformat("2026-11-27T16:10+00:00")) == []
     wired("alerts", "retry", env={"CPOMS_NOW": "2026-11-27T16:01"})
@@ -405,7 +405,7 @@ def test_quiet_hours_hold_ordinary_alerts_and_never_urgent_ones(wired, smtp, web
 def test_quiet_hours_across_midnight():
     from zoneinfo import ZoneInfo
 
-    from cpoms_kit.alerts import quiet_until
+    from cpoms_kit.policy.alerts import quiet_until
 
     tz = ZoneInfo("Europe/London")
     s = {"quiet_hours": "18:00-07:30"}
@@ -474,9 +474,9 @@ def clean_text(text: str) -> None:
 
 
 def test_reminders_once_per_finding_per_day(wired, smtp, web):
-    from cpoms_kit.alerts import send_reminders
-    from cpoms_kit.deadlines import Finding
-    from cpoms_kit.store import Store
+    from cpoms_kit.policy.alerts import send_reminders
+    from cpoms_kit.policy.deadlines import Finding
+    from cpoms_kit.store.repository import Store
 
     concern, _ = record(wired)
     smtp.reset()

@@ -4,7 +4,7 @@ import stat
 
 import pytest
 
-from cpoms_kit.atomicfile import replace_file
+from cpoms_kit.infra.atomicfile import replace_file
 
 
 def test_replaces_privately_and_leaves_no_temporary_file(tmp_path):

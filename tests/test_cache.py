@@ -7,10 +7,10 @@ import subprocess
 
 import pytest
 
-from cpoms_kit.cache import EntryCache, settle
+from cpoms_kit.store.cache import EntryCache, settle
 from conftest import commit_by_hand
 from cpoms_kit.errors import KeyUnavailable
-from cpoms_kit.store import Store
+from cpoms_kit.store.repository import Store
 
 SECRET = "Jack Pennywhistle told Mr Jones he sleeps in the car"
 
@@ -61,7 +61,7 @@ def test_cache_dropped_when_roster_changes(cpoms, monkeypatch, keyring):
     cpoms.add()
     read(cpoms.repo, monkeypatch)
     key_before = json.loads(Store(cpoms.repo).gpg.decrypt(cache_file(cpoms.repo).read_bytes()))["key"]
-    from cpoms_kit import keygen
+    from cpoms_kit.infra import keygen
 
     fpr = keygen.generate_key(keyring[0], "late", "late@school.test")
     cpoms("staff", "add", "late", "--name", "Late Joiner", "--role", "staff", "--key", fpr)
@@ -180,7 +180,7 @@ def test_a_delta_made_for_another_base_is_not_applied(cpoms, monkeypatch):
 
 
 def test_the_base_is_rewritten_once_the_delta_is_full(cpoms, monkeypatch):
-    from cpoms_kit import cache as cache_mod
+    from cpoms_kit.store import cache as cache_mod
 
     cpoms.add()
     read(cpoms.repo, monkeypatch)

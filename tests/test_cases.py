@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from cpoms_kit.cases import build_cases
+from cpoms_kit.policy.cases import build_cases
 from cpoms_kit.model import Entry, PupilRef, Staff
 from test_deadlines import action, add, concern
 

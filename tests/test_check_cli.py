@@ -7,7 +7,7 @@ import json
 from test_deadlines import action, concern
 
 SCHOOL_RULE = '''
-from cpoms_kit.deadlines import Finding
+from cpoms_kit.policy.deadlines import Finding
 from cpoms_kit.hookspecs import hookimpl
 
 

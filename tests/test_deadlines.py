@@ -249,8 +249,8 @@ from zoneinfo import ZoneInfo  # noqa: E402
 
 from hypothesis import given, settings, strategies as st  # noqa: E402
 
-from cpoms_kit.config import Config, Term  # noqa: E402
-from cpoms_kit.deadlines import EntryView, record_due  # noqa: E402
+from cpoms_kit.store.config import Config, Term  # noqa: E402
+from cpoms_kit.policy.deadlines import EntryView, record_due  # noqa: E402
 from cpoms_kit.model import Entry, PupilRef, Staff  # noqa: E402
 from cpoms_kit_plugins.deadline_rules import RULES  # noqa: E402
 

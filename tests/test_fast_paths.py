@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 from conftest import commit_by_hand
 
-from cpoms_kit.cache import EntryCache, blob_id, settle
-from cpoms_kit.store import Store
+from cpoms_kit.store.cache import EntryCache, blob_id, settle
+from cpoms_kit.store.repository import Store
 
 SECRET = "Lily-Mae Thornbury said the bruise came from her uncle Barnaby"
 
@@ -51,10 +51,10 @@ def records(cpoms):
 # -- bulk decryption against one gpg process per entry ------------------------------------------
 @pytest.mark.parametrize("own_keyring", [False, True], ids=["user-keyring", "scratch-keyring"])
 def test_bulk_decrypt_equals_one_decrypt_per_entry(records, monkeypatch, own_keyring):
-    import cpoms_kit.gpg
+    import cpoms_kit.infra.gpg
 
     # The scratch public keyring is only made for big batches; force it (or not) for this one.
-    monkeypatch.setattr(cpoms_kit.gpg, "OWN_KEYRING_FROM", 1 if own_keyring else 10**9)
+    monkeypatch.setattr(cpoms_kit.infra.gpg, "OWN_KEYRING_FROM", 1 if own_keyring else 10**9)
     store = Store(records.repo)
     paths = sorted((records.repo / "entries").glob("*.md.gpg"))
     blobs = {p.name: p.read_bytes() for p in paths}
@@ -68,9 +68,9 @@ def test_a_damaged_file_is_unreadable_whole_and_hides_no_other_entry(records, mo
     """A truncated ciphertext leaves partial plaintext behind and a damaged compressed packet stops
     gpg's whole run: neither may give a partial entry, and the entries after them in the same run
     must still decrypt (one gpg run, one worker, so they really share it)."""
-    import cpoms_kit.gpg
+    import cpoms_kit.infra.gpg
 
-    monkeypatch.setattr(cpoms_kit.gpg.Decryption, "MIN_PIECE", 10**6)
+    monkeypatch.setattr(cpoms_kit.infra.gpg.Decryption, "MIN_PIECE", 10**6)
     store = Store(records.repo)
     blobs = {p.name: p.read_bytes() for p in sorted((records.repo / "entries").glob("*.md.gpg"))}
     names = list(blobs)
@@ -120,11 +120,11 @@ def test_a_batch_that_cannot_run_gpg_says_so_instead_of_reading_nothing(records,
 def test_big_batches_read_public_keys_from_a_scratch_keyring(records, monkeypatch, tmp_path):
     """The fast path is really taken: every --decrypt-files process reads a scratch pubring.gpg in
     the tmpfs folder, never the user's keybox (gpg 2.2 re-verifies self-signatures there per file)."""
-    import cpoms_kit.gpg
+    import cpoms_kit.infra.gpg
 
     import os
 
-    monkeypatch.setattr(cpoms_kit.gpg, "OWN_KEYRING_FROM", 1)
+    monkeypatch.setattr(cpoms_kit.infra.gpg, "OWN_KEYRING_FROM", 1)
     from conftest import gpg_call_log
 
     log = gpg_call_log(tmp_path, monkeypatch)
@@ -143,10 +143,10 @@ def test_big_batches_read_public_keys_from_a_scratch_keyring(records, monkeypatc
 def test_scratch_keyring_with_one_persons_key_reads_only_what_they_may(records, monkeypatch, keyring):
     """A member of staff's keyring: the scratch keyring holds only their key, so the entries not
     encrypted to them stay unreadable (None), exactly as one gpg call per entry says."""
-    import cpoms_kit.gpg
+    import cpoms_kit.infra.gpg
     from conftest import only_key_of
 
-    monkeypatch.setattr(cpoms_kit.gpg, "OWN_KEYRING_FROM", 1)
+    monkeypatch.setattr(cpoms_kit.infra.gpg, "OWN_KEYRING_FROM", 1)
     monkeypatch.setenv("GNUPGHOME", str(only_key_of(keyring, "tj")))
     store = Store(records.repo)
     blobs = {p.name: p.read_bytes() for p in (records.repo / "entries").glob("*.md.gpg")}
@@ -164,7 +164,7 @@ def test_scratch_keyring_with_one_persons_key_reads_only_what_they_may(records, 
 
 # -- the entry cache against a cold read --------------------------------------------------------
 def test_cached_entries_and_findings_equal_the_cold_ones(records, monkeypatch):
-    from cpoms_kit.deadlines import build_view, evaluate
+    from cpoms_kit.policy.deadlines import build_view, evaluate
 
     def answer(cache_on: bool):
         _env_cache(monkeypatch, cache_on)
@@ -261,7 +261,7 @@ def test_roster_memo_sees_a_change(records):
 
 # -- lint: phrases compiled lazily behind a literal check find exactly what eager ones find --------
 def test_lazy_phrases_find_what_eager_regexes_find(cpoms):
-    from cpoms_kit.lint import HOOK, build_lists, split_registered
+    from cpoms_kit.policy.lint import HOOK, build_lists, split_registered
 
     store = Store(cpoms.repo)
     _checks, wordlists = split_registered(store.registered(HOOK, strict=False))
@@ -328,7 +328,7 @@ def test_incremental_verify_finds_what_the_full_walk_finds(records, tmp_path, mo
 
 def test_verify_reads_the_head_entries_from_the_cache_and_answers_as_decrypting_them(records, monkeypatch):
     """Entries the cache holds are not decrypted again; everything else is as a cold verify finds."""
-    from cpoms_kit.gpg import Gpg
+    from cpoms_kit.infra.gpg import Gpg
 
     root = records.repo
     _env_cache(monkeypatch, True)
@@ -397,8 +397,8 @@ def test_verify_walks_everything_again_after_a_rewrite(records, tmp_path, monkey
 
 
 def test_name_mentions_prefilter_matches_the_plain_regex():
-    from cpoms_kit.lint import LintContext
-    from cpoms_kit.recording import Draft
+    from cpoms_kit.policy.lint import LintContext
+    from cpoms_kit.store.recording import Draft
 
     names = ["Samira Okonkwo-Bright", "Jack Pennywhistle", "Lily-Mae Thornbury", "Jack", "Mae", "Okonkwo-Bright",
              "Tom  Jones", "Ana"]
@@ -610,7 +610,7 @@ def test_paused_gc_is_restored_whatever_happens():
     must leave it as it found it, even when it fails."""
     import gc
 
-    from cpoms_kit.nogc import paused
+    from cpoms_kit.infra.runtime import paused
 
     assert gc.isenabled()
     with pytest.raises(RuntimeError):

@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 from conftest import commit_by_hand, git
 
-from cpoms_kit import keygen
-from cpoms_kit.store import Store
+from cpoms_kit.infra import keygen
+from cpoms_kit.store.repository import Store
 
 CPOMS = str(Path(sys.executable).with_name("cpoms"))
 
@@ -190,11 +190,11 @@ def test_an_uncommitted_entry_file_is_not_a_record_and_doctor_fix_settles_it(cpo
     kept = cpoms.add()
     store = Store(cpoms.repo)
     # What a kill between writing the file and the commit leaves: a whole entry, not committed.
-    from cpoms_kit.recording import Draft, validate
+    from cpoms_kit.store.recording import Draft, validate
 
     entry = validate(store, Draft(by="tj", body="Samira Okonkwo-Bright said her brother hit her.",
                                   occurred="2026-11-27T10:00", pupils=["P001"], category="Safeguarding"))
-    from cpoms_kit.recipients import recipients_for
+    from cpoms_kit.store.recipients import recipients_for
 
     stray = cpoms.repo / "entries" / f"{entry.id}.md.gpg"
     stray.write_bytes(store.encrypt(entry.to_markdown().encode(), recipients_for(entry, store.staff())))

@@ -238,14 +238,14 @@ def test_lint_is_imported_lazily():
     import subprocess
 
     code = ("import sys, cpoms_kit.cli, cpoms_kit.cli.entries, cpoms_kit.cli.lint; "
-            "assert not {'cpoms_kit.lint', 'cpoms_kit_plugins.lint_checks'} & set(sys.modules)")
+            "assert not {'cpoms_kit.policy.lint', 'cpoms_kit_plugins.lint_checks'} & set(sys.modules)")
     subprocess.run([sys.executable, "-c", code], check=True)
 
 
 def test_lint_is_fast_on_a_long_entry(school, school_repo):
-    from cpoms_kit.lint import lint_draft
-    from cpoms_kit.recording import Draft
-    from cpoms_kit.store import Store
+    from cpoms_kit.policy.lint import lint_draft
+    from cpoms_kit.store.recording import Draft
+    from cpoms_kit.store.repository import Store
 
     store = Store.open(school_repo)
     body = (CORPUS / "good" / "01-neglect-disclosure.md").read_text(encoding="utf-8").split("---\n")[2] * 20
@@ -338,7 +338,7 @@ def test_new_unchanged_template_still_aborts(cpoms, editor):
 
 
 def test_new_cannot_loop_forever(cpoms, editor, monkeypatch):
-    from cpoms_kit import editor as editor_mod
+    from cpoms_kit.store import editor as editor_mod
 
     monkeypatch.setattr(editor_mod, "MAX_ROUNDS", 4)
     head = git(cpoms.repo, "rev-parse", "HEAD")

@@ -98,7 +98,7 @@ def test_new_refuses_unknown_author_before_opening_the_editor(cpoms, tmp_path, m
 
 def test_vi_family_editors_keep_no_history_outside_tmpfs():
     """viminfo/shada, undo and backup files would hold the draft on a persistent disk."""
-    from cpoms_kit.editor import editor_command
+    from cpoms_kit.store.editor import editor_command
 
     argv = editor_command("/usr/bin/vim -p", "/dev/shm/x/entry.md")
     assert argv[:2] == ["/usr/bin/vim", "-p"] and argv[-1] == "/dev/shm/x/entry.md"

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from cpoms_kit import interrupts
+from cpoms_kit.infra import interrupts
 from passphrase_keys import locked_repo, passphrase_repo  # noqa: F401 - a fixture
 
 BODY = ('At 10:15 in the playground Samira Okonkwo-Bright said: "my brother hit me". '

@@ -5,8 +5,8 @@ import textwrap
 import pytest
 
 from cpoms_kit.errors import CpomsError
-from cpoms_kit.plugins import get_plugin_manager
-from cpoms_kit.registry import collect
+from cpoms_kit.pluginhost.manager import get_plugin_manager
+from cpoms_kit.pluginhost.registry import collect
 
 POLICY_SUBCATEGORIES = {
     "Safeguarding": 15, "Behaviour": 11, "Wellbeing": 10, "Attendance": 6,
@@ -51,7 +51,7 @@ def local_plugin(repo, name, code):
 def test_a_school_plugin_adds_and_replaces_categories(cpoms):
     local_plugin(cpoms.repo, "ourpolicy", """
         from cpoms_kit.hookspecs import hookimpl
-        from cpoms_kit.registry import Category
+        from cpoms_kit.pluginhost.registry import Category
 
         @hookimpl
         def cpoms_register_categories(register):
@@ -71,7 +71,7 @@ def test_a_school_plugin_adds_and_replaces_categories(cpoms):
 def test_duplicate_category_without_replace_is_refused(cpoms):
     local_plugin(cpoms.repo, "dup", """
         from cpoms_kit.hookspecs import hookimpl
-        from cpoms_kit.registry import Category
+        from cpoms_kit.pluginhost.registry import Category
 
         @hookimpl
         def cpoms_register_categories(register):
@@ -86,7 +86,7 @@ def test_a_disabled_builtin_plugin_is_not_loaded(cpoms):
     toml.write_text(toml.read_text().replace("disabled = []", 'disabled = ["categories"]'))
     local_plugin(cpoms.repo, "only", """
         from cpoms_kit.hookspecs import hookimpl
-        from cpoms_kit.registry import Category
+        from cpoms_kit.pluginhost.registry import Category
 
         @hookimpl
         def cpoms_register_categories(register):

@@ -7,7 +7,7 @@ import subprocess
 import pytest
 
 from conftest import only_key_of
-from cpoms_kit import keygen
+from cpoms_kit.infra import keygen
 
 
 def readable_by(keyring, staff_id, repo, entry_id) -> bool:
@@ -98,7 +98,7 @@ def test_recipients_unit(role):
     from datetime import datetime, timezone
 
     from cpoms_kit.model import Entry, Staff
-    from cpoms_kit.recipients import recipients_for
+    from cpoms_kit.store.recipients import recipients_for
 
     staff = {s.id: s for s in [Staff("d", "D", "dsl", "A" * 40), Staff("p", "P", "deputy-dsl", "B" * 40),
                                Staff("s", "S", "staff", "C" * 40), Staff("g", "G", "governor", "D" * 40),

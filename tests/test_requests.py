@@ -10,8 +10,8 @@ import pytest
 
 from conftest import PEOPLE, PUPILS, git
 from cpoms_kit.errors import CpomsError
-from cpoms_kit.schooldays import Calendar, add_months
-from cpoms_kit.requests import sar_due
+from cpoms_kit.policy.schooldays import Calendar, add_months
+from cpoms_kit.lifecycle.requests import sar_due
 
 TERMS = """
 [[terms]]

@@ -5,8 +5,8 @@ from __future__ import annotations
 import subprocess
 
 from conftest import git
-from cpoms_kit.retention import disposal_records
-from cpoms_kit.store import Store
+from cpoms_kit.lifecycle.retention import disposal_records
+from cpoms_kit.store.repository import Store
 
 LATER = {"CPOMS_NOW": "2042-06-01T10:00"}  # P001 (born 2016-04-01) is past DOB+25
 

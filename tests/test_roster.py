@@ -4,7 +4,7 @@ import os
 import subprocess
 
 from conftest import PEOPLE, PUPILS, git
-from cpoms_kit import keygen
+from cpoms_kit.infra import keygen
 
 
 def test_staff_list_json_has_roles_and_fingerprints(cpoms, fprs):
@@ -97,7 +97,7 @@ def test_a_roster_written_as_yaml_still_reads(cpoms):
     """Rosters are written as JSON (fast to parse); one written as YAML must keep working."""
     import yaml
 
-    from cpoms_kit.store import Store
+    from cpoms_kit.store.repository import Store
 
     store = Store(cpoms.repo)
     rows = [{"id": "P050", "name": "Yara Yamlwright", "dob": __import__("datetime").date(2016, 2, 3), "year_group": "4"}]

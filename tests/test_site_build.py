@@ -73,7 +73,7 @@ def repo_copy(site_repo, env, tmp_path) -> Cpoms:
 def rendered(site_repo, keyring):
     """The rendered (plaintext, tmpfs) site, read into memory: {path: text}."""
     from cpoms_kit.site.build import render_only
-    from cpoms_kit.store import Store
+    from cpoms_kit.store.repository import Store
 
     root, ids, tmp = site_repo
     with pytest.MonkeyPatch.context() as mp:
@@ -203,7 +203,7 @@ def _shm_entries() -> set[str]:
 
 def test_build_writes_only_ciphertext_and_json_paths_exist(repo_copy, tmp_path):
     from cpoms_kit.site import leakscan
-    from cpoms_kit.store import Store
+    from cpoms_kit.store.repository import Store
 
     out = tmp_path / "site"
     before = _shm_entries()
@@ -255,7 +255,7 @@ def test_a_leak_fails_the_build_and_removes_the_output(repo_copy, tmp_path):
 @pytest.mark.parametrize("encode", ["gzip", "base64", "percent", "entities"])
 def test_a_planted_encoded_name_fails_the_build(repo_copy, tmp_path, encode):
     from cpoms_kit.site.build import LeakError, build_site
-    from cpoms_kit.store import Store
+    from cpoms_kit.store.repository import Store
 
     name = "Jack Pennywhistle"
     data = {
@@ -289,7 +289,7 @@ def test_unknown_case_is_refused(repo_copy, tmp_path):
 def test_passwords_generated_once_stable_and_rotated(repo_copy):
     from cpoms_kit.site.crypto import unwrap_key
     from cpoms_kit.site.passwords import load
-    from cpoms_kit.store import Store
+    from cpoms_kit.store.repository import Store
 
     team = repo_copy("site", "password").stdout.strip()
     assert re.fullmatch(r"[0-9a-z]{4}(-[0-9a-z]{4}){3}", team)

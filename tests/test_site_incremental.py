@@ -32,7 +32,7 @@ def opened(out: Path, repo: Path) -> dict[str, dict[str, str]]:
     """Every page of the site, decrypted: {"team": {path: html}, pupil id: {path in case: html}},
     with each case's folder token replaced by its pupil id (tokens are random per folder)."""
     from cpoms_kit.site.passwords import load
-    from cpoms_kit.store import Store
+    from cpoms_kit.store.repository import Store
 
     pw = load(Store(repo))
     index = (out / "index.html").read_text()
@@ -139,7 +139,7 @@ def test_a_leak_found_by_an_update_removes_the_site_and_commits_nothing(repo_cop
 
     from cpoms_kit.site import package
     from cpoms_kit.site.build import LeakError, build_site
-    from cpoms_kit.store import Store
+    from cpoms_kit.store.repository import Store
 
     out = tmp_path / "site"
     repo_copy("site", "build", "--out", str(out), "--json")

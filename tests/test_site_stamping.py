@@ -8,7 +8,7 @@ import html
 import pytest
 
 from cpoms_kit.site import stamping
-from cpoms_kit.store import Store
+from cpoms_kit.store.repository import Store
 
 AWKWARD = {
     "P101": "Siobhán O'Brien-Ngata",
@@ -29,7 +29,7 @@ def awkward(cpoms):
 
 def _render(repo, stamp: bool) -> dict[str, bytes]:
     from cpoms_kit.site.build import collect, render
-    from cpoms_kit.tmpfs import secure_tmpdir
+    from cpoms_kit.infra.tmpfs import secure_tmpdir
 
     site = collect(Store(repo))
     site.stamp = stamp

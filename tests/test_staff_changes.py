@@ -7,7 +7,7 @@ import shutil
 import pytest
 
 from conftest import git, only_key_of
-from cpoms_kit import keygen
+from cpoms_kit.infra import keygen
 
 
 @pytest.fixture

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from conftest import PUPILS
-from cpoms_kit import keygen
+from cpoms_kit.infra import keygen
 
 BODY = ('At 09:00 in the Year 4 classroom Samira Okonkwo-Bright said: "nobody made tea last night". '
         'Present: Tom Jones.')
@@ -420,7 +420,7 @@ def test_a_cpoms_toml_with_every_section_and_setting_loads(cpoms, tmp_path):
 
 
 def test_the_init_template_loads_with_its_commented_sections_switched_on(cpoms, tmp_path):
-    from cpoms_kit.config import render_template
+    from cpoms_kit.store.config import render_template
 
     c = type(cpoms)(None)
     c("init", str(tmp_path / "fresh"), "--school", 'St "Quoted" Primary')

@@ -11,7 +11,7 @@ import pytest
 from ulid import ULID
 
 from conftest import git
-from cpoms_kit import keygen
+from cpoms_kit.infra import keygen
 from cpoms_kit.audit import openpgp
 
 
@@ -161,7 +161,7 @@ def test_no_decrypt_skips_recipient_proofs_but_still_checks_signatures(repo):
 def test_expired_key_earlier_commits_still_verify(repo, keyring, tmp_path, monkeypatch):
     """A key that has since expired: gpg now calls its signatures Y/X, verify judges them at their time."""
     from cpoms_kit.model import Staff
-    from cpoms_kit.store import Store
+    from cpoms_kit.store.repository import Store
 
     # A keyring with dsl1's secret key, then a key created 10 days ago that expired after 2 days.
     from conftest import only_key_of

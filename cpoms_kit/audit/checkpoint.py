@@ -22,7 +22,7 @@ import subprocess
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from cpoms_kit.atomicfile import replace_file
+from cpoms_kit.infra.atomicfile import replace_file
 from cpoms_kit.audit import rules
 from cpoms_kit.audit.pins import state_dir
 

@@ -7,7 +7,7 @@ import subprocess
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
-from cpoms_kit.store import KEYS, Store
+from cpoms_kit.store.repository import KEYS, Store
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Callable
 
 from cpoms_kit.errors import GitError
-from cpoms_kit.gitrepo import failure_line
+from cpoms_kit.infra.gitrepo import failure_line
 
 ZERO = "0" * 40
 

@@ -10,13 +10,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from cpoms_kit import gitrepo
+from cpoms_kit.infra import gitrepo
 from cpoms_kit.audit import openpgp, rules
 from cpoms_kit.audit.signatures import KeyIndex
 from cpoms_kit.errors import CpomsError
 from cpoms_kit.model import parse_entry
-from cpoms_kit.recipients import recipients_for
-from cpoms_kit.store import KEYS, Store
+from cpoms_kit.store.recipients import recipients_for
+from cpoms_kit.store.repository import KEYS, Store
 
 
 @dataclass

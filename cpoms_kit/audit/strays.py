@@ -7,10 +7,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from cpoms_kit import gitrepo
+from cpoms_kit.infra import gitrepo
 from cpoms_kit.audit import rules
 from cpoms_kit.errors import CpomsError
-from cpoms_kit.store import ENTRIES, Store
+from cpoms_kit.store.repository import ENTRIES, Store
 
 
 @dataclass(frozen=True)
@@ -39,7 +39,7 @@ def fix(store: Store) -> list[str]:
 
 
 def _fix(store: Store) -> list[str]:
-    from cpoms_kit.recording import record
+    from cpoms_kit.store.recording import record
 
     done = []
     lock = store.root / ".git" / "index.lock"
@@ -74,7 +74,7 @@ def _fix(store: Store) -> list[str]:
 def _whole_entry(store: Store, entry_id: str, data: bytes):
     """The entry in a stray file, if it decrypts whole here, matches its name and its author's key
     is here to sign it; else None."""
-    from cpoms_kit.cache import parse_committed
+    from cpoms_kit.store.cache import parse_committed
 
     with store.gpg.decrypting({entry_id: data}) as batch:
         plain = dict(batch).get(entry_id)

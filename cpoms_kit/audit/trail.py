@@ -56,7 +56,7 @@ def classify(c: history.Commit) -> tuple[str, tuple[str, ...]]:
 
 
 def events(store, *, pupil: str | None = None, since: str | None = None, staff_id: str | None = None) -> list[Event]:
-    from cpoms_kit.clock import parse_time
+    from cpoms_kit.store.clock import parse_time
 
     tz = store.config.timezone
     start = parse_time(since, tz, "--since") if since else None

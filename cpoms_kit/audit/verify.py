@@ -23,7 +23,7 @@ from cpoms_kit.audit.pins import Pins
 from cpoms_kit.audit.rules import Problem, Roster
 from cpoms_kit.audit.signatures import KeyIndex, gpg_fallback
 from cpoms_kit.model import load_yaml
-from cpoms_kit.nogc import without_cyclic_gc
+from cpoms_kit.infra.runtime import without_cyclic_gc
 
 DISPOSALS = "disposals/"
 
@@ -391,11 +391,11 @@ def _keyless_recipients(entry_blobs, recipients, keys: KeyIndex, roster: Roster)
 
 
 def _read_cache(root: Path, gpg) -> dict:
-    """This user's entry cache (cpoms_kit.cache), blob id -> fields: trusted because it is encrypted
+    """This user's entry cache (cpoms_kit.store.cache), blob id -> fields: trusted because it is encrypted
     to and signed by this user, keyed by the ciphertext's blob id."""
     try:
-        from cpoms_kit.cache import EntryCache
-        from cpoms_kit.store import Store
+        from cpoms_kit.store.cache import EntryCache
+        from cpoms_kit.store.repository import Store
 
         cache = EntryCache(Store(root, gpg))
         return cache.read() if cache.usable else {}
@@ -407,7 +407,7 @@ def _cached_entries(cache: Future | None, wanted: set[str]) -> dict:
     """blob id -> Entry for the head's entries found in the cache `_read_cache` read."""
     # Outside the `try`: a renamed function must fail loudly, not quietly turn every verify into
     # 10,000 decryptions (as the v2 cache's rename of `_from_cached` once did).
-    from cpoms_kit.cache import from_row
+    from cpoms_kit.store.cache import from_row
 
     try:
         found = cache.result() if cache is not None else {}
@@ -419,9 +419,9 @@ def _cached_entries(cache: Future | None, wanted: set[str]) -> dict:
 def _with_plaintext(report: Report, commits, entry_blobs, blobs, recipients, keys: KeyIndex, roster: Roster, gpg,
                     cached: dict) -> list[Problem]:
     from cpoms_kit.errors import CpomsError
-    from cpoms_kit.cache import parse_committed
+    from cpoms_kit.store.cache import parse_committed
     from cpoms_kit.model import Staff
-    from cpoms_kit.recipients import recipients_for
+    from cpoms_kit.store.recipients import recipients_for
 
     problems: list[Problem] = []
     pairs: list[tuple[str, str, str]] = []  # (entry id, old blob, new blob) per re-encryption

@@ -14,7 +14,7 @@ import sys
 import click
 
 from cpoms_kit.errors import CpomsError
-from cpoms_kit.interrupts import Interrupted
+from cpoms_kit.infra.interrupts import Interrupted
 
 # name -> "module:attribute"; one module per command group.
 COMMANDS = {
@@ -83,7 +83,7 @@ class CpomsGroup(click.Group):
         # them again (~30 ms of `cpoms add`). Memory stays within a few MB of the default.
         gc.set_threshold(10_000, 10, 10)
         try:
-            from cpoms_kit.textin import check_argv
+            from cpoms_kit.infra.textin import check_argv
 
             args = sys.argv[1:] if args is None else list(args)
             check_argv(args)

@@ -30,7 +30,7 @@ def alerts():
 @with_store
 def list_alerts(store, as_json):
     """Deliveries waiting in the outbox: failed (with the channel's error) or held (quiet hours)."""
-    from cpoms_kit.alerts import channel_tables, queued
+    from cpoms_kit.policy.alerts import channel_tables, queued
 
     rows = queued(store)
     if as_json:
@@ -56,7 +56,7 @@ def retry(store, as_json):
     Exit status 0 when the outbox is empty afterwards, 1 when some deliveries still wait
     (failed again, or held by quiet hours), so cron can report it.
     """
-    from cpoms_kit.alerts import queued, retry as retry_all
+    from cpoms_kit.policy.alerts import queued, retry as retry_all
 
     outcomes = retry_all(store)
     left = queued(store)
@@ -82,7 +82,7 @@ def test(store, channel, to, as_json):
 
     A failure is shown as the channel's own error, e.g. the SMTP server's reply.
     """
-    from cpoms_kit.alerts import send_test
+    from cpoms_kit.policy.alerts import send_test
 
     outcome = send_test(store, channel, list(to) or None)
     if as_json:

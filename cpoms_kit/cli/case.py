@@ -20,7 +20,7 @@ def case():
 
 
 def _cases(store):
-    from cpoms_kit.cases import build_cases
+    from cpoms_kit.policy.cases import build_cases
 
     entries = store.entries().entries
     now = store.now()
@@ -49,7 +49,7 @@ def list_cases(store, only_open, as_json):
 @with_store
 def show(store, pupil_id, as_json):
     """One case: its chronology in the order things happened, open actions and deadline findings."""
-    from cpoms_kit.deadlines import build_view, evaluate
+    from cpoms_kit.policy.deadlines import build_view, evaluate
     from cpoms_kit.errors import InputError
     from cpoms_kit.model import check_id
 
@@ -100,7 +100,7 @@ def mark(store, pupil_id, state, by, reason, as_json):
     """Mark a case complex or not: records a signed `case-mark` entry (entries are never edited)."""
     from cpoms_kit.errors import InputError
     from cpoms_kit.model import check_id
-    from cpoms_kit.recording import Draft, record, validate
+    from cpoms_kit.store.recording import Draft, record, validate
 
     if state is None:
         raise InputError("say --complex or --not-complex")
@@ -113,7 +113,7 @@ def mark(store, pupil_id, state, by, reason, as_json):
         raise InputError(f"the case of {pupil_id} is already {'complex' if is_complex else 'not complex'}")
     word = "complex" if is_complex else "no longer complex"
     if reason and reason.strip():
-        from cpoms_kit.textcheck import check_line
+        from cpoms_kit.store.textcheck import check_line
 
         reason = check_line(reason, "--reason")
     body = f"Case marked {word}." + (f" {reason.strip()}" if reason and reason.strip() else "")

@@ -37,7 +37,7 @@ def check(store, pupil, send_alerts, with_summary, as_json):
     Thresholds: [deadlines.<rule-id>] in cpoms.toml; the rules: `cpoms plugins`, docs/deadlines.md.
     """
     from cpoms_kit.model import check_id
-    from cpoms_kit.nogc import paused
+    from cpoms_kit.infra.runtime import paused
 
     if pupil:
         check_id(pupil, "--pupil")
@@ -46,7 +46,7 @@ def check(store, pupil, send_alerts, with_summary, as_json):
 
 
 def _check(store, pupil, with_summary, send_alerts, as_json) -> int:
-    from cpoms_kit.deadlines import build_view, evaluate, summary
+    from cpoms_kit.policy.deadlines import build_view, evaluate, summary
 
     from cpoms_kit.errors import KeyUnavailable
 
@@ -55,7 +55,7 @@ def _check(store, pupil, with_summary, send_alerts, as_json) -> int:
         entries = store.entries().entries
     except KeyUnavailable:
         if send_alerts:  # from cron: the team must hear that there is no answer today
-            from cpoms_kit.alerts import send_check_failed
+            from cpoms_kit.policy.alerts import send_check_failed
 
             send_check_failed(store, store.now(), who=_key_owner(store))
         raise
@@ -64,7 +64,7 @@ def _check(store, pupil, with_summary, send_alerts, as_json) -> int:
     findings, errors = evaluate(store, view, now, pupil=pupil)
     report = summary(view, now) if with_summary else None
     if send_alerts:
-        from cpoms_kit.alerts import send_reminders
+        from cpoms_kit.policy.alerts import send_reminders
 
         reminders, outcomes = send_reminders(store, findings, now, entries=view.by_id)
         failed = [o for o in outcomes if o.status in ("queued", "held")]
@@ -89,7 +89,7 @@ def _key_owner(store) -> str | None:
 
 
 def _print(findings, report, now, pupil) -> None:
-    from cpoms_kit.deadlines import STATUSES
+    from cpoms_kit.policy.deadlines import STATUSES
 
     if not findings:
         who = f" for {pupil}" if pupil else ""

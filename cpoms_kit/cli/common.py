@@ -28,7 +28,7 @@ class TextFile(click.File):
     def convert(self, value, param, ctx):
         import io
 
-        from cpoms_kit.textin import decode
+        from cpoms_kit.infra.textin import decode
 
         if isinstance(value, io.StringIO):  # already converted (a default, or a second pass)
             return value
@@ -45,7 +45,7 @@ def with_store(func):
     @repo_option
     @wraps(func)
     def wrapper(repo, *args, **kwargs):
-        from cpoms_kit.store import Store
+        from cpoms_kit.store.repository import Store
 
         store = Store.open(repo)
         store.warn = lambda message: click.echo(f"warning: {message}", err=True)

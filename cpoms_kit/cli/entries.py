@@ -45,7 +45,7 @@ def add(store, by, etype, pupils, category, tags, follows, amends, action, statu
     """
     store.prefetch(keys=True, pupils=True)
     from cpoms_kit.errors import InputError
-    from cpoms_kit.recording import Draft, record, validate
+    from cpoms_kit.store.recording import Draft, record, validate
 
     if (body is None) == (body_file is None):
         raise InputError("give the text with exactly one of --body TEXT or --body-file FILE|-")
@@ -59,7 +59,7 @@ def add(store, by, etype, pupils, category, tags, follows, amends, action, statu
     draft = Draft(by=by, body=text, occurred=occurred, type=etype, pupils=list(pupils), category=category,
                   tags=list(tags), follows=follows, amends=amends, action=action, status=status,
                   assign=assign, high_priority=high_priority, about_staff=about_staff, extra=extra)
-    from cpoms_kit.lint import ACCEPTED_FIELD, accept, lint_entry
+    from cpoms_kit.policy.lint import ACCEPTED_FIELD, accept, lint_entry
 
     if ACCEPTED_FIELD in extra:
         raise InputError(f"--meta {ACCEPTED_FIELD} is set by the recording-quality check, not by hand")
@@ -94,9 +94,9 @@ def new(store, by, as_json):
     shown as `# LINT:` comments under their lines: fix them, or save again without changes to
     record the entry anyway, with the warnings noted in it as accepted.
     """
-    from cpoms_kit.editor import write_in_editor
-    from cpoms_kit.lint import ACCEPTED_FIELD, EditorLint
-    from cpoms_kit.recording import record, validate
+    from cpoms_kit.store.editor import write_in_editor
+    from cpoms_kit.policy.lint import ACCEPTED_FIELD, EditorLint
+    from cpoms_kit.store.recording import record, validate
 
     checker = EditorLint(store)
     entry = write_in_editor(store, by, lambda draft: validate(store, draft), lint=checker)
@@ -117,7 +117,7 @@ def _ids_for_names(store):
     """Lint quotes the words it found and the rosters' names; stderr may be a cron log, where a
     pupil is named by id only."""
     from cpoms_kit.errors import CpomsError
-    from cpoms_kit.roster import names_to_ids
+    from cpoms_kit.store.roster import names_to_ids
 
     try:
         return names_to_ids(store.pupils())

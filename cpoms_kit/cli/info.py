@@ -42,7 +42,7 @@ HOOKS = {
 @with_store
 def plugins(store, as_json):
     """Installed plugins, and what each registers (categories, rules, channels, checks…)."""
-    from cpoms_kit.plugins import plugin_list
+    from cpoms_kit.pluginhost.manager import plugin_list
 
     provided: dict[str, dict[str, list[str]]] = {}
     broken: dict[str, str] = {}

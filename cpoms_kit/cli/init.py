@@ -16,7 +16,7 @@ def init(directory, school):
     It is its own private git repository: cpoms.toml, a gpg diff driver so `git log -p` shows
     decrypted text on your screen only, and a first commit. Next: `cpoms staff add` the DSL.
     """
-    from cpoms_kit.store import Store
+    from cpoms_kit.store.repository import Store
 
     store = Store.init(Path(directory), school)
     click.echo(f"created records repository {store.root}")

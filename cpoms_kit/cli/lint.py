@@ -14,8 +14,8 @@ def read_draft(text: str):
 
     Returns the draft and the line of FILE its body starts on, so findings point into FILE.
     """
-    from cpoms_kit.editor import draft_from_text
-    from cpoms_kit.recording import Draft
+    from cpoms_kit.store.editor import draft_from_text
+    from cpoms_kit.store.recording import Draft
 
     stripped = text.lstrip("\ufeff")
     if stripped.startswith("---"):
@@ -48,8 +48,8 @@ def lint(file, repo, as_json):
     echo "He said he was probably fine." | cpoms lint - --json
     """
     from cpoms_kit.errors import RepoNotFound
-    from cpoms_kit.lint import lint_draft
-    from cpoms_kit.store import Store
+    from cpoms_kit.policy.lint import lint_draft
+    from cpoms_kit.store.repository import Store
 
     draft, base = read_draft(file.read())
     try:

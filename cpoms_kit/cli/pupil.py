@@ -26,7 +26,7 @@ def pupil():
 @with_store
 def add_pupil(store, pupil_id, name, dob, year_group, by):
     """Enrol PUPIL_ID (letters, digits, _ and -; use the MIS id, not the name)."""
-    from cpoms_kit.roster import add_pupils
+    from cpoms_kit.store.roster import add_pupils
 
     add_pupils(store, [(pupil_id, name, dob, year_group)], by)
     click.echo(f"enrolled pupil {pupil_id}")
@@ -38,7 +38,7 @@ def add_pupil(store, pupil_id, name, dob, year_group, by):
 @with_store
 def import_pupils(store, csv_file, by):
     """Enrol every pupil in CSV_FILE (header: id,name,dob,year_group) in one commit, or none."""
-    from cpoms_kit.roster import add_pupils, read_pupil_csv
+    from cpoms_kit.store.roster import add_pupils, read_pupil_csv
 
     added = add_pupils(store, read_pupil_csv(csv_file.read()), by)
     click.echo(f"enrolled {len(added)} pupils")

@@ -38,7 +38,7 @@ def request():
 @with_store
 def open_(store, pupil, kind, received, requester, due, note, by, as_json):
     """Record a request (a signed entry) and start its clock."""
-    from cpoms_kit.requests import open_request
+    from cpoms_kit.lifecycle.requests import open_request
 
     e = open_request(store, pupil, kind, received, by, requester, due, note)
     if as_json:
@@ -56,7 +56,7 @@ def open_(store, pupil, kind, received, requester, due, note, by, as_json):
 @with_store
 def extend(store, request_id, months, reason, by, as_json):
     """Extend a SAR by one or two further months, with the reason recorded."""
-    from cpoms_kit.requests import extend as do_extend
+    from cpoms_kit.lifecycle.requests import extend as do_extend
 
     e = do_extend(store, request_id, months, reason, by)
     if as_json:
@@ -71,7 +71,7 @@ def extend(store, request_id, months, reason, by, as_json):
 @with_store
 def list_(store, show_all, as_json):
     """Requests with their due dates; unanswered first."""
-    from cpoms_kit.requests import states
+    from cpoms_kit.lifecycle.requests import states
 
     entries = store.entries().entries
     rows = [s for s in states(entries).values() if show_all or not s.released]
@@ -106,7 +106,7 @@ def export(store, request_id, out_dir, to, unredact, reasons, withhold, by, as_j
     """
     from pathlib import Path
 
-    from cpoms_kit.disclosure import export as do_export
+    from cpoms_kit.lifecycle.disclosure import export as do_export
     from cpoms_kit.errors import InputError
 
     if len(reasons) != len(unredact):

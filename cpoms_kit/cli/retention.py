@@ -29,7 +29,7 @@ def retention():
 @with_store
 def list_(store, only_due, as_json):
     """Each pupil's file: retention code, review date, due or not, legal hold."""
-    from cpoms_kit.retention import file_states
+    from cpoms_kit.lifecycle.retention import file_states
 
     rows = sorted(file_states(store).values(), key=lambda s: (s.review, s.pupil))
     rows = [s for s in rows if s.due or not only_due]
@@ -48,7 +48,7 @@ def list_(store, only_due, as_json):
 @with_store
 def set_(store, pupil_id, code, reason, by):
     """Change the retention period of one file (recorded as an entry)."""
-    from cpoms_kit.retention import set_code
+    from cpoms_kit.lifecycle.retention import set_code
 
     click.echo(set_code(store, pupil_id, code, reason, by).id)
 
@@ -60,7 +60,7 @@ def set_(store, pupil_id, code, reason, by):
 @with_store
 def hold_(store, pupil_id, reason, by):
     """Put a legal hold on a file: it cannot be disposed of until released."""
-    from cpoms_kit.retention import hold
+    from cpoms_kit.lifecycle.retention import hold
 
     click.echo(hold(store, pupil_id, reason, by).id)
 
@@ -72,7 +72,7 @@ def hold_(store, pupil_id, reason, by):
 @with_store
 def release_(store, pupil_id, reason, by):
     """Lift a legal hold."""
-    from cpoms_kit.retention import release
+    from cpoms_kit.lifecycle.retention import release
 
     click.echo(release(store, pupil_id, reason, by).id)
 
@@ -92,7 +92,7 @@ def dispose_(store, pupil_id, no_gc, by, as_json):
     """
     from dataclasses import asdict
 
-    from cpoms_kit.retention import dispose
+    from cpoms_kit.lifecycle.retention import dispose
 
     rec = dispose(store, pupil_id, by, gc=not no_gc)
     if as_json:

@@ -30,7 +30,7 @@ def staff():
 @with_store
 def add_staff(store, staff_id, name, role, fingerprint, email, by):
     """Enrol STAFF_ID and keep their public key in the repository."""
-    from cpoms_kit.roster import enrol_staff
+    from cpoms_kit.store.roster import enrol_staff
 
     member = enrol_staff(store, staff_id, name, role, fingerprint, email, by)
     click.echo(f"enrolled {member.id} ({member.role}) with key {member.fingerprint}")
@@ -63,7 +63,7 @@ def remove_staff(store, staff_id, by):
     `cpoms reencrypt` so new and re-encrypted entries stop going to them. They keep whatever they
     could already read: old ciphertexts stay in git history.
     """
-    from cpoms_kit.roster import remove_staff as run
+    from cpoms_kit.store.roster import remove_staff as run
 
     member = run(store, staff_id, by)
     click.echo(f"removed {member.id}; now run `cpoms reencrypt` so entries stop going to their key")
@@ -76,7 +76,7 @@ def remove_staff(store, staff_id, by):
 @with_store
 def set_role(store, staff_id, role, by):
     """Change STAFF_ID's role (e.g. promote to deputy-dsl). Then run `cpoms reencrypt`."""
-    from cpoms_kit.roster import set_role as run
+    from cpoms_kit.store.roster import set_role as run
 
     member = run(store, staff_id, role, by)
     click.echo(f"{member.id} is now {member.role}; run `cpoms reencrypt` to bring entries' recipients in line")
@@ -90,7 +90,7 @@ def set_role(store, staff_id, role, by):
 def set_key(store, staff_id, fingerprint, by):
     """Replace STAFF_ID's key (lost, expiring, compromised). The old public key stays in keys/
     so their earlier commits still verify; then run `cpoms reencrypt` so they can read with the new key."""
-    from cpoms_kit.roster import set_key as run
+    from cpoms_kit.store.roster import set_key as run
 
     member = run(store, staff_id, fingerprint, by)
     click.echo(f"{member.id} now uses key {member.fingerprint}; run `cpoms reencrypt` next")

@@ -18,7 +18,7 @@ def remote():
 @with_store
 def remote_add(store, url, name):
     """Add URL (a bare repository over ssh or a local path) as the remote to sync with."""
-    from cpoms_kit.sync import add_remote
+    from cpoms_kit.audit.sync import add_remote
 
     add_remote(store, url, name)
     click.echo(f"remote {name} -> {url}; now run `cpoms sync`")
@@ -32,7 +32,7 @@ def sync(store, remote_name, as_json):
     """Fetch, replay this machine's new commits on top of the remote's (re-signed by their own
     authors), push. Entries never conflict; a roster changed on both sides stops with a message.
     A remote whose history was rewritten (force-pushed) is refused."""
-    from cpoms_kit.sync import sync as run
+    from cpoms_kit.audit.sync import sync as run
 
     result = run(store, remote_name)
     if as_json:
@@ -55,7 +55,7 @@ def install_server(bare_repo, repo):
     non-fast-forward pushes. The server needs cpoms-kit installed (this Python), not gpg."""
     from pathlib import Path
 
-    from cpoms_kit.server_hook import install
+    from cpoms_kit.audit.server_hook import install
 
     path = install(Path(bare_repo))
     click.echo(f"installed {path}")

@@ -39,7 +39,7 @@ def out_(store, pupil_id, to_key, school, out, by, as_json):
     """Write PUPIL_ID's whole file, encrypted to the receiving DSL and signed by you; record it."""
     from pathlib import Path
 
-    from cpoms_kit.transfer import send
+    from cpoms_kit.lifecycle.transfer import send
 
     entry, info = send(store, pupil_id, Path(to_key), school, by, Path(out))
     info["transfer"] = entry.id
@@ -63,7 +63,7 @@ def out_(store, pupil_id, to_key, school, out, by, as_json):
 @with_store
 def in_(store, bundle, as_pupil, sender_key, receipt_out, by, as_json):
     """Import a transferred file: new entries with provenance, pupil enrolled if new, receipt written."""
-    from cpoms_kit.transfer import receive
+    from cpoms_kit.lifecycle.transfer import receive
 
     entry, info = receive(store, bundle, by, as_pupil, sender_key, receipt_out)
     info["transfer_in"] = entry.id
@@ -84,7 +84,7 @@ def in_(store, bundle, as_pupil, sender_key, receipt_out, by, as_json):
 @with_store
 def receipt(store, file, by, as_json):
     """Record the receiving school's signed receipt (stops the transfer-receipt clock)."""
-    from cpoms_kit.transfer import record_receipt
+    from cpoms_kit.lifecycle.transfer import record_receipt
 
     entry = record_receipt(store, file, by)
     if as_json:

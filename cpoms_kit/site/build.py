@@ -53,9 +53,9 @@ def _noop(phase: str, fraction: float) -> None:
 
 def collect(store, cases: list[str] | tuple[str, ...] = (), progress: Progress = _noop) -> SiteView:
     """Decrypt and evaluate everything a site shows (one batch decryption, no per-entry gpg)."""
-    from cpoms_kit.cases import build_cases
-    from cpoms_kit.deadlines import EntryView, evaluate
-    from cpoms_kit.recipients import team_can_read
+    from cpoms_kit.policy.cases import build_cases
+    from cpoms_kit.policy.deadlines import EntryView, evaluate
+    from cpoms_kit.store.recipients import team_can_read
 
     progress("decrypting entries", 0.05)
     entries = store.entries(lambda done, total: progress("decrypting entries", 0.05 + 0.2 * done / total)).entries
@@ -155,7 +155,7 @@ def render(site: SiteView, dest: Path) -> Rendered:
 def render_only(store, cases: list[str] | tuple[str, ...] = ()) -> Iterator[Rendered]:
     """Render into tmpfs and yield it, without packaging: for tests and previews. The folder is
     wiped when the block ends."""
-    from cpoms_kit.tmpfs import secure_tmpdir
+    from cpoms_kit.infra.tmpfs import secure_tmpdir
 
     site = collect(store, cases)
     with secure_tmpdir("cpoms-site-") as tmp:
@@ -186,7 +186,7 @@ def build_site(store, out: Path, cases: list[str] | tuple[str, ...] = (), by: st
     from cpoms_kit.site import incremental, leakscan, passwords
     from cpoms_kit.site.package import Bundle, package_site
     from cpoms_kit.site.paths import templates_root
-    from cpoms_kit.tmpfs import secure_tmpdir
+    from cpoms_kit.infra.tmpfs import secure_tmpdir
 
     out = Path(out).resolve()
     if out == store.root or store.root in out.parents:

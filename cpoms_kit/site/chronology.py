@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import yaml
 
-from cpoms_kit.deadlines import Finding
+from cpoms_kit.policy.deadlines import Finding
 from cpoms_kit.model import Entry
 from cpoms_kit.site.content import SiteView, esc
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Mapping
 
-from cpoms_kit.deadlines import EntryView, Finding
+from cpoms_kit.policy.deadlines import EntryView, Finding
 from cpoms_kit.model import Entry, Pupil, Staff
 
 CASE_DIR = "c"
@@ -48,7 +48,7 @@ class SiteView:
 
     view: EntryView
     pupils: Mapping[str, Pupil]
-    cases: Mapping[str, Any]  # pupil id -> cpoms_kit.cases.Case
+    cases: Mapping[str, Any]  # pupil id -> cpoms_kit.policy.cases.Case
     findings: list[Finding]
     broken: Mapping[str, str]
     now: datetime

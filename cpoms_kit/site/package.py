@@ -29,7 +29,7 @@ import shutil
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
-from cpoms_kit.atomicfile import replace_file
+from cpoms_kit.infra.atomicfile import replace_file
 from cpoms_kit.errors import CpomsError
 from cpoms_kit.site import crypto
 from cpoms_kit.site.paths import shell_dir

@@ -1,7 +1,7 @@
 """Follifoot Test Primary's own recording-quality words, added through the lint hook."""
 
 from cpoms_kit.hookspecs import hookimpl
-from cpoms_kit.lint import WordList
+from cpoms_kit.policy.lint import WordList
 
 
 @hookimpl

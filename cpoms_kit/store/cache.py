@@ -29,14 +29,14 @@ from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from cpoms_kit.atomicfile import replace_file
+from cpoms_kit.infra.atomicfile import replace_file
 from cpoms_kit.errors import CpomsError, GpgError
-from cpoms_kit.gitrepo import blob_id  # noqa: F401 - the cache's key, re-exported for tests
+from cpoms_kit.infra.gitrepo import blob_id  # noqa: F401 - the cache's key, re-exported for tests
 from cpoms_kit.model import Entry, PupilRef, parse_entry
-from cpoms_kit.nogc import paused
+from cpoms_kit.infra.runtime import paused
 
 if TYPE_CHECKING:
-    from cpoms_kit.store import Store
+    from cpoms_kit.store.repository import Store
 
 CACHE_DIR = "cpoms-cache"
 VERSION = 2

@@ -11,7 +11,7 @@ from typing import Any, Callable, Mapping
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from cpoms_kit.errors import CpomsError
-from cpoms_kit.textin import decode
+from cpoms_kit.infra.textin import decode
 
 CONFIG_NAME = "cpoms.toml"
 
@@ -180,7 +180,7 @@ def one_of(*choices: str) -> Kind:
 # What a plugin may write in its `settings` declaration besides a Kind.
 PYTHON_TYPES: dict[type, Kind] = {str: TEXT, int: WHOLE, float: NUMBER, bool: FLAG, date: DATE}
 
-# Keys every [alerts.<channel>] table takes, whatever the channel (cpoms_kit.alerts reads them).
+# Keys every [alerts.<channel>] table takes, whatever the channel (cpoms_kit.policy.alerts reads them).
 CHANNEL_SETTINGS = {"enabled": FLAG, "timeout": NUMBER, "quiet_hours": TEXT, "max_per_hour": WHOLE}
 
 SCHEMA = Table({
@@ -238,7 +238,7 @@ def _check_declared(table: Any, registered: Any, name: str, section: str, what: 
         keys[key] = kind if isinstance(kind, (Kind, Table, Tables)) else PYTHON_TYPES.get(kind)
         if keys[key] is None:
             raise CpomsError(f"{what} {name!r}: setting {key!r} is declared as {kind!r}; use str, int, float, "
-                             "bool, date or a cpoms_kit.config Kind")
+                             "bool, date or a cpoms_kit.store.config Kind")
     _check(table, Table(keys), f"{section}.{name}", "", name)
 
 

@@ -64,7 +64,7 @@ class WordList:
 def read_list_file(path: Path) -> list[str]:
     """Entries of a list file: one a line; blank lines and lines starting with # are skipped."""
     out = []
-    from cpoms_kit.textin import read_text
+    from cpoms_kit.infra.textin import read_text
 
     for raw in read_text(path, f"word list {path}").splitlines():
         line = raw.strip()
@@ -329,8 +329,8 @@ def lint_draft(draft, store=None, *, line_base: int = 1) -> LintReport:
         school_dir = store.root / SCHOOL_DIR
         settings = store.config.section("lint")
     else:
-        from cpoms_kit.plugins import get_plugin_manager
-        from cpoms_kit.registry import collect
+        from cpoms_kit.pluginhost.manager import get_plugin_manager
+        from cpoms_kit.pluginhost.registry import collect
 
         registered = collect(get_plugin_manager(None), HOOK, key=lambda o: getattr(o, "id", None) or o.name,
                              strict=False)
@@ -346,7 +346,7 @@ def lint_draft(draft, store=None, *, line_base: int = 1) -> LintReport:
 
 def draft_of(entry):
     """The Draft a validated entry came from, with what it inherited (pupils, category) filled in."""
-    from cpoms_kit.recording import Draft
+    from cpoms_kit.store.recording import Draft
 
     return Draft(by=entry.recorded_by, body=entry.body, occurred=entry.occurred_at, type=entry.type,
                  pupils=[f"{p.id}:{p.role}" for p in entry.pupils], category=entry.category,

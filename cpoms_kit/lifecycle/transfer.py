@@ -32,12 +32,12 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from cpoms_kit import keygen
+from cpoms_kit.infra import keygen
 from cpoms_kit.errors import GpgError, InputError
 from cpoms_kit.model import EVENT_ORDER, Entry, PupilRef, check_id, parse_entry
-from cpoms_kit.store import Store
-from cpoms_kit.textcheck import NAME_MAX, check_line
-from cpoms_kit.tmpfs import secure_tmpdir
+from cpoms_kit.store.repository import Store
+from cpoms_kit.store.textcheck import NAME_MAX, check_line
+from cpoms_kit.infra.tmpfs import secure_tmpdir
 
 FORMAT, RECEIPT_FORMAT = "cpoms-transfer/1", "cpoms-transfer-receipt/1"
 KEEP_OUT = frozenset({"request", "request-extension", "disclosure", "transfer", "transfer-receipt",
@@ -98,7 +98,7 @@ def _portable(e: Entry, pupil: str) -> str:
 
 
 def summary(chron: list[Entry], now: datetime) -> dict[str, Any]:
-    from cpoms_kit.cases import build_cases
+    from cpoms_kit.policy.cases import build_cases
 
     cats: dict[str, int] = {}
     for e in chron:
@@ -124,7 +124,7 @@ def summary(chron: list[Entry], now: datetime) -> dict[str, Any]:
 def send(store: Store, pupil_id: str, to_key: Path, school: str, by: str, out: Path) -> tuple[Entry, dict[str, Any]]:
     from ulid import ULID
 
-    from cpoms_kit.recording import Draft, record_with_file, validate
+    from cpoms_kit.store.recording import Draft, record_with_file, validate
 
     check_id(pupil_id, "pupil id")
     signer = store.signer(check_id(by, "--by"), must_be_dsl=True)
@@ -237,7 +237,7 @@ def receive(store: Store, bundle: Path, by: str, as_pupil: str | None, sender_ke
             receipt_out: Path | None) -> tuple[Entry, dict[str, Any]]:
     from ulid import ULID
 
-    from cpoms_kit.recipients import recipients_for
+    from cpoms_kit.store.recipients import recipients_for
 
     signer = store.signer(check_id(by, "--by"), must_be_dsl=True)
     bundle = Path(bundle)
@@ -263,7 +263,7 @@ def receive(store: Store, bundle: Path, by: str, as_pupil: str | None, sender_ke
         raise InputError(f"pupil {pid} here has another date of birth than the file's pupil: is this the same "
                          "child? use --as with the right id")
     if enrol:
-        from cpoms_kit.roster import _pupil
+        from cpoms_kit.store.roster import _pupil
 
         roster[pid] = _pupil(pid, src["name"], src["dob"], src.get("year_group"))
     now = store.now()
@@ -358,7 +358,7 @@ def _receipt(store: Store, doc: dict[str, Any], signer, pid: str, count: int, ho
 
 
 def record_receipt(store: Store, path: Path, by: str) -> Entry:
-    from cpoms_kit.recording import Draft, record, validate
+    from cpoms_kit.store.recording import Draft, record, validate
 
     signer = store.signer(check_id(by, "--by"), must_be_dsl=True)
     path = Path(path)

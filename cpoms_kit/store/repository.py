@@ -27,11 +27,11 @@ from typing import TYPE_CHECKING, Callable, Iterator
 
 import yaml
 
-from cpoms_kit import config as config_mod
-from cpoms_kit import gitrepo
-from cpoms_kit import interrupts
+from cpoms_kit.store import config as config_mod
+from cpoms_kit.infra import gitrepo
+from cpoms_kit.infra import interrupts
 from cpoms_kit.errors import CpomsError, GpgError, InputError, KeyUnavailable, RepoNotFound
-from cpoms_kit.gpg import Gpg, KeyLocked
+from cpoms_kit.infra.gpg import Gpg, KeyLocked
 from cpoms_kit.model import Entry, Pupil, Staff, load_json_or_yaml, load_yaml, parse_entry
 
 
@@ -42,7 +42,7 @@ PUPILS_FILE = "pupils.yaml.gpg"
 ENTRY_SUFFIX = ".md.gpg"
 
 if TYPE_CHECKING:
-    from cpoms_kit.cache import Reading
+    from cpoms_kit.store.cache import Reading
 
 ReadProgress = Callable[[int, int], None]  # (entries decrypted so far, entries to decrypt)
 Warn = Callable[[str], None]
@@ -84,7 +84,7 @@ class Transaction:
 def _check_plugin_settings(config: config_mod.Config, pm) -> None:
     """[deadlines.<rule>] and [alerts.<channel>] against what the loaded plugins declare; only the
     hooks those sections use are asked (`cpoms add` without them pays nothing)."""
-    from cpoms_kit.registry import collect
+    from cpoms_kit.pluginhost.registry import collect
 
     found = {}
     for hook, section in (("cpoms_register_deadline_rules", "deadlines"), ("cpoms_register_alert_channels", "alerts")):
@@ -158,7 +158,7 @@ class Store:
     def pm(self):
         with self._pm_lock:  # prefetch may be loading it on another thread
             if self._pm is None:
-                from cpoms_kit.plugins import get_plugin_manager
+                from cpoms_kit.pluginhost.manager import get_plugin_manager
 
                 pm = get_plugin_manager(self.root, self.config.disabled_plugins)
                 _check_plugin_settings(self.config, pm)
@@ -166,7 +166,7 @@ class Store:
             return self._pm
 
     def registered(self, hook: str, strict: bool = True):
-        from cpoms_kit.registry import collect
+        from cpoms_kit.pluginhost.registry import collect
 
         cache = self.__dict__.setdefault("_registered", {})
         if hook not in cache:
@@ -182,7 +182,7 @@ class Store:
         return self.registered("cpoms_register_entry_types").items
 
     def now(self):
-        from cpoms_kit.clock import now
+        from cpoms_kit.store.clock import now
 
         return now(self.config.timezone)
 
@@ -204,7 +204,7 @@ class Store:
                 raise CpomsError(f"{STAFF_FILE} is unreadable: {exc}") from None
             if not rows:
                 self._roster_lost(STAFF_FILE, "is empty")
-            from cpoms_kit.roster import parse_staff_roster
+            from cpoms_kit.store.roster import parse_staff_roster
 
             memo = self.__dict__["_staff_memo"] = (raw, parse_staff_roster(rows))
         return dict(memo[1])
@@ -374,7 +374,7 @@ class Store:
         not use raise KeyUnavailable unless `allow_failed`: an answer worked out without them
         would look complete and is not. `progress` (else `self.read_progress`) is told (done,
         total) while entries the cache lacks are decrypted."""
-        from cpoms_kit.cache import load_entries
+        from cpoms_kit.store.cache import load_entries
 
         reading = load_entries(self, progress or self.read_progress)
         for entry_id, why in sorted(reading.damaged.items()):
@@ -389,7 +389,7 @@ class Store:
             self.warn(message)
 
     def entry(self, entry_id: str) -> Entry:
-        from cpoms_kit.cache import parse_committed
+        from cpoms_kit.store.cache import parse_committed
 
         sha = self.committed_entries(entry_id).get(entry_id)
         if sha is None:

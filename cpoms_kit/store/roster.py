@@ -9,11 +9,11 @@ from dataclasses import fields, replace
 from datetime import date
 from typing import Any
 
-from cpoms_kit.clock import not_before
+from cpoms_kit.store.clock import not_before
 from cpoms_kit.errors import CpomsError, InputError
 from cpoms_kit.model import ID_RE, ROLES, Pupil, Staff, check_id
-from cpoms_kit.store import KEYS, STAFF_FILE, Store
-from cpoms_kit.textcheck import NAME_MAX, check_line
+from cpoms_kit.store.repository import KEYS, STAFF_FILE, Store
+from cpoms_kit.store.textcheck import NAME_MAX, check_line
 
 FPR_RE = re.compile(r"^[0-9A-F]{40}$")
 EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")

@@ -33,12 +33,12 @@ from typing import Any
 
 import yaml
 
-from cpoms_kit import gitrepo
+from cpoms_kit.infra import gitrepo
 from cpoms_kit.errors import GitError, InputError
 from cpoms_kit.model import RECORDED_ORDER, Entry, check_id
-from cpoms_kit.store import ENTRIES, ENTRY_SUFFIX, PUPILS_FILE, Store
-from cpoms_kit.textcheck import check_line
-from cpoms_kit.tmpfs import secure_tmpdir
+from cpoms_kit.store.repository import ENTRIES, ENTRY_SUFFIX, PUPILS_FILE, Store
+from cpoms_kit.store.textcheck import check_line
+from cpoms_kit.infra.tmpfs import secure_tmpdir
 
 DISPOSALS = "disposals"
 CODES = {"standard": "DOB+25", "extended": "DOB+35", "csa-inquiry": "DOB+75"}
@@ -107,7 +107,7 @@ def file_states(store: Store, entries: list[Entry] | None = None, today: date | 
 
 
 def _record(store: Store, by: str, etype: str, pupil: str, body: str, extra: dict[str, Any]) -> Entry:
-    from cpoms_kit.recording import Draft, record, validate
+    from cpoms_kit.store.recording import Draft, record, validate
 
     store.signer(check_id(by, "--by"), must_be_dsl=True)
     return record(store, validate(store, Draft(by=by, body=body, occurred=store.now(), type=etype,
@@ -283,7 +283,7 @@ def dispose(store: Store, pupil: str, by: str, gc: bool = True) -> DisposalRecor
     paths = [f"{ENTRIES}/{i}{ENTRY_SUFFIX}" for i in removed]
     now = store.now()
     rec_id = str(ULID.from_datetime(now))
-    from cpoms_kit.store import Transaction
+    from cpoms_kit.store.repository import Transaction
 
     rel = f"{DISPOSALS}/{rec_id}.yaml"
     with gitrepo.writer_lock(store.root):

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any, Mapping
 from cpoms_kit.model import RECORDED_ORDER, Entry, Staff
 
 if TYPE_CHECKING:
-    from cpoms_kit.deadlines import EntryView
+    from cpoms_kit.policy.deadlines import EntryView
 
 DECISIONS = ("keep-open", "close")
 MARK_TYPE = "case-mark"
@@ -82,7 +82,7 @@ def build_cases(entries: list[Entry] | tuple[Entry, ...], now: datetime | None =
                 staff: Mapping[str, Staff] | None = None, view: "EntryView | None" = None) -> dict[str, Case]:
     """Every pupil's case at `now` (entries recorded after `now` are ignored). `view`: the caller's
     view of the same entries, if it has one (used only when no entry is ignored)."""
-    from cpoms_kit.deadlines import EntryView, fulfilment
+    from cpoms_kit.policy.deadlines import EntryView, fulfilment
 
     if now is not None:
         entries = [e for e in entries if e.recorded_at <= now]

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Iterable
 from cpoms_kit.errors import CpomsError
 
 if TYPE_CHECKING:
-    from cpoms_kit.config import Config
+    from cpoms_kit.store.config import Config
 
 
 def add_months(day: date, months: int) -> date:

@@ -2,7 +2,7 @@
 
 A request is an entry (`type: request`) naming the pupil whose file is asked for; an extension is a
 `request-extension` entry that follows it; the release is a `disclosure` entry that follows it and
-stops the clock (see cpoms_kit.disclosure). Deadlines are dates in the school's timezone and a
+stops the clock (see cpoms_kit.lifecycle.disclosure). Deadlines are dates in the school's timezone and a
 request is due by 23:59 on its due date.
 
 - sar: one calendar month, the day of receipt being day 1 (ICO): received 3 September -> due
@@ -11,7 +11,7 @@ request is due by 23:59 on its due date.
   `due_calendar` keeps the strict date (shown too, for a DSL who aims early). `extend` adds one or
   two further months (two at most in all, with a recorded reason), counted from the day of receipt.
 - parent-educational: 15 school days (Education (Pupil Information) (England) Regulations 2005),
-  counted from the school day after receipt; see cpoms_kit.schooldays for what counts.
+  counted from the school day after receipt; see cpoms_kit.policy.schooldays for what counts.
 - police, court: the date given with --due. professional: --due if one was agreed, else no clock.
 """
 
@@ -21,12 +21,12 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-from cpoms_kit.clock import not_before
+from cpoms_kit.store.clock import not_before
 from cpoms_kit.errors import InputError
 from cpoms_kit.model import RECORDED_ORDER, Entry, check_id
-from cpoms_kit.schooldays import Calendar, add_months
-from cpoms_kit.store import Store
-from cpoms_kit.textcheck import check_line, check_text
+from cpoms_kit.policy.schooldays import Calendar, add_months
+from cpoms_kit.store.repository import Store
+from cpoms_kit.store.textcheck import check_line, check_text
 
 KINDS = ("sar", "parent-educational", "police", "court", "professional")
 REQUEST, EXTENSION, DISCLOSURE = "request", "request-extension", "disclosure"
@@ -127,7 +127,7 @@ def _dsl(store: Store, by: str):
 
 def _record(store: Store, by: str, etype: str, body: str, pupils: list[str], extra: dict[str, Any],
             follows: str | None = None) -> Entry:
-    from cpoms_kit.recording import Draft, record, validate
+    from cpoms_kit.store.recording import Draft, record, validate
 
     draft = Draft(by=by, body=body, occurred=store.now(), type=etype, pupils=pupils if not follows else [],
                   follows=follows, extra=extra)

@@ -36,14 +36,14 @@ from datetime import datetime, time, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterable, Mapping
 
-from cpoms_kit.atomicfile import replace_file
+from cpoms_kit.infra.atomicfile import replace_file
 from cpoms_kit.errors import CpomsError, InputError
-from cpoms_kit.fslock import exclusive
+from cpoms_kit.infra.fslock import exclusive
 from cpoms_kit.model import Entry, Staff
 
 if TYPE_CHECKING:
-    from cpoms_kit.deadlines import Finding
-    from cpoms_kit.store import Store
+    from cpoms_kit.policy.deadlines import Finding
+    from cpoms_kit.store.repository import Store
 
 log = logging.getLogger(__name__)
 

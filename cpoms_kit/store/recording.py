@@ -9,12 +9,12 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from cpoms_kit.clock import not_before, parse_time
+from cpoms_kit.store.clock import not_before, parse_time
 from cpoms_kit.errors import InputError
 from cpoms_kit.model import STATUSES, Entry, PupilRef, check_id
-from cpoms_kit.recipients import recipients_for
-from cpoms_kit.store import Store
-from cpoms_kit.textcheck import check_text
+from cpoms_kit.store.recipients import recipients_for
+from cpoms_kit.store.repository import Store
+from cpoms_kit.store.textcheck import check_text
 
 log = logging.getLogger(__name__)
 

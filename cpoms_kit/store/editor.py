@@ -11,10 +11,10 @@ import yaml
 
 from cpoms_kit.errors import CpomsError, InputError
 from cpoms_kit.model import split_front_matter
-from cpoms_kit.recording import Draft
-from cpoms_kit.store import Store
-from cpoms_kit.textin import decode
-from cpoms_kit.tmpfs import secure_tmpdir
+from cpoms_kit.store.recording import Draft
+from cpoms_kit.store.repository import Store
+from cpoms_kit.infra.textin import decode
+from cpoms_kit.infra.tmpfs import secure_tmpdir
 
 
 class Aborted(CpomsError):
@@ -174,7 +174,7 @@ def write_in_editor(store: Store, by: str, validate: Callable[[Draft], object], 
     """Open the template; on save, validate; re-open with the errors on top until it is right.
 
     With `lint` (an object with ``run(result, line_base)`` and ``accept(result, findings)``, see
-    :class:`cpoms_kit.lint.EditorLint`), a valid draft with findings is re-opened with each finding
+    :class:`cpoms_kit.policy.lint.EditorLint`), a valid draft with findings is re-opened with each finding
     under its line; saving it again unchanged confirms them. Returns what `validate` returned
     (passed through ``lint.accept`` when warnings were confirmed). The plaintext lives only in a
     0700 tmpfs folder that is removed however this ends.

@@ -14,11 +14,11 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from cpoms_kit import gitrepo
+from cpoms_kit.infra import gitrepo
 from cpoms_kit.audit import history
 from cpoms_kit.audit.pins import Pins
 from cpoms_kit.errors import GitError, InputError
-from cpoms_kit.store import Store
+from cpoms_kit.store.repository import Store
 
 BRANCH = "main"
 
@@ -118,7 +118,7 @@ def _integrate(store: Store, theirs: str, result: SyncResult) -> None:
     if status:
         raise InputError("the working folder has uncommitted changes (run `cpoms verify`); sync needs it clean")
     # Replay our commits on theirs; --exec re-signs each with its own author's key.
-    resign = f"{sys.executable} -m cpoms_kit.sync --resign"
+    resign = f"{sys.executable} -m cpoms_kit.audit.sync --resign"
     done = _git(store, "-c", "core.hooksPath=/dev/null", "-c", "user.name=cpoms", "-c", "user.email=cpoms@cpoms.invalid",
                 "-c", "commit.gpgSign=false", "rebase", "-q", "--no-autosquash", "--exec", resign, theirs,
                 check=False, env={"GIT_EDITOR": "true"})

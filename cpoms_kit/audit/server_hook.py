@@ -23,7 +23,7 @@ ZERO = "0" * 40
 HOOK = """#!{python}
 # Installed by `cpoms hook install-server`: refuses pushes that would break the records' audit trail.
 import sys
-from cpoms_kit.server_hook import main
+from cpoms_kit.audit.server_hook import main
 sys.exit(main())
 """
 IGNORED_KINDS = {"recipients"}  # stale recipients after a staff change are fixed by `cpoms reencrypt`, not refused

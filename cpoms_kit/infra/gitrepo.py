@@ -5,9 +5,9 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from cpoms_kit import interrupts
+from cpoms_kit.infra import interrupts
 from cpoms_kit.errors import GitError
-from cpoms_kit.fslock import exclusive
+from cpoms_kit.infra.fslock import exclusive
 
 
 def init_repo(root: Path):
@@ -172,7 +172,7 @@ def _signing_failure(status: Path | None, author: str, key: str | None) -> Excep
     if "[GNUPG:]" not in said or "[GNUPG:] SIG_CREATED " in said:
         return None
     from cpoms_kit.errors import GpgError
-    from cpoms_kit.gpg import KeyLocked, passphrase_trouble
+    from cpoms_kit.infra.gpg import KeyLocked, passphrase_trouble
 
     why = passphrase_trouble(said)
     if why is not None:

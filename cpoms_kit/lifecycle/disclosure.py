@@ -24,7 +24,7 @@ from typing import Any
 
 from cpoms_kit.errors import InputError
 from cpoms_kit.model import EVENT_ORDER, Entry, check_id
-from cpoms_kit.store import Store
+from cpoms_kit.store.repository import Store
 
 EXEMPTIONS = {
     "third-party": "DPA 2018 Sch 2 Pt 3 para 16 (third-party personal data)",
@@ -259,8 +259,8 @@ Do not store it on a shared drive; delete the file once it has been sent or prin
 def export(store: Store, request_id: str, out_dir: Path, by: str, to: str | None,
            unredact: dict[str, str], withhold: dict[str, str]) -> tuple[Path, Entry, Pack]:
     """Build the pack, write it under `out_dir`, and log the release as a `disclosure` entry."""
-    from cpoms_kit.requests import DISCLOSURE, get_state
-    from cpoms_kit.recording import Draft, record_with_file, validate
+    from cpoms_kit.lifecycle.requests import DISCLOSURE, get_state
+    from cpoms_kit.store.recording import Draft, record_with_file, validate
 
     signer = store.signer(check_id(by, "--by"), must_be_dsl=True)
     for item, reason in unredact.items():

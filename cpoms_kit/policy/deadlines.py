@@ -18,8 +18,8 @@ from typing import TYPE_CHECKING, Any, Callable, Mapping, Protocol
 from cpoms_kit.model import EVENT_ORDER, RECORDED_ORDER, Entry, Staff
 
 if TYPE_CHECKING:
-    from cpoms_kit.config import Config
-    from cpoms_kit.store import Store
+    from cpoms_kit.store.config import Config
+    from cpoms_kit.store.repository import Store
 
 STATUSES = ("overdue", "late", "due-soon", "flag")  # display order: most urgent first
 

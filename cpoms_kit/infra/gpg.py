@@ -23,7 +23,7 @@ from functools import cached_property
 from pathlib import Path
 
 from cpoms_kit.errors import CpomsError, GpgError
-from cpoms_kit.tmpfs import secure_tmpdir
+from cpoms_kit.infra.tmpfs import secure_tmpdir
 
 BATCH = ["--batch", "--yes", "--no-tty", "--quiet"]
 # Below this many files the scratch keyring (two gpg processes, ~60 ms) costs more than it saves.

@@ -1,0 +1,4 @@
+"""The school's policy at work: `deadlines` (rules evaluated over a view of the entries), `cases`
+(open/closed/complex cases), `lint` (recording quality), `alerts` (routing, outbox, delivery,
+reminders) and `schooldays` (terms, holidays). The rules, categories and channels themselves are
+plugins (top-level `plugins/`)."""
