@@ -37,7 +37,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from cpoms_kit import keygen  # noqa: E402
+from cpoms_kit.infra import keygen  # noqa: E402
 from cpoms_kit.model import Entry, PupilRef, Staff  # noqa: E402
 from cpoms_kit.store.recipients import recipients_for  # noqa: E402
 from cpoms_kit.infra.tmpfs import secure_tmpdir  # noqa: E402

@@ -15,6 +15,13 @@ import base64
 import hashlib
 import struct
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Callable, Union
+
+if TYPE_CHECKING:  # cryptography is imported where keys are parsed (verify stays fast to import)
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+    from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
+
+CryptoKey = Union["Ed25519PublicKey", "RSAPublicKey"]
 
 HASHES = {1: "md5", 2: "sha1", 3: "ripemd160", 8: "sha256", 9: "sha384", 10: "sha512", 11: "sha224"}
 ED25519_OID = bytes.fromhex("2B06010401DA470F01")
@@ -173,7 +180,7 @@ class KeyMaterial:
     fingerprint: str
     created: int
     algo: int
-    public: object | None  # a cryptography public key, or None when the algorithm is unsupported
+    public: CryptoKey | None  # None when the algorithm is unsupported
     body: bytes
     expires_after: int | None = None
     revoked_at: int | None = None
@@ -214,7 +221,7 @@ def _key_material(body: bytes) -> KeyMaterial:
     created = struct.unpack(">I", body[1:5])[0]
     algo = body[5]
     fpr = hashlib.sha1(b"\x99" + struct.pack(">H", len(body)) + body).hexdigest().upper()
-    public = None
+    public: CryptoKey | None = None
     try:
         if algo == 22:
             olen = body[6]
@@ -305,9 +312,10 @@ def verify(sig: Signature, key: KeyMaterial, data: bytes) -> bool | None:
     if digest[:2] != sig.left16:
         return False
     from cryptography.exceptions import InvalidSignature
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
     try:
-        if key.algo == 22:
+        if isinstance(key.public, Ed25519PublicKey):
             if len(sig.mpis) != 2:
                 return False
             r, s = (m.rjust(32, b"\0") for m in sig.mpis)
@@ -316,8 +324,10 @@ def verify(sig: Signature, key: KeyMaterial, data: bytes) -> bool | None:
             from cryptography.hazmat.primitives import hashes
             from cryptography.hazmat.primitives.asymmetric import padding, utils
 
-            algo = {"sha1": hashes.SHA1, "sha224": hashes.SHA224, "sha256": hashes.SHA256,
-                    "sha384": hashes.SHA384, "sha512": hashes.SHA512}.get(name)
+            algos: dict[str, Callable[[], hashes.HashAlgorithm]] = {
+                "sha1": hashes.SHA1, "sha224": hashes.SHA224, "sha256": hashes.SHA256, "sha384": hashes.SHA384,
+                "sha512": hashes.SHA512}
+            algo = algos.get(name)
             if algo is None or len(sig.mpis) != 1:
                 return None
             size = (key.public.key_size + 7) // 8

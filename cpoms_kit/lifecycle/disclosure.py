@@ -91,9 +91,9 @@ class Redactor:
             person("staff", s.id, s.name)
         self.unredact = {self.resolve(k): v for k, v in unredact.items()}
         owners: dict[str, list[Person]] = {}
-        for p in self.people.values():
-            for t in p.tokens:
-                owners.setdefault(t, []).append(p)
+        for someone in self.people.values():
+            for t in someone.tokens:
+                owners.setdefault(t, []).append(someone)
         self.owners = owners
         alts = sorted(owners, key=len, reverse=True)
         self.pattern = re.compile(r"(?<!\w)(" + "|".join(map(re.escape, alts)) + r")(?!\w)", re.IGNORECASE) if alts else None
@@ -180,7 +180,10 @@ def build(store: Store, request: Entry, entries: list[Entry], by: str, to: str, 
         if code not in EXEMPTIONS:
             raise InputError(f"--withhold {entry_id}={code}: exemption must be one of {', '.join(EXEMPTIONS)}")
     tz = store.config.timezone
-    rows, redactions, withheld, included = [], [], [], []
+    rows: list[str] = []
+    redactions: list[dict[str, Any]] = []
+    withheld: list[dict[str, str]] = []
+    included: list[str] = []
     stamp = now.isoformat(timespec="seconds")
     for e in chron:
         when = f"{e.occurred_at.astimezone(tz):%d %b %Y %H:%M}"
@@ -191,7 +194,8 @@ def build(store: Store, request: Entry, entries: list[Entry], by: str, to: str, 
             continue
         included.append(e.id)
         hits: dict[str, set[str]] = {}
-        original = e.extra.get("original") if isinstance(e.extra.get("original"), dict) else {}
+        found = e.extra.get("original")
+        original: dict[str, Any] = found if isinstance(found, dict) else {}
         if original.get("recorded_by_name"):
             author = html.escape("staff of " + str(original.get("school", "the previous school")))
         else:

@@ -113,7 +113,7 @@ def states(entries: list[Entry] | tuple[Entry, ...]) -> dict[str, RequestState]:
     out = {e.id: RequestState(e, [], []) for e in entries if e.type == REQUEST}
     # Only follow-ups of a request matter: sort those few, not every entry (`cpoms check` runs this).
     for e in sorted((e for e in entries if e.follows in out), key=RECORDED_ORDER):
-        st = out[e.follows]
+        st = out[str(e.follows)]
         if e.type == EXTENSION:
             st.extensions.append(e)
         elif e.type == DISCLOSURE:

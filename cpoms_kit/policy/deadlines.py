@@ -239,7 +239,7 @@ def sort_key(f: Finding):
     return (rank, due, f.pupil or "", f.rule, f.entry or "")
 
 
-def evaluate(store: "Store", entries: list[Entry] | None = None, now: datetime | None = None,
+def evaluate(store: "Store", entries: "list[Entry] | EntryView | None" = None, now: datetime | None = None,
              pupil: str | None = None) -> tuple[list[Finding], dict[str, str]]:
     """Every registered rule at `now`. Returns the findings (most urgent first) and the rules or
     plugins that failed, {id: error}; one broken rule never stops the others."""

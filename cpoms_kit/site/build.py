@@ -209,7 +209,7 @@ def build_site(store, out: Path, cases: list[str] | tuple[str, ...] = (), by: st
         progress("site passwords", 0.35)
         pw = passwords.ensure(stored.result(), list(site.case_paths), site.now)
         hashes = hashed.result() if hashed else None
-    previous = incremental.Manifest() if full else incremental.load(out, pw.team.key)
+    previous = incremental.Manifest() if full else incremental.load(out, pw.team_secret.key)
     _keep_names(site, previous)
     plan = incremental.plan(site, previous, pw, out, mkdocs_yml(), templates_root(), hashes)
     reuse = plan.reuse
@@ -218,18 +218,19 @@ def build_site(store, out: Path, cases: list[str] | tuple[str, ...] = (), by: st
         progress("rendering pages", 0.45)
         rendered = render(site, tmp)
         progress("encrypting", 0.75)
-        team = Bundle(TEAM, "", "index.html", pw.team.key, [pw.team.slot],
+        team = Bundle(TEAM, "", "index.html", pw.team_secret.key, [pw.team_secret.slot],
                       grants=[f"case:{pid}" for pid in site.case_paths],
                       bundle_id=previous.team_bundle_id, data=previous.team_data)
         bundles = [team]
         for pid, path in site.case_paths.items():
             secret = pw.cases[pid]
+            assert secret.team_slot is not None  # `ensure` wrapped every case's key for the team
             b = Bundle(f"case:{pid}", path.rsplit("/", 1)[0] + "/", path[:-3] + ".html", secret.key,
                        [secret.slot, secret.team_slot])
             kept = previous.cases.get(pid)
             if kept is not None:
                 b.bundle_id, b.data, b.shell = kept.bundle_id, kept.data, kept.shell
-            if pid in reuse:
+            if pid in reuse and kept is not None:
                 b.reuse, b.sha256 = True, kept.sha256  # checked against the file just above
             bundles.append(b)
         shells = package_site(rendered.site_dir, out, bundles, idle_minutes=idle, title=site.title,
@@ -237,7 +238,7 @@ def build_site(store, out: Path, cases: list[str] | tuple[str, ...] = (), by: st
     # From here on only ciphertext and the shell exist, on the real disk.
     try:
         manifest = plan.manifest(team, {b.name.split(":", 1)[1]: b for b in bundles[1:]}, site.case_paths)
-        (out / incremental.MANIFEST).write_bytes(manifest.seal(pw.team.key))
+        (out / incremental.MANIFEST).write_bytes(manifest.seal(pw.team_secret.key))
         if tamper is not None:
             tamper(out)
         progress("leak scan", 0.9)

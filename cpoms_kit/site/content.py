@@ -83,7 +83,7 @@ class SiteView:
     def config(self):
         return self.view.config
 
-    def descendants(self, entry_id: str) -> list[Entry]:
+    def descendants(self, entry_id: str) -> tuple[Entry, ...]:
         return self.view.descendants(entry_id)
 
     # -- helpers for pages and reports ----------------------------------------------------------
@@ -120,7 +120,7 @@ class SiteView:
         if index is None or index[0] is not self.findings:
             grouped: dict[str, list[Finding]] = {}
             for f in self.findings:
-                grouped.setdefault(f.pupil, []).append(f)
+                grouped.setdefault(f.pupil or "", []).append(f)
             index = self.__dict__["_findings_by_pupil"] = (self.findings, grouped)
         return index[1].get(pid, [])
 

@@ -38,6 +38,8 @@ NONCE_BYTES = 12
 # Crockford base32: no i, l, o, u, so a password read aloud or off paper has no look-alikes;
 # `normalize_password` maps the look-alikes back (i/l -> 1, o -> 0).
 _ALPHABET = "0123456789abcdefghjkmnpqrstvwxyz"
+# Letters read as digits when typed from a printout (the viewer's JS folds the same ones).
+_LOOKALIKES = str.maketrans("ilo", "110")
 PASSWORD_GROUPS = 4
 PASSWORD_GROUP_LEN = 4
 # 16 symbols x 5 bits = exactly 80 bits of entropy from `secrets` (the brief's "about 77").
@@ -66,7 +68,7 @@ def normalize_password(password: str) -> str:
     text = unicodedata.normalize("NFKC", password)
     text = re.sub(r"[\s\-]", "", text)
     text = re.sub(r"[A-Z]", lambda m: m.group(0).lower(), text)
-    return text.translate(str.maketrans({"i": "1", "l": "1", "o": "0"}))
+    return text.translate(_LOOKALIKES)
 
 
 def new_content_key() -> bytes:
@@ -116,7 +118,7 @@ def wrap_key(content_key: bytes, password: str, label: str, iterations: int = KD
         "salt": _b64(os.urandom(SALT_BYTES)),
         "norm": "cpoms-1",
     }
-    kek = _derive(password, _unb64(slot["salt"]), slot["iterations"])
+    kek = _derive(password, _unb64(str(slot["salt"])), int(iterations))
     nonce = os.urandom(NONCE_BYTES)
     sealed = AESGCM(kek).encrypt(nonce, content_key, _slot_header_ad(slot))
     slot["nonce"] = _b64(nonce)

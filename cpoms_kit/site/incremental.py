@@ -89,7 +89,7 @@ def setup_fingerprint(site, config_file: Path, templates: Path) -> str:
     from cpoms_kit import __version__
     from cpoms_kit.site.chronology import category_index
 
-    versions = {}
+    versions: dict[str, str | None] = {}
     for dist in ("mkdocs", "mkdocs-material", "markdown"):
         try:
             versions[dist] = metadata.version(dist)

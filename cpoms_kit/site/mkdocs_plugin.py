@@ -14,12 +14,17 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from mkdocs.config import base
 from mkdocs.config import config_options as c
 from mkdocs.exceptions import PluginError
 from mkdocs.plugins import BasePlugin
 from mkdocs.structure.files import File, Files
+
+if TYPE_CHECKING:
+    from cpoms_kit.site.content import SiteView
+    from cpoms_kit.site.stamping import Markers
 
 log = logging.getLogger("mkdocs.plugins.cpoms")
 
@@ -56,7 +61,7 @@ def _without_dot_folders(make_env):
 
     class Loader(FileSystemLoader):
         def list_templates(self) -> list[str]:
-            found = set()
+            found: set[str] = set()
             for top in self.searchpath:
                 for folder, subfolders, names in os.walk(top, followlinks=self.followlinks):
                     subfolders[:] = [d for d in subfolders if not d.startswith(".")]
@@ -76,11 +81,11 @@ def _without_dot_folders(make_env):
 class CpomsPlugin(BasePlugin[CpomsPluginConfig]):
     def __init__(self) -> None:
         super().__init__()
-        self.site = None  # SiteView, set by cpoms_kit.site.build before mkdocs runs
+        self.site: SiteView | None = None  # set by cpoms_kit.site.build before mkdocs runs
         self.pages: dict[str, str] = {}  # docs path -> Markdown, filled in on_config
         self.bodies: dict[str, str] = {}  # docs path -> finished HTML body (skips Markdown)
         self.stamped: dict[str, tuple[str, str]] = {}  # docs path -> (title, body), written in on_post_build
-        self.probes: tuple | None = None  # (markers, template path, probe path) when stamping
+        self.probes: tuple[Markers, str, str] | None = None  # (markers, template path, probe path) when stamping
         self.stamp_failed = False
 
     # -- config: lock it down -------------------------------------------------------------------
@@ -112,6 +117,7 @@ class CpomsPlugin(BasePlugin[CpomsPluginConfig]):
         from cpoms_kit.site.content import opaque_token
 
         site = self.site
+        assert site is not None  # on_config refused to run without it
         case_dir = self.config.case_dir.strip("/")
         site.case_paths = dict(site.case_paths) or {}
         for path in site.case_paths.values():
@@ -138,9 +144,9 @@ class CpomsPlugin(BasePlugin[CpomsPluginConfig]):
                 pages[path], bodies[path] = markdown, body
         for report in site.reports:
             path = f"reports/{report.id}.md"
-            pages[path], body = self._report_page(report)
-            if body is not None:
-                bodies[path] = body
+            pages[path], html = self._report_page(report)
+            if html is not None:
+                bodies[path] = html
         self.pages, self.bodies = pages, bodies
         self.category_count = len(category_index(site))
         # The nav holds the team's pages only: never a case title (names) in any shared template.
@@ -156,8 +162,10 @@ class CpomsPlugin(BasePlugin[CpomsPluginConfig]):
         from cpoms_kit.site.content import esc
 
         head = front_matter(title=report.title)
+        site = self.site
+        assert site is not None
         try:
-            body = report.render(self.site, self.site.now, self.site.findings)
+            body = report.render(site, site.now, site.findings)
         except Exception as exc:  # one broken report plugin must not sink the whole build
             log.warning("report %s failed: %s", report.id, exc)
             failed = (f'<div class="admonition failure"><p class="admonition-title">This report failed</p>'
@@ -222,6 +230,7 @@ class CpomsPlugin(BasePlugin[CpomsPluginConfig]):
 
         from cpoms_kit.site import stamping
 
+        assert self.probes is not None
         markers, template, probe = self.probes
         html = {p: site_dir / f"{p[:-3]}.html" for p in (template, probe)}
         stamp = stamping.learn(html[template].read_text(encoding="utf-8"), html[probe].read_text(encoding="utf-8"),

@@ -64,6 +64,13 @@ class Passwords:
     # saved other passwords meanwhile, rather than overwrite them.
     read_from: bytes | None = None
 
+    @property
+    def team_secret(self) -> Secret:
+        """The team password's secret: there once `ensure` has run."""
+        if self.team is None:
+            raise InputError("no team password yet: `cpoms site password` makes one")
+        return self.team
+
 
 def load(store) -> Passwords:
     path = store.root / PATH
@@ -164,4 +171,4 @@ def password_for(store, pupil_id: str | None, rotate: bool = False, by: str | No
            rotate_cases=(pupil_id,) if rotate and pupil_id else ())
     verb = "rotate" if rotate else "create"
     save(store, pw, by, message=f"site: {verb} {'case' if pupil_id else 'team'} password")
-    return pw.cases[pupil_id].password if pupil_id else pw.team.password
+    return pw.cases[pupil_id].password if pupil_id else pw.team_secret.password

@@ -233,7 +233,7 @@ def _check_declared(table: Any, registered: Any, name: str, section: str, what: 
     declared = getattr(obj, "settings", None) or {}
     if not isinstance(declared, Mapping):
         raise CpomsError(f"{what} {name!r}: its `settings` must map each setting's name to its type")
-    keys = dict(common)
+    keys: dict[str, Kind | Table | Tables | None] = dict(common)
     for key, kind in declared.items():
         keys[key] = kind if isinstance(kind, (Kind, Table, Tables)) else PYTHON_TYPES.get(kind)
         if keys[key] is None:

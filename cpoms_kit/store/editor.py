@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import shlex
 import subprocess
+from datetime import date, datetime
 from typing import Callable
 
 import yaml
@@ -56,6 +57,13 @@ def template(store: Store, by: str, errors: list[str] | None = None, previous: s
     )
 
 
+def _as_text(occurred: object) -> str | None:
+    """YAML reads `occurred_at: 2026-11-27T09:00` as a datetime; a draft carries it as typed."""
+    if isinstance(occurred, (date, datetime)):
+        return occurred.isoformat()
+    return str(occurred) if occurred else None
+
+
 def draft_from_text(text: str, by: str) -> Draft:
     head, body = split_front_matter(text)
     def as_list(key):
@@ -70,7 +78,7 @@ def draft_from_text(text: str, by: str) -> Draft:
     return Draft(
         by=by,
         body=body,
-        occurred=occurred.isoformat() if hasattr(occurred, "isoformat") else (str(occurred) if occurred else None),
+        occurred=_as_text(occurred),
         type=head.get("type") or None,
         pupils=as_list("pupils"),
         category=head.get("category") or None,
@@ -201,7 +209,7 @@ def write_in_editor(store: Store, by: str, validate: Callable[[Draft], object], 
                 continue
             if lint is None:
                 return result
-            if confirmed:
+            if confirmed and shown is not None:
                 return lint.accept(result, shown[1])
             findings = lint.run(result, body_line(mine))
             if not findings:
