@@ -55,7 +55,7 @@ def _fix(store: Store) -> list[str]:
             gitrepo.run(store.root, "checkout", "-q", "HEAD", "--", stray.path)
             done.append(f"{stray.path}: restored as committed")
             continue
-        data = path.read_bytes() if path.is_file() else None
+        data = path.read_bytes() if path.is_file() else b""
         entry = _whole_entry(store, stray.entry_id, data) if stray.entry_id and data else None
         gitrepo.run(store.root, "rm", "-q", "--cached", "--ignore-unmatch", "--", stray.path)
         path.unlink(missing_ok=True)

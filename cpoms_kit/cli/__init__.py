@@ -111,7 +111,8 @@ def _refusal(exc: Exception) -> str | None:
     """The `error:` line for a failure that is the user's or their machine's to fix (exit 2), or
     None for a bug."""
     if isinstance(exc, click.exceptions.NoArgsIsHelpError):  # `cpoms pupil`: click's message is the whole help
-        names = exc.ctx.command.list_commands(exc.ctx)
+        group = exc.ctx.command
+        names = group.list_commands(exc.ctx) if isinstance(group, click.Group) else []
         which = f": {', '.join(names)}" if len(names) <= 8 else ""
         return f"give a command{which} (see `{exc.ctx.command_path} --help`)"
     if isinstance(exc, click.UsageError):
@@ -122,7 +123,7 @@ def _refusal(exc: Exception) -> str | None:
         return "aborted (interrupted, or the input ended)"
     if isinstance(exc, OSError) and exc.filename and not os.environ.get("CPOMS_DEBUG"):
         # The machine's to fix: a folder that is not there, a drive that is read-only or full…
-        return f"{exc.filename}: {exc.strerror or exc}{_OS_HINTS.get(exc.errno, '')}"
+        return f"{exc.filename}: {exc.strerror or exc}{_OS_HINTS.get(exc.errno or 0, '')}"
     return None
 
 

@@ -5,9 +5,12 @@ from __future__ import annotations
 import json
 import sys
 from functools import wraps
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
+
+if TYPE_CHECKING:  # rich is imported only when a bar is drawn
+    from rich.progress import Progress, TaskID
 
 repo_option = click.option(
     "--repo", "repo", metavar="DIR", type=click.Path(file_okay=False),
@@ -66,8 +69,8 @@ class DecryptBar:
     MIN = 200  # entries; fewer decrypt in well under a second
 
     def __init__(self) -> None:
-        self.progress = None
-        self.task = None
+        self.progress: Progress | None = None
+        self.task: TaskID | None = None
         self.off = False
 
     def __call__(self, done: int, total: int) -> None:
@@ -86,7 +89,8 @@ class DecryptBar:
                 self.progress, self.off = None, True
                 return
             self.task = self.progress.add_task("", total=total)
-        self.progress.update(self.task, completed=done)
+        if self.task is not None:
+            self.progress.update(self.task, completed=done)
         if done >= total:
             self.close()
 

@@ -306,7 +306,12 @@ def summary(source: "EntryView | list[Entry]", now: datetime, store: "Store | No
     `source` is an EntryView, or a list of entries together with the `store` they came from.
     `since`/`until` restrict the concerns counted (by when they were recorded), e.g. to a term.
     """
-    view = source if isinstance(source, EntryView) else build_view(store, list(source))
+    if isinstance(source, EntryView):
+        view = source
+    elif store is None:
+        raise TypeError("summary() of a list of entries needs the store they came from")
+    else:
+        view = build_view(store, list(source))
     tz = view.config.timezone
     settings = view.config.section("deadlines")
     rec_settings = settings.get("record-timely", {})
