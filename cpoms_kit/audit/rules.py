@@ -3,15 +3,15 @@ in force just before it; no git, no gpg."""
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from typing import Any, Callable
 
 from cpoms_kit.audit.history import Commit
+from cpoms_kit.infra import layout
+from cpoms_kit.infra.layout import entry_id
 
-ENTRY_RE = re.compile(r"^entries/([0-9A-HJKMNP-TV-Z]{26})\.md\.gpg$")
 DSL_ROLES = ("dsl", "deputy-dsl")
-INIT_FILES = {"cpoms.toml", ".gitattributes", "staff.yaml", "entries/.keep", "keys/.keep"}
+INIT_FILES = frozenset(layout.INIT_FILES)
 REENCRYPT_SUBJECT = "reencrypt "
 REENCRYPT_TRAILER = "Entry"
 EMPTY_BLOB = "e69de29bb2d1d6434b8b29ae775ad8c2e48c5391"
@@ -36,11 +36,6 @@ def by_fingerprint(roster: Roster) -> dict[str, dict[str, Any]]:
 
 def is_reencrypt(c: Commit) -> bool:
     return c.subject.startswith(REENCRYPT_SUBJECT)
-
-
-def entry_id(path: str) -> str | None:
-    m = ENTRY_RE.match(path)
-    return m.group(1) if m else None
 
 
 def signer_row(c: Commit, fpr: str | None, before: Roster, after: Roster,
@@ -69,29 +64,49 @@ def check_commit(c: Commit, is_root: bool, signed_ok: bool, sig_problem: str | N
                  index: Callable[[Roster], dict] = by_fingerprint) -> list[Problem]:
     """Every rule for one commit. `openpgp_ok` maps new blob ids to "is encrypted OpenPGP data"."""
     out: list[Problem] = []
-    p = lambda kind, detail, path=None: out.append(Problem(kind, detail, c.sha, path))  # noqa: E731
-    paths = {ch.path for ch in c.changes}
 
+    def p(kind: str, detail: str, path: str | None = None) -> None:
+        out.append(Problem(kind, detail, c.sha, path))
+
+    row = _signer(c, is_root, signed_ok, sig_problem, fpr, before, after, index, p)
+    _roster_shrinks(c, before, after, p)
+    is_dsl = bool(row and row.get("role") in DSL_ROLES)
+    reencrypt_ids = set(c.trailers(REENCRYPT_TRAILER)) if is_reencrypt(c) else set()
+    for ch in c.changes:
+        if ch.path.startswith("entries/"):
+            _entry_change(c, ch, row, is_dsl, reencrypt_ids, openpgp_ok, p)
+        elif row is not None and not is_dsl:
+            p("roster-not-dsl", f"{ch.path} changed by {row['id']} ({row.get('role')}); only a DSL may change it", ch.path)
+    return out
+
+
+def _signer(c: Commit, is_root: bool, signed_ok: bool, sig_problem: str | None, fpr: str | None, before: Roster,
+            after: Roster, index: Callable[[Roster], dict], p: Callable[..., None]) -> dict | None:
+    """The roster row of whoever signed `c`, reporting an unsigned, badly signed or unknown signer."""
     if c.signature is None:
+        paths = {ch.path for ch in c.changes}
         init_ok = is_root and c.subject.startswith("init:") and paths <= INIT_FILES and not before and not after
         if not init_ok:
             p("unsigned", "commit is not signed")
-        row = None
-    elif not signed_ok:
+        return None
+    if not signed_ok:
         kind = "unknown-key" if sig_problem and "never held" in sig_problem else (
             "bad-signature" if sig_problem and "BAD" in sig_problem else "key-invalid")
         p(kind, sig_problem or "signature does not verify")
-        row = None
-    else:
-        row, why = signer_row(c, fpr, before, after, index)
-        if why:
-            p("not-on-roster", why)
-        elif row is not None and row["id"] != c.author:
-            p("author-mismatch", f"authored as {c.author!r} but signed by {row['id']}")
+        return None
+    row, why = signer_row(c, fpr, before, after, index)
+    if why:
+        p("not-on-roster", why)
+    elif row is not None and row["id"] != c.author:
+        p("author-mismatch", f"authored as {c.author!r} but signed by {row['id']}")
+    return row
 
+
+def _roster_shrinks(c: Commit, before: Roster, after: Roster, p: Callable[..., None]) -> None:
     # cpoms marks a person as left and never deletes a row, nor the pupil roster's file: a roster
     # that shrinks was changed by hand (a pupil leaves the encrypted roster only by a disposal,
     # checked where it can be decrypted: verify._pupil_shrinks).
+    paths = {ch.path for ch in c.changes}
     gone = sorted(set(before) - set(after)) if "staff.yaml" in paths and before else []
     if gone:
         p("roster-shrink", f"{', '.join(gone)} removed from staff.yaml, which no cpoms command does "
@@ -99,31 +114,27 @@ def check_commit(c: Commit, is_root: bool, signed_ok: bool, sig_problem: str | N
     if any(ch.path == "pupils.yaml.gpg" and ch.status == "D" for ch in c.changes):
         p("roster-shrink", "the pupil roster was deleted, which no cpoms command does", "pupils.yaml.gpg")
 
-    is_dsl = bool(row and row.get("role") in DSL_ROLES)
-    reencrypt_ids = set(c.trailers(REENCRYPT_TRAILER)) if is_reencrypt(c) else set()
-    for ch in c.changes:
-        eid = entry_id(ch.path)
-        if ch.path.startswith("entries/"):
-            if ch.path == "entries/.keep" and ch.new in (EMPTY_BLOB, "0" * 40):
-                continue  # the empty placeholder that keeps the folder in git
-            if eid is None:
-                p("stray-file", "a file under entries/ that is not entries/<ULID>.md.gpg", ch.path)
-                if ch.status != "D" and not openpgp_ok.get(ch.new, False):
-                    p("not-openpgp", "file under entries/ is not encrypted OpenPGP data (plaintext?)", ch.path)
-                continue
-            if ch.status == "D":
-                p("entry-deleted", f"entry {eid} was deleted; entries are never deleted", ch.path)
-                continue
-            if not openpgp_ok.get(ch.new, False):
-                p("not-openpgp", f"entry {eid} is not encrypted OpenPGP data (plaintext?)", ch.path)
-            if ch.status == "A":
-                if row is not None and is_reencrypt(c):
-                    p("entry-modified", f"re-encryption commit adds a new entry {eid}", ch.path)
-            else:
-                if eid not in reencrypt_ids:
-                    p("entry-modified", f"entry {eid} was changed after its commit; entries are never edited", ch.path)
-                elif row is not None and not is_dsl:
-                    p("roster-not-dsl", f"entry {eid} re-encrypted by {row['id']}, who is not a DSL", ch.path)
-        elif row is not None and not is_dsl:
-            p("roster-not-dsl", f"{ch.path} changed by {row['id']} ({row.get('role')}); only a DSL may change it", ch.path)
-    return out
+
+def _entry_change(c: Commit, ch: Any, row: dict | None, is_dsl: bool, reencrypt_ids: set[str],
+                  openpgp_ok: dict[str, bool], p: Callable[..., None]) -> None:
+    """Entries are only ever added (encrypted), or re-encrypted by a DSL; never edited or deleted."""
+    eid = entry_id(ch.path)
+    if ch.path == "entries/.keep" and ch.new in (EMPTY_BLOB, "0" * 40):
+        return  # the empty placeholder that keeps the folder in git
+    if eid is None:
+        p("stray-file", "a file under entries/ that is not entries/<ULID>.md.gpg", ch.path)
+        if ch.status != "D" and not openpgp_ok.get(ch.new, False):
+            p("not-openpgp", "file under entries/ is not encrypted OpenPGP data (plaintext?)", ch.path)
+        return
+    if ch.status == "D":
+        p("entry-deleted", f"entry {eid} was deleted; entries are never deleted", ch.path)
+        return
+    if not openpgp_ok.get(ch.new, False):
+        p("not-openpgp", f"entry {eid} is not encrypted OpenPGP data (plaintext?)", ch.path)
+    if ch.status == "A":
+        if row is not None and is_reencrypt(c):
+            p("entry-modified", f"re-encryption commit adds a new entry {eid}", ch.path)
+    elif eid not in reencrypt_ids:
+        p("entry-modified", f"entry {eid} was changed after its commit; entries are never edited", ch.path)
+    elif row is not None and not is_dsl:
+        p("roster-not-dsl", f"entry {eid} re-encrypted by {row['id']}, who is not a DSL", ch.path)

@@ -257,23 +257,8 @@ def package_site(
     for name in (*data_files.values(), *shells.values()):
         if name != "index.html" and not is_our_name(name):
             raise CpomsError("a site bundle's file name is not one the kit makes")
-    owned: dict[str, list[str]] = {b.name: [] for b in bundles}
-    public: list[str] = []
-    by_prefix = {b.prefix: b for b in bundles}
-    for path in paths:
-        owner = _owner(path, by_prefix)
-        if owner.prefix == "" and is_public(path):
-            public.append(path)
-        else:
-            owned[owner.name].append(path)
+    owned, public = _share_out(paths, bundles, update)
     by_name = {b.name: b for b in bundles}
-    for b in bundles:
-        if b.reuse:
-            if owned[b.name] or not (b.bundle_id and b.data and update):
-                raise CpomsError("a carried-over site bundle must keep its id and data file, own no "
-                                 "rendered files, and be part of an update")
-        elif b.entry not in owned[b.name]:
-            raise CpomsError("a site bundle's start page is not among its own rendered files")
 
     writer = _Writer(out, update)
     try:
@@ -303,6 +288,28 @@ def package_site(
         writer.abandon()
         raise
     return dict(shells)
+
+
+def _share_out(paths: list[str], bundles: list[Bundle], update: bool) -> tuple[dict[str, list[str]], list[str]]:
+    """Each rendered file to the bundle that owns it ({bundle name: paths}), and the public ones
+    (the team bundle's theme assets, which hold nothing of a record) apart."""
+    owned: dict[str, list[str]] = {b.name: [] for b in bundles}
+    public: list[str] = []
+    by_prefix = {b.prefix: b for b in bundles}
+    for path in paths:
+        owner = _owner(path, by_prefix)
+        if owner.prefix == "" and is_public(path):
+            public.append(path)
+        else:
+            owned[owner.name].append(path)
+    for b in bundles:
+        if b.reuse:
+            if owned[b.name] or not (b.bundle_id and b.data and update):
+                raise CpomsError("a carried-over site bundle must keep its id and data file, own no "
+                                 "rendered files, and be part of an update")
+        elif b.entry not in owned[b.name]:
+            raise CpomsError("a site bundle's start page is not among its own rendered files")
+    return owned, public
 
 
 def _bundle_file(rendered: Path, b: Bundle, owned: list[str], ids: dict[str, str], data_files: dict[str, str],

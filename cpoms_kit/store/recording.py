@@ -66,66 +66,16 @@ def validate(store: Store, d: Draft) -> Entry:
     for key, value in d.extra.items():
         if isinstance(value, str):
             check_text(value, f"--meta {key}")
-    if d.occurred is None or d.occurred == "":
-        raise InputError("--occurred is required: when did it happen?")
-    tz = store.config.timezone
-    occurred = d.occurred if isinstance(d.occurred, datetime) else parse_time(str(d.occurred), tz, "--occurred")
-    occurred = occurred.replace(tzinfo=tz) if occurred.tzinfo is None else occurred.astimezone(tz)
-    if occurred > now:
-        raise InputError(f"--occurred {occurred.isoformat(timespec='minutes')} is in the future (now is {now.isoformat(timespec='minutes')})")
-
+    occurred = _occurred(store, d, now)
     etype = d.type or ("action" if d.action else "concern")
     types = store.entry_types
     if etype not in types:
         raise InputError(f"unknown entry type {etype!r}; known: {', '.join(sorted(types))}")
     spec = types[etype]
-
-    parent = None
-    for link in ("follows", "amends"):
-        value = getattr(d, link)
-        if value:
-            check_id(value, f"--{link}")
-            parent = store.entry(value)  # refuses an unknown or unreadable entry
-    pupils = [PupilRef.parse(p) for p in d.pupils]
-    if not pupils and parent is not None:
-        pupils = list(parent.pupils)
-    if not pupils:
-        raise InputError("name at least one --pupil, or --follows an entry to inherit its pupils")
-    roster = store.pupils()
-    for ref in pupils:
-        if ref.id not in roster:
-            raise InputError(f"unknown pupil {ref.id!r} (see `cpoms pupil list`)")
-    if len({p.id for p in pupils}) != len(pupils):
-        raise InputError("a pupil is named twice")
-    not_before(occurred, "--occurred", {ref.id: roster[ref.id].dob for ref in pupils})
-
-    category = d.category or (parent.category if parent else None)
-    tags: tuple[str, ...] = ()
-    if category:
-        cats = store.categories
-        category = _canonical(category, cats, "category")
-        tags = tuple(_canonical(t, cats[category].subcategories, f"subcategory of {category}") for t in d.tags)
-    elif d.tags:
-        raise InputError("--tag needs a --category")
-    if spec.needs_category and not category:
-        raise InputError(f"a {etype} needs a --category (see `cpoms categories`)")
-
-    action = status = assigned = None
-    if spec.kinds:
-        if not d.action:
-            raise InputError(f"a {etype} needs --action KIND: one of {', '.join(spec.kinds)}")
-        if d.action not in spec.kinds:
-            raise InputError(f"unknown action {d.action!r}; one of {', '.join(spec.kinds)}")
-        if parent is None:
-            raise InputError(f"a{'n' if etype[0] in 'aeiou' else ''} {etype} must --follows the entry it acts on")
-        action, status = d.action, d.status or "done"
-        if status not in STATUSES:
-            raise InputError(f"--status must be one of {', '.join(STATUSES)}")
-        if d.assign:
-            assigned = store.staff_member(check_id(d.assign, "--assign"), "--assign").id
-    elif d.action or d.status or d.assign:
-        raise InputError(f"--action, --status and --assign belong to actions, not a {etype}")
-
+    parent = _parent(store, d)
+    pupils = _pupils(store, d, parent, occurred)
+    category, tags = _category(store, d, parent, etype, spec.needs_category)
+    action, status, assigned = _action(store, d, parent, etype, spec.kinds)
     about = d.about_staff or (parent.about_staff if parent else None)
     if about:
         store.staff_member(check_id(about, "--about-staff"), "--about-staff")
@@ -153,6 +103,81 @@ def validate(store: Store, d: Draft) -> Entry:
         assigned_to=assigned,
         extra=dict(d.extra),
     )
+
+
+def _occurred(store: Store, d: Draft, now: datetime) -> datetime:
+    """When it happened, in school time (a time typed with another offset is converted)."""
+    if d.occurred is None or d.occurred == "":
+        raise InputError("--occurred is required: when did it happen?")
+    tz = store.config.timezone
+    occurred = d.occurred if isinstance(d.occurred, datetime) else parse_time(str(d.occurred), tz, "--occurred")
+    occurred = occurred.replace(tzinfo=tz) if occurred.tzinfo is None else occurred.astimezone(tz)
+    if occurred > now:
+        raise InputError(f"--occurred {occurred.isoformat(timespec='minutes')} is in the future "
+                         f"(now is {now.isoformat(timespec='minutes')})")
+    return occurred
+
+
+def _parent(store: Store, d: Draft) -> Entry | None:
+    """The entry this one follows or amends (refused if unknown or unreadable)."""
+    parent = None
+    for link in ("follows", "amends"):
+        value = getattr(d, link)
+        if value:
+            check_id(value, f"--{link}")
+            parent = store.entry(value)
+    return parent
+
+
+def _pupils(store: Store, d: Draft, parent: Entry | None, occurred: datetime) -> list[PupilRef]:
+    pupils = [PupilRef.parse(p) for p in d.pupils]
+    if not pupils and parent is not None:
+        pupils = list(parent.pupils)
+    if not pupils:
+        raise InputError("name at least one --pupil, or --follows an entry to inherit its pupils")
+    roster = store.pupils()
+    for ref in pupils:
+        if ref.id not in roster:
+            raise InputError(f"unknown pupil {ref.id!r} (see `cpoms pupil list`)")
+    if len({p.id for p in pupils}) != len(pupils):
+        raise InputError("a pupil is named twice")
+    not_before(occurred, "--occurred", {ref.id: roster[ref.id].dob for ref in pupils})
+    return pupils
+
+
+def _category(store: Store, d: Draft, parent: Entry | None, etype: str,
+              needed: bool) -> tuple[str | None, tuple[str, ...]]:
+    category = d.category or (parent.category if parent else None)
+    tags: tuple[str, ...] = ()
+    if category:
+        cats = store.categories
+        category = _canonical(category, cats, "category")
+        tags = tuple(_canonical(t, cats[category].subcategories, f"subcategory of {category}") for t in d.tags)
+    elif d.tags:
+        raise InputError("--tag needs a --category")
+    if needed and not category:
+        raise InputError(f"a {etype} needs a --category (see `cpoms categories`)")
+    return category, tags
+
+
+def _action(store: Store, d: Draft, parent: Entry | None, etype: str,
+            kinds: tuple[str, ...]) -> tuple[str | None, str | None, str | None]:
+    """(action kind, status, assignee) for an entry type that has action kinds; else all None."""
+    if not kinds:
+        if d.action or d.status or d.assign:
+            raise InputError(f"--action, --status and --assign belong to actions, not a {etype}")
+        return None, None, None
+    if not d.action:
+        raise InputError(f"a {etype} needs --action KIND: one of {', '.join(kinds)}")
+    if d.action not in kinds:
+        raise InputError(f"unknown action {d.action!r}; one of {', '.join(kinds)}")
+    if parent is None:
+        raise InputError(f"a{'n' if etype[0] in 'aeiou' else ''} {etype} must --follows the entry it acts on")
+    status = d.status or "done"
+    if status not in STATUSES:
+        raise InputError(f"--status must be one of {', '.join(STATUSES)}")
+    assigned = store.staff_member(check_id(d.assign, "--assign"), "--assign").id if d.assign else None
+    return d.action, status, assigned
 
 
 def _check_body(store: Store, body: str) -> None:
