@@ -594,7 +594,7 @@ def test_signatures_checked_during_the_walk_are_judged_as_after_it(records, fprs
     some = _early_keys(root, third_key)
     assert 0 < len(some.certs) < len(keys.certs)
     for early in (keys, some, _early_keys(root, "HEAD..HEAD")):  # all, some, no keys
-        walked = history.walk(root, while_diffing=lambda cs: list(map(early.precheck, cs)))
+        walked = history.walk(root, while_diffing=lambda cs, early=early: list(map(early.precheck, cs)))
         assert [keys.judge(c) for c in walked] == plain
         checked = sum(c.sig_check is not None for c in walked)
         assert checked == 0 if not early.certs else 0 < checked < len(walked)

@@ -231,7 +231,7 @@ def test_files_differing_only_in_random_names_are_read_once_and_anything_else_is
 
     folder = tmp_path / "out"
     (folder / "c").mkdir(parents=True)
-    for i in range(5):
+    for _ in range(5):
         (folder / "c" / f"{rnd.token_hex(10)}.html").write_text(shell())
     assert leakscan.scan(folder, secrets) == []
     (folder / "c" / f"{rnd.token_hex(10)}.html").write_text(shell(f"<p>{NAME}</p>"))

@@ -329,7 +329,7 @@ def test_build_for_people_prints_where_things_are(repo_copy, tmp_path):
     res = repo_copy("site", "build", "--out", str(out), "--case", "P001")
     lines = res.stdout.splitlines()
     assert lines[0] == f"team index: {out / 'index.html'}"
-    case_line = next(l for l in lines if l.startswith("case P001: "))
+    case_line = next(line for line in lines if line.startswith("case P001: "))
     assert Path(case_line.split(": ", 1)[1]).is_file()
     assert "P002" not in res.stdout
 

@@ -18,12 +18,11 @@ from __future__ import annotations
 
 import hashlib
 import json
-import subprocess
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from cpoms_kit.infra import gitrepo, layout
 from cpoms_kit.infra.atomicfile import replace_file
-from cpoms_kit.audit import rules
 from cpoms_kit.audit.pins import state_dir
 
 VERSION = 1
@@ -40,10 +39,6 @@ class Checkpoint:
 def _path(root: Path) -> Path:
     repo_id = hashlib.sha256(str(Path(root).resolve()).encode()).hexdigest()[:32]
     return state_dir() / f"{repo_id}.verified.json"
-
-
-def _git(root: Path, *args: str, input: bytes | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run(["git", "-C", str(root), *args], input=input, capture_output=True)
 
 
 def load(root: Path) -> Checkpoint | None:
@@ -66,9 +61,9 @@ def usable(root: Path, rev: str, need_plaintext: bool) -> Checkpoint | None:
     cp = load(root)
     if cp is None or (need_plaintext and not cp.decrypted):
         return None
-    if _git(root, "merge-base", "--is-ancestor", cp.head, rev).returncode != 0:
+    if not gitrepo.is_ancestor(root, cp.head, rev):
         return None
-    roots = _git(root, "rev-list", "--max-parents=0", rev).stdout.decode().split()
+    roots = gitrepo.call(root, "rev-list", "--max-parents=0", rev).stdout.decode().split()
     if cp.root_commit not in roots:
         return None
     return cp
@@ -78,9 +73,9 @@ def blobs_at(root: Path, revs: list[str], path: str) -> dict[str, str | None]:
     """rev -> blob id of `path` in that commit (None when absent), in one git process."""
     if not revs:
         return {}
-    out = _git(root, "cat-file", "--batch-check", input="".join(f"{r}:{path}\n" for r in revs).encode())
+    out = gitrepo.call(root, "cat-file", "--batch-check", input="".join(f"{r}:{path}\n" for r in revs).encode())
     found: dict[str, str | None] = {}
-    for rev, line in zip(revs, out.stdout.decode().splitlines()):
+    for rev, line in zip(revs, out.stdout.decode().splitlines(), strict=True):
         parts = line.split()
         found[rev] = parts[0] if len(parts) == 3 and parts[1] == "blob" else None
     return found
@@ -89,8 +84,8 @@ def blobs_at(root: Path, revs: list[str], path: str) -> dict[str, str | None]:
 def key_versions(root: Path, rev: str) -> list[str]:
     """Every blob ever committed as keys/*.asc up to `rev`: a log limited to keys/, so git never
     descends into the entries tree."""
-    raw = _git(root, "log", "--format=", "--raw", "--no-abbrev", "--no-renames", "--diff-merges=first-parent",
-               rev, "--", "keys").stdout.decode("utf-8", "replace")
+    raw = gitrepo.call(root, "log", "--format=", "--raw", "--no-abbrev", "--no-renames", "--diff-merges=first-parent",
+                       rev, "--", layout.KEYS).stdout.decode("utf-8", "replace")
     blobs = []
     for line in raw.splitlines():
         if not line.startswith(":"):
@@ -104,11 +99,11 @@ def key_versions(root: Path, rev: str) -> list[str]:
 
 def entries_at(root: Path, rev: str) -> dict[str, str]:
     """entry id -> blob id at `rev`, from one `git ls-tree`."""
-    raw = _git(root, "ls-tree", "-z", rev, "entries/").stdout.decode("utf-8", "replace")
+    raw = gitrepo.call(root, "ls-tree", "-z", rev, f"{layout.ENTRIES}/").stdout.decode("utf-8", "replace")
     out = {}
     for item in filter(None, raw.split("\0")):
         meta, _, path = item.partition("\t")
-        eid = rules.entry_id(path)
+        eid = layout.entry_id(path)
         if eid:
             out[eid] = meta.split()[2]
     return out

@@ -117,7 +117,7 @@ def export(store, request_id, out_dir, to, unredact, reasons, withhold, by, as_j
         if not sep:
             raise InputError(f"--withhold {item!r} must be ENTRY_ID=EXEMPTION")
         held[entry_id.strip()] = code.strip()
-    path, entry, pack = do_export(store, request_id, Path(out_dir), by, to, dict(zip(unredact, reasons)), held)
+    path, entry, pack = do_export(store, request_id, Path(out_dir), by, to, dict(zip(unredact, reasons, strict=True)), held)
     click.secho(f"warning: {path} is PLAINTEXT for release. Send it securely, then delete it; the release is logged as {entry.id}.",
                 err=True, fg="red")
     if as_json:

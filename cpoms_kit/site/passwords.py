@@ -126,7 +126,7 @@ def ensure(pw: Passwords, pupil_ids: list[str], now: datetime, rotate_team: bool
         if secret.team_slot is None and (pid in pupil_ids or pid in fresh or rotate_team):
             jobs.append((secret.key, pw.team.password, "team"))
             where.append((pid, "team_slot"))
-    for (pid, attr), slot in zip(where, _wrap_all(jobs)):
+    for (pid, attr), slot in zip(where, _wrap_all(jobs), strict=True):
         setattr(pw.cases[pid], attr, slot)
     if jobs:
         pw.dirty = True

@@ -61,7 +61,7 @@ class Stamp:
 
     def fill(self, title: str, body: str) -> str:
         out = [self.parts[0]]
-        for name, part in zip(self.transforms, self.parts[1:]):
+        for name, part in zip(self.transforms, self.parts[1:], strict=True):
             out.append(TRANSFORMS[name](title))
             out.append(part)
         # The body marker is random: no title can hold it, so the one place it is found is its own.
