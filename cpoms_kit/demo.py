@@ -14,7 +14,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from cpoms_kit.infra import keygen
+from cpoms_kit.infra import gitrepo, keygen, layout
 
 HERE = Path.cwd()
 DEMO = HERE / ".demo"
@@ -86,14 +86,13 @@ def setup(d: Demo) -> None:
     csv.write_text(PUPILS_CSV)
     d.cpoms("pupil", "import", str(csv), now="2026-11-20T08:10")
     csv.unlink()
-    toml = d.repo / "cpoms.toml"
+    toml = d.repo / layout.CONFIG
     toml.write_text(toml.read_text().replace(
         "# [[terms]]\n# name = \"Autumn 2026\"\n# start = 2026-09-03\n# end = 2026-12-18",
         "[[terms]]\nname = \"Autumn 2026\"\nstart = 2026-09-03\nend = 2026-12-18"))
     # Settings changes are ordinary commits, signed by the DSL like everything else.
-    subprocess.run(["git", "-C", str(d.repo), "-c", "user.name=hcarter", "-c", "user.email=hcarter@follifoot.example",
-                    "commit", "-q", f"-S{fprs['hcarter']}", "-m", "set term dates", "cpoms.toml"],
-                   env=d.env, check=True, capture_output=True)
+    gitrepo.run(d.repo, "-c", "user.name=hcarter", "-c", "user.email=hcarter@follifoot.example",
+                "commit", "-q", f"-S{fprs['hcarter']}", "-m", "set term dates", layout.CONFIG, env=d.env)
 
 
 def week(d: Demo) -> int:

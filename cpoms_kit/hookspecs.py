@@ -1,85 +1,108 @@
-"""Hook specifications: everything a plugin can add to cpoms-kit.
+"""Hook specifications: everything a plugin can add to cpoms-kit (docs/plugins.md).
 
-Each `cpoms_register_*` hook receives a `register` callback. Call it once per thing you add; the host
-validates it, refuses duplicates (unless you pass `replace=True`) and remembers which plugin supplied
-what, so `cpoms plugins` can tell a DSL where each rule, category or channel came from.
+Each `cpoms_register_*` hook receives a `register` callback and returns nothing. Call it once per
+thing you add; the host refuses duplicates (unless you pass `replace=True`) and remembers which
+plugin supplied what, so `cpoms plugins` can tell a DSL where each rule, category or channel came
+from. What each item must provide is its contract in `cpoms_kit.pluginhost.contracts`.
 
-The built-in policy (categories, deadline rules, alert channels, lint checks) is implemented with
-these same hooks, in `cpoms_kit_plugins` (the `plugins/` folder), and registered through the same
-`cpoms_kit` entry-point group a third-party package uses. A records repository may also hold a
-`plugins/` folder of `.py` files, each loaded as a plugin at start-up.
+A `cpoms_register_*` hook is called once per command that needs its items, the first time they
+are needed (`cpoms add` never asks for reports), and each plugin's implementation separately: a
+plugin that raises while registering is named by `cpoms plugins` and, except for categories and
+entry types, the other plugins' items are still used.
+
+The built-in policy is implemented with these same hooks, in `cpoms_kit_plugins` (the `plugins/`
+folder), and registered through the same `cpoms_kit` entry-point group a third-party package uses.
+A records repository may also hold a `plugins/` folder of `.py` files, each loaded at start-up.
 """
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import pluggy
+
+if TYPE_CHECKING:  # types only: this module sits below everything it names
+    from cpoms_kit.model import Entry
+    from cpoms_kit.pluginhost.contracts import (
+        AlertChannel, Category, DeadlineRule, EntryType, LintCheck, Register, Report,
+    )
+    from cpoms_kit.policy.lint import WordList
+    from cpoms_kit.store.repository import Store
 
 hookspec = pluggy.HookspecMarker("cpoms_kit")
 hookimpl = pluggy.HookimplMarker("cpoms_kit")
 
 
 @hookspec
-def cpoms_register_categories(register):
-    """Register concern categories.
+def cpoms_register_categories(register: Register[Category]) -> None:
+    """Register concern categories, the ones `cpoms add --category` accepts.
 
-    Call ``register(Category(name, subcategories, guidance), replace=False)`` for each;
-    see :class:`cpoms_kit.pluginhost.registry.Category`. ``replace=True`` overrides a category of the same
-    name from another plugin (a school changing the policy's wording, say).
+    Call ``register(Category(name, subcategories, guidance))`` for each. ``replace=True``
+    overrides a category of the same name from another plugin (a school changing the policy's
+    wording, say). Called when a command first needs the categories; a plugin that raises here
+    stops the command (an entry must never be filed under a category that failed to load).
     """
 
 
 @hookspec
-def cpoms_register_entry_types(register):
-    """Register entry types (concern, action, review…).
+def cpoms_register_entry_types(register: Register[EntryType]) -> None:
+    """Register entry types (concern, action, review…), the ones `cpoms add --type` accepts.
 
-    Call ``register(EntryType(name, description, needs_category))``; see
-    :class:`cpoms_kit.pluginhost.registry.EntryType`.
+    Call ``register(EntryType(name, description, needs_category, kinds))`` for each. Called when
+    a command first needs the types; a plugin that raises here stops the command.
     """
 
 
 @hookspec
-def cpoms_register_deadline_rules(register):
-    """Register deadline rules for `cpoms check`, one rule per call.
+def cpoms_register_deadline_rules(register: Register[DeadlineRule]) -> None:
+    """Register deadline rules for `cpoms check` and the site, one rule per call.
 
-    Call ``register(rule)`` with an object that has ``id``, ``description`` and
-    ``evaluate(view, now, settings) -> list[Finding]``; see :mod:`cpoms_kit.policy.deadlines`.
-    A rule reads a read-only view of the decrypted entries and must not write anything.
-    A rule that raises is reported by `cpoms check`, and the other rules still run.
+    Call ``register(rule)`` with a :class:`~cpoms_kit.pluginhost.contracts.DeadlineRule`: ``id``,
+    ``description``, ``evaluate(view, now, settings) -> list[Finding]`` and optionally
+    ``settings``, the keys ``[deadlines.<id>]`` may hold. Called when cpoms.toml has a
+    ``[deadlines.*]`` table (to check it) and when rules are run. A rule reads a read-only view of
+    the decrypted entries and must not write anything; a rule that raises is reported by
+    `cpoms check`, and the other rules still run.
     """
 
 
 @hookspec
-def cpoms_register_alert_channels(register):
+def cpoms_register_alert_channels(register: Register[AlertChannel]) -> None:
     """Register alert channels (email, webhook, desktop, log…).
 
-    Call ``register(channel)`` with an object that has ``name`` and
-    ``send(alert, recipients, settings)``; see :mod:`cpoms_kit.policy.alerts`. Channels are called one by
-    one, so one broken channel cannot silence the others. An alert never carries names or text.
+    Call ``register(channel)`` with an :class:`~cpoms_kit.pluginhost.contracts.AlertChannel`:
+    ``name`` and ``send(alert, recipients, settings)``, optionally ``settings``, ``accepts`` and
+    ``wants_context``. Called when an entry is recorded or alerts are retried, and when
+    cpoms.toml has an ``[alerts.*]`` table (to check it). Channels are called one by one, so one
+    broken channel cannot silence the others. An alert never carries names or text.
     """
 
 
 @hookspec
-def cpoms_register_lint_checks(register):
-    """Register recording-quality checks run on a draft before it is committed.
+def cpoms_register_lint_checks(register: Register[LintCheck | WordList]) -> None:
+    """Register recording-quality checks run on a draft before it is committed, and word lists.
 
-    Call ``register(check)`` with an object that has ``id``, ``description`` and
-    ``check(draft, context) -> list[LintFinding]``; see :mod:`cpoms_kit.policy.lint`.
-    ``register(WordList(id, extends, entries))`` adds phrases to a list the checks read
-    ("opinion", "derogatory", "words"...); see docs/lint.md.
+    Call ``register(check)`` with a :class:`~cpoms_kit.pluginhost.contracts.LintCheck`: ``id``,
+    ``description`` and ``check(draft, context) -> list[LintFinding]``; see
+    :mod:`cpoms_kit.policy.lint`. ``register(WordList(id, extends, entries))`` adds phrases to a
+    list the checks read ("opinion", "derogatory", "words"...); see docs/lint.md. Called by
+    `cpoms add`, `cpoms new` and `cpoms lint`; a check that raises is reported, and the others run.
     """
 
 
 @hookspec
-def cpoms_register_reports(register):
+def cpoms_register_reports(register: Register[Report]) -> None:
     """Register report pages for the chronology site (team password).
 
-    Call ``register(report)`` with an object that has ``id``, ``title`` and
-    ``render(view, now, findings) -> str`` (Markdown); see :mod:`cpoms_kit.site`. A report whose
-    ``html`` attribute is true returns finished, escaped HTML instead, which skips Markdown (much
-    faster for big tables).
+    Call ``register(report)`` with a :class:`~cpoms_kit.pluginhost.contracts.Report`: ``id``,
+    ``title`` and ``render(view, now, findings) -> str`` (Markdown). A report whose ``html`` is true
+    returns finished, escaped HTML instead, which skips Markdown (much faster for big tables).
+    Called by `cpoms site build`; a report that raises shows its error on its own page.
     """
 
 
 @hookspec
-def cpoms_entry_recorded(store, entry):
-    """Called after an entry's commit has landed. Must not raise; failures are logged, not fatal."""
+def cpoms_entry_recorded(store: Store, entry: Entry) -> None:
+    """Called after an entry's commit has landed (`cpoms add`, `cpoms transfer in`...), with the
+    store and the entry; the built-in `alerts` plugin sends its alerts from here. Returns nothing.
+    Must not raise; a failure is logged, never fatal: the entry is already recorded."""

@@ -12,9 +12,10 @@ from __future__ import annotations
 from typing import Any, Mapping
 
 from cpoms_kit.hookspecs import hookimpl
+from cpoms_kit.pluginhost.contracts import AlertChannel, ChannelBase, Register
 
 
-class DesktopChannel:
+class DesktopChannel(ChannelBase):
     name = "desktop"
     # What [alerts.desktop] may hold besides the keys every channel takes (enabled, timeout...).
     settings = {"command": str, "show_governor_alerts": bool}
@@ -47,5 +48,5 @@ class DesktopChannel:
 
 
 @hookimpl
-def cpoms_register_alert_channels(register):
+def cpoms_register_alert_channels(register: Register[AlertChannel]) -> None:
     register(DesktopChannel())

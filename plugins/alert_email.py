@@ -20,6 +20,7 @@ import os
 from typing import Any, Mapping
 
 from cpoms_kit.hookspecs import hookimpl
+from cpoms_kit.pluginhost.contracts import AlertChannel, ChannelBase, Register
 
 PORTS = {"none": 25, "starttls": 587, "tls": 465}
 
@@ -50,7 +51,7 @@ def _password(settings: Mapping[str, Any]) -> str:
     return password
 
 
-class EmailChannel:
+class EmailChannel(ChannelBase):
     name = "email"
     settings = {"host": str, "port": int, "security": str, "from": str, "username": str, "password_env": str,
                 "password_command": str, "encrypt_entry": bool, "cafile": str}
@@ -179,5 +180,5 @@ def _smtp_reason(exc: Exception) -> str:
 
 
 @hookimpl
-def cpoms_register_alert_channels(register):
+def cpoms_register_alert_channels(register: Register[AlertChannel]) -> None:
     register(EmailChannel())

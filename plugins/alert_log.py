@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from cpoms_kit.hookspecs import hookimpl
+from cpoms_kit.pluginhost.contracts import AlertChannel, ChannelBase, Register
 
 
 def default_path() -> Path:
@@ -22,7 +23,7 @@ def default_path() -> Path:
     return Path(state) / "cpoms" / "alerts.log"
 
 
-class LogChannel:
+class LogChannel(ChannelBase):
     name = "log"
     settings = {"path": str}
     wants_context = True
@@ -50,5 +51,5 @@ class LogChannel:
 
 
 @hookimpl
-def cpoms_register_alert_channels(register):
+def cpoms_register_alert_channels(register: Register[AlertChannel]) -> None:
     register(LogChannel())

@@ -21,6 +21,7 @@ import os
 from typing import Any, Mapping
 
 from cpoms_kit.hookspecs import hookimpl
+from cpoms_kit.pluginhost.contracts import AlertChannel, ChannelBase, Register
 
 LOOPBACK = {"127.0.0.1", "::1", "localhost"}
 
@@ -32,7 +33,7 @@ def sign(secret: bytes, timestamp: str, body: bytes) -> str:
     return "sha256=" + hmac.new(secret, timestamp.encode("ascii") + b"." + body, hashlib.sha256).hexdigest()
 
 
-class WebhookChannel:
+class WebhookChannel(ChannelBase):
     name = "webhook"
     settings = {"url": str, "secret_env": str, "governor_url": str}
 
@@ -79,5 +80,5 @@ class WebhookChannel:
 
 
 @hookimpl
-def cpoms_register_alert_channels(register):
+def cpoms_register_alert_channels(register: Register[AlertChannel]) -> None:
     register(WebhookChannel())

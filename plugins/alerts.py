@@ -12,6 +12,7 @@ from datetime import datetime, timedelta
 from typing import Any, Mapping
 
 from cpoms_kit.hookspecs import hookimpl
+from cpoms_kit.pluginhost.contracts import DeadlineRule, Register, RuleBase
 
 log = logging.getLogger(__name__)
 
@@ -33,7 +34,7 @@ def cpoms_entry_recorded(store, entry):
                   f"run `cpoms alerts retry`", file=sys.stderr)
 
 
-class UndeliveredAlerts:
+class UndeliveredAlerts(RuleBase):
     """An alert still in the outbox 15 minutes after it was due is itself overdue."""
 
     id = "alerts-undelivered"
@@ -45,7 +46,7 @@ class UndeliveredAlerts:
         from cpoms_kit.policy.alerts import undelivered
         from cpoms_kit.policy.deadlines import Finding
 
-        root = getattr(view, "root", None)
+        root = view.root
         if root is None:
             return []
         after = timedelta(minutes=float(settings.get("after_minutes", 15)))
@@ -64,5 +65,5 @@ class UndeliveredAlerts:
 
 
 @hookimpl
-def cpoms_register_deadline_rules(register):
+def cpoms_register_deadline_rules(register: Register[DeadlineRule]) -> None:
     register(UndeliveredAlerts())

@@ -6,7 +6,7 @@ trailing full stops on three items. Matching on the command line ignores case an
 """
 
 from cpoms_kit.hookspecs import hookimpl
-from cpoms_kit.pluginhost.registry import Category
+from cpoms_kit.pluginhost.contracts import Category, Register
 
 HIGH_PRIORITY = "Tick High Priority for incidents which need URGENT action."
 
@@ -84,6 +84,6 @@ POLICY_CATEGORIES = (
 
 
 @hookimpl
-def cpoms_register_categories(register):
+def cpoms_register_categories(register: Register[Category]) -> None:
     for category in POLICY_CATEGORIES:
         register(category)

@@ -21,6 +21,7 @@ from cpoms_kit.policy.deadlines import (
     plans, plus_days, plus_hours, record_due, root_concern, timed, wall_clock,
 )
 from cpoms_kit.hookspecs import hookimpl
+from cpoms_kit.pluginhost.contracts import DeadlineRule, Register, RuleBase
 from cpoms_kit.model import Entry
 
 Settings = Mapping[str, Any]
@@ -32,7 +33,7 @@ def _anchor(view: EntryView, plan: Entry) -> Entry:
 
 
 @dataclass(frozen=True)
-class RecordTimely:
+class RecordTimely(RuleBase):
     id: str = "record-timely"
     description: str = ("A concern is recorded by 12:00 if it happened in the morning, by 16:00 if "
                         "in the afternoon, and by 23:59 if after 16:00 (settings: morning_by, afternoon_by).")
@@ -50,7 +51,7 @@ class RecordTimely:
 
 
 @dataclass(frozen=True)
-class DslResponse:
+class DslResponse(RuleBase):
     id: str = "dsl-response"
     description: str = ("Every concern has an action recorded by a DSL or deputy DSL by 23:59 of the "
                         "day the concern was recorded (setting: warn_hours, default off).")
@@ -70,7 +71,7 @@ class DslResponse:
 
 
 @dataclass(frozen=True)
-class PlannedWithin:
+class PlannedWithin(RuleBase):
     """A planned action of `kind` done within `hours` of the concern being recorded (the alert)."""
 
     id: str
@@ -98,7 +99,7 @@ class PlannedWithin:
 
 
 @dataclass(frozen=True)
-class ParentMeeting:
+class ParentMeeting(RuleBase):
     id: str = "parent-meeting"
     description: str = "A planned parent meeting is arranged (a done parent-meeting action) by 23:59 the day it was planned."
 
@@ -119,7 +120,7 @@ def _is_check_in(e: Entry) -> bool:
 
 
 @dataclass(frozen=True)
-class CheckInWeekly:
+class CheckInWeekly(RuleBase):
     id: str = "check-in-weekly"
     description: str = ("While a check-in plan (a planned check-in action) is active, a check-in at least every "
                         "7 days until the case is closed; a check-in recorded with `--meta concern=yes` needs a "
@@ -186,7 +187,7 @@ def _closed_after(view: EntryView, pupil: str, t: datetime) -> datetime | None:
 
 
 @dataclass(frozen=True)
-class SltMultipleEntries:
+class SltMultipleEntries(RuleBase):
     id: str = "slt-multiple-entries"
     description: str = ("A pupil with 3 or more concerns within 14 days is flagged for SLT until a review is "
                         "recorded after the latest of them (settings: count, days).")
@@ -228,7 +229,7 @@ class SltMultipleEntries:
 
 
 @dataclass(frozen=True)
-class ComplexReview:
+class ComplexReview(RuleBase):
     id: str = "complex-review"
     description: str = ("A case marked complex (`cpoms case mark`) has a review at least twice each term "
                         "([[terms]] in cpoms.toml): due-soon past mid-term with none this term, overdue after "
@@ -276,7 +277,7 @@ class ComplexReview:
 
 
 @dataclass(frozen=True)
-class ReporterInformed:
+class ReporterInformed(RuleBase):
     id: str = "reporter-informed"
     description: str = ("The member of staff who raised a concern is told that steps were taken (a done "
                         "inform-reporter action, or any action with `--meta informs_reporter=yes`) within 3 "
@@ -320,6 +321,6 @@ RULES = (
 
 
 @hookimpl
-def cpoms_register_deadline_rules(register):
+def cpoms_register_deadline_rules(register: Register[DeadlineRule]) -> None:
     for rule in RULES:
         register(rule)

@@ -1,7 +1,7 @@
 """The kinds of entry a chronology holds, and the kinds of action the policy's clock tracks."""
 
 from cpoms_kit.hookspecs import hookimpl
-from cpoms_kit.pluginhost.registry import EntryType
+from cpoms_kit.pluginhost.contracts import EntryType, Register
 
 ACTION_KINDS = ("dsl-response", "monitoring", "referral", "parent-meeting", "check-in", "inform-reporter")
 
@@ -21,6 +21,6 @@ ENTRY_TYPES = (
 
 
 @hookimpl
-def cpoms_register_entry_types(register):
+def cpoms_register_entry_types(register: Register[EntryType]) -> None:
     for entry_type in ENTRY_TYPES:
         register(entry_type)

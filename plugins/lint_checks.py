@@ -17,6 +17,7 @@ from functools import lru_cache
 from pathlib import Path
 
 from cpoms_kit.hookspecs import hookimpl
+from cpoms_kit.pluginhost.contracts import LintCheck, Register
 from cpoms_kit.policy.lint import LintContext, LintFinding, WordList
 
 WORDLISTS = Path(__file__).with_name("wordlists")
@@ -303,7 +304,7 @@ def shipped_wordlists() -> list[WordList]:
 
 
 @hookimpl
-def cpoms_register_lint_checks(register):
+def cpoms_register_lint_checks(register: Register[LintCheck | WordList]) -> None:
     for check in CHECKS:
         register(check)
     for wordlist in shipped_wordlists():

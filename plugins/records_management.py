@@ -18,7 +18,7 @@ from typing import Any, ClassVar, Mapping
 from cpoms_kit.policy.deadlines import DSL_TEAM, EntryView, Finding, number, timed
 from cpoms_kit.errors import CpomsError
 from cpoms_kit.hookspecs import hookimpl
-from cpoms_kit.pluginhost.registry import EntryType
+from cpoms_kit.pluginhost.contracts import DeadlineRule, EntryType, Register, RuleBase
 
 ENTRY_TYPES = (
     EntryType("request", "An information request (SAR, parent, police, court, professional) and its deadline (`cpoms request open`)"),
@@ -35,7 +35,7 @@ ENTRY_TYPES = (
 
 
 @hookimpl
-def cpoms_register_entry_types(register):
+def cpoms_register_entry_types(register: Register[EntryType]) -> None:
     for entry_type in ENTRY_TYPES:
         register(entry_type)
 
@@ -45,7 +45,7 @@ def _day_end(day, tz) -> datetime:
 
 
 @dataclass(frozen=True)
-class RequestDeadline:
+class RequestDeadline(RuleBase):
     id: str = "request-deadline"
     description: str = ("An information request is answered (a disclosure recorded) by its due date: one "
                         "calendar month for a SAR (extendable), 15 school days for a parent's educational "
@@ -69,7 +69,7 @@ class RequestDeadline:
 
 
 @dataclass(frozen=True)
-class TransferReceipt:
+class TransferReceipt(RuleBase):
     id: str = "transfer-receipt"
     description: str = ("A child-protection file sent to a new school has a receipt recorded within 5 school "
                         "days (KCSIE) (settings: school_days, warn_school_days).")
@@ -111,6 +111,6 @@ def _count(cal, start, n):
 
 
 @hookimpl
-def cpoms_register_deadline_rules(register):
+def cpoms_register_deadline_rules(register: Register[DeadlineRule]) -> None:
     register(RequestDeadline())
     register(TransferReceipt())

@@ -16,6 +16,7 @@ from datetime import datetime
 from typing import Callable
 
 from cpoms_kit.hookspecs import hookimpl
+from cpoms_kit.pluginhost.contracts import Register, Report, ReportBase
 from cpoms_kit.site.content import esc
 
 PAGE = "reports/{id}.md"
@@ -202,7 +203,7 @@ def ofsted(view, now, findings) -> str:
 
 
 @dataclass(frozen=True)
-class BuiltinReport:
+class BuiltinReport(ReportBase):
     id: str
     title: str
     fn: Callable
@@ -223,6 +224,6 @@ REPORTS = (
 
 
 @hookimpl
-def cpoms_register_reports(register):
+def cpoms_register_reports(register: Register[Report]) -> None:
     for report in REPORTS:
         register(report)

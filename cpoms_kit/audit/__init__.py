@@ -1,2 +1,5 @@
-"""The audit trail: verifying history (signatures, rosters, entries, pins), the activity log,
-re-encryption after staff changes, and health checks. One module per job."""
+"""The audit trail, one module per job: `verify` (every rule over the whole history) with
+`history` (the history in a few git processes), `signatures` and `openpgp` (commit signatures
+checked in-process), `rules` (what each commit may do), `pins` and `checkpoint` (what this machine
+has already verified); `trail` (the activity log), `reencrypt` (after staff changes), `doctor` and
+`strays` (health checks and their fixes), `sync` and `server_hook` (several machines, one remote)."""

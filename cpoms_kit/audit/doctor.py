@@ -7,7 +7,8 @@ import subprocess
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
-from cpoms_kit.store.repository import KEYS, Store
+from cpoms_kit.infra import gitrepo, layout
+from cpoms_kit.store.repository import Store
 
 
 @dataclass(frozen=True)
@@ -25,14 +26,15 @@ def _keys(store: Store, now: datetime, days: int) -> list[Finding]:
     staff = [s for s in store.staff().values() if s.active]
     have = store.gpg.keys([s.fingerprint for s in staff]) if staff else {}
     for s in staff:
-        asc = store.root / KEYS / f"{s.fingerprint}.asc"
+        rel = layout.key_file(s.fingerprint)
+        asc = store.root / rel
         if not asc.is_file():
-            out.append(Finding("problem", f"{s.id}: public key file keys/{s.fingerprint}.asc is missing from the repository",
+            out.append(Finding("problem", f"{s.id}: public key file {rel} is missing from the repository",
                                f"import their key, then `cpoms staff set-key {s.id} --key {s.fingerprint} --by DSL_ID`"))
         info = have.get(s.fingerprint)
         if info is None:
-            fix = ("`cpoms` imports it from keys/ on the next write; or `gpg --import "
-                   f"keys/{s.fingerprint}.asc`" if asc.is_file() else "ask them to send their public key and import it")
+            fix = (f"`cpoms` imports it from {layout.KEYS}/ on the next write; or `gpg --import "
+                   f"{rel}`" if asc.is_file() else "ask them to send their public key and import it")
             out.append(Finding("problem", f"{s.id}: public key {s.fingerprint} is not in this keyring", fix))
             continue
         renew = (f"{s.id} runs `gpg --quick-set-expire {s.fingerprint} 1y` (and for the subkey: "
@@ -86,27 +88,27 @@ def _agent(store: Store) -> list[Finding]:
 
 def _repo(store: Store) -> list[Finding]:
     out = []
-    root = str(store.root)
-    fsck = subprocess.run(["git", "-C", root, "fsck", "--no-dangling", "--no-progress"], capture_output=True, text=True)
+    root = store.root
+    fsck = gitrepo.call(root, "fsck", "--no-dangling", "--no-progress", text=True)
     if fsck.returncode != 0:
         first = ((fsck.stderr or fsck.stdout).strip().splitlines() or ["no message"])[0]
         out.append(Finding("problem", f"git fsck reports damage: {first}",
                            "restore from another DSL machine (`cpoms sync`) or a backup clone; do not commit until fixed"))
-    status = subprocess.run(["git", "-C", root, "status", "--porcelain", "--untracked-files=all"],
-                            capture_output=True, text=True).stdout.strip()
+    status = gitrepo.call(root, "status", "--porcelain", "--untracked-files=all", text=True).stdout.strip()
     if status:
         n = len(status.splitlines())
         out.append(Finding("warning", f"{n} uncommitted or untracked file(s) in the repository",
                            "run `cpoms verify` to see whether any is a tampered entry; remove stray files (`git status`)"))
-    if (store.root / ".git" / "index.lock").exists():
-        out.append(Finding("warning", ".git/index.lock exists: a git command crashed or is running",
-                           "if no git or cpoms process is running, delete .git/index.lock"))
-    remotes = subprocess.run(["git", "-C", root, "remote"], capture_output=True, text=True).stdout.split()
+    lock = f"{layout.DOT_GIT}/{layout.INDEX_LOCK}"
+    if layout.dot_git(root, layout.INDEX_LOCK).exists():
+        out.append(Finding("warning", f"{lock} exists: a git command crashed or is running",
+                           f"if no git or cpoms process is running, delete {lock}"))
+    remotes = gitrepo.call(root, "remote", text=True).stdout.split()
     if not remotes:
         out.append(Finding("warning", "no remote: this machine holds the only copy of the records",
                            "add a private remote on school infrastructure: `cpoms remote add URL`, then `cpoms sync`"))
     else:
-        ahead = subprocess.run(["git", "-C", root, "rev-list", "--count", "@{upstream}..HEAD"], capture_output=True, text=True)
+        ahead = gitrepo.call(root, "rev-list", "--count", "@{upstream}..HEAD", text=True)
         if ahead.returncode == 0 and ahead.stdout.strip() not in ("", "0"):
             out.append(Finding("warning", f"{ahead.stdout.strip()} commit(s) not yet pushed to the remote", "run `cpoms sync`"))
     return out

@@ -5,14 +5,14 @@ and the blobs we need."""
 from __future__ import annotations
 
 import os
-import subprocess
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
 from cpoms_kit.errors import GitError
-from cpoms_kit.infra.gitrepo import failure_line
+from cpoms_kit.infra import gitrepo
+from cpoms_kit.infra.gitrepo import Batch, failure_line, is_ancestor  # noqa: F401 - used as history.Batch, history.is_ancestor
 
 ZERO = "0" * 40
 
@@ -48,50 +48,6 @@ class Commit:
     def trailers(self, key: str) -> list[str]:
         prefix = f"{key}:"
         return [ln[len(prefix):].strip() for ln in self.message.splitlines() if ln.startswith(prefix)]
-
-
-def run_git(root: Path, *args: str, input: bytes | None = None, check: bool = True) -> bytes:
-    done = subprocess.run(["git", "-C", str(root), *args], input=input, capture_output=True)
-    if check and done.returncode != 0:
-        raise GitError(f"git {args[0]} failed: {failure_line(done.stderr) or 'no message'}")
-    return done.stdout
-
-
-class Batch:
-    """A long-lived `git cat-file --batch`: ask for many objects over one pipe."""
-
-    def __init__(self, root: Path):
-        # git's complaints are not for the user's terminal: a failed read shows as a missing object,
-        # and the git command that fails next says why in one `error:` line.
-        self.proc = subprocess.Popen(["git", "-C", str(root), "cat-file", "--batch"],
-                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
-
-    def read_many(self, shas: list[str]) -> dict[str, bytes | None]:
-        # Write and read in one go per call: git answers in order; a thread-free approach is fine
-        # because we write all requests first only when they fit the pipe, so feed in chunks.
-        out: dict[str, bytes | None] = {}
-        for i in range(0, len(shas), 500):
-            chunk = shas[i : i + 500]
-            self.proc.stdin.write("".join(f"{s}\n" for s in chunk).encode())
-            self.proc.stdin.flush()
-            for s in chunk:
-                header = self.proc.stdout.readline().decode().split()
-                if len(header) < 3 or header[1] == "missing":
-                    out[s] = None
-                    continue
-                out[s] = self.proc.stdout.read(int(header[2]) + 1)[:-1]  # without the newline after it
-        return out
-
-    def close(self) -> None:
-        if self.proc.stdin:
-            self.proc.stdin.close()
-        self.proc.wait()
-
-    def __enter__(self) -> "Batch":
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.close()
 
 
 def parse_commit(sha: str, raw: bytes) -> Commit:
@@ -151,9 +107,9 @@ def _start_log(root: Path, shas: list[str]) -> Callable[[], bytes]:
     with tempfile.TemporaryFile() as ids:
         ids.write("".join(f"{s}\n" for s in shas).encode())
         ids.seek(0)
-        proc = subprocess.Popen(["git", "-C", str(root), "log", "--no-walk=unsorted", "--stdin", "--no-renames",
-                                 "--no-abbrev", "--raw", "--diff-merges=first-parent", "--format=%x1e%H %P"],
-                                stdin=ids, stdout=out, stderr=err, env={"GLIBC_TUNABLES": _MALLOC, **os.environ})
+        proc = gitrepo.start(root, "log", "--no-walk=unsorted", "--stdin", "--no-renames", "--no-abbrev", "--raw",
+                             "--diff-merges=first-parent", "--format=%x1e%H %P",
+                             stdin=ids, stdout=out, stderr=err, env={"GLIBC_TUNABLES": _MALLOC, **os.environ})
     try:
         # A little below this process: what it does meanwhile (checking signatures) keeps a core of
         # its own, and git has both once that is done. At equal priority the three shared two
@@ -183,7 +139,7 @@ def walk(root: Path, rev: str = "HEAD", batch: Batch | None = None,
     # Newest first, as git walks: the order costs nothing without diffs. Diffing oldest first (as
     # `git log --reverse` does) makes git's heap grow with the trees and shrink again at every
     # commit: a million page faults, seconds of system time at 10,000 commits.
-    shas = run_git(root, "rev-list", "--topo-order", rev, "--").decode().split()
+    shas = gitrepo.output(root, "rev-list", "--topo-order", rev, "--").decode().split()
     if not shas:
         return []
     # Diffing is nearly all the time (git compares each commit's whole entries/ tree with its
@@ -214,8 +170,3 @@ def walk(root: Path, rev: str = "HEAD", batch: Batch | None = None,
                 c.changes.append(Change(parts[4][0], _unquote(path), parts[2], parts[3]))
     return [by_sha[s] for s in reversed(shas)]
 
-
-def is_ancestor(root: Path, ancestor: str, rev: str) -> bool:
-    done = subprocess.run(["git", "-C", str(root), "merge-base", "--is-ancestor", ancestor, rev],
-                          capture_output=True)
-    return done.returncode == 0

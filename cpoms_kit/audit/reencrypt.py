@@ -10,13 +10,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from cpoms_kit.infra import gitrepo
+from cpoms_kit.infra import gitrepo, layout
 from cpoms_kit.audit import openpgp, rules
 from cpoms_kit.audit.signatures import KeyIndex
 from cpoms_kit.errors import CpomsError
 from cpoms_kit.model import parse_entry
 from cpoms_kit.store.recipients import recipients_for
-from cpoms_kit.store.repository import KEYS, Store
+from cpoms_kit.store.repository import Store
 
 
 @dataclass
@@ -30,7 +30,7 @@ class Result:
 
 
 def _key_index(store: Store) -> KeyIndex:
-    blobs = [p.read_bytes() for p in (store.root / KEYS).glob("*.asc")]
+    blobs = [p.read_bytes() for p in (store.root / layout.KEYS).glob("*.asc")]
     fprs = [s.fingerprint for s in store.staff().values()]
     exported = store.gpg._gpg.export_keys(fprs, armor=False) if fprs else b""
     return KeyIndex.from_blobs(blobs, exported if isinstance(exported, bytes) else exported.encode("latin-1"))

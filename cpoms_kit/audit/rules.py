@@ -73,7 +73,7 @@ def check_commit(c: Commit, is_root: bool, signed_ok: bool, sig_problem: str | N
     is_dsl = bool(row and row.get("role") in DSL_ROLES)
     reencrypt_ids = set(c.trailers(REENCRYPT_TRAILER)) if is_reencrypt(c) else set()
     for ch in c.changes:
-        if ch.path.startswith("entries/"):
+        if ch.path.startswith(f"{layout.ENTRIES}/"):
             _entry_change(c, ch, row, is_dsl, reencrypt_ids, openpgp_ok, p)
         elif row is not None and not is_dsl:
             p("roster-not-dsl", f"{ch.path} changed by {row['id']} ({row.get('role')}); only a DSL may change it", ch.path)
@@ -107,19 +107,19 @@ def _roster_shrinks(c: Commit, before: Roster, after: Roster, p: Callable[..., N
     # that shrinks was changed by hand (a pupil leaves the encrypted roster only by a disposal,
     # checked where it can be decrypted: verify._pupil_shrinks).
     paths = {ch.path for ch in c.changes}
-    gone = sorted(set(before) - set(after)) if "staff.yaml" in paths and before else []
+    gone = sorted(set(before) - set(after)) if layout.STAFF in paths and before else []
     if gone:
-        p("roster-shrink", f"{', '.join(gone)} removed from staff.yaml, which no cpoms command does "
-          "(`cpoms staff remove` marks them as left)", "staff.yaml")
-    if any(ch.path == "pupils.yaml.gpg" and ch.status == "D" for ch in c.changes):
-        p("roster-shrink", "the pupil roster was deleted, which no cpoms command does", "pupils.yaml.gpg")
+        p("roster-shrink", f"{', '.join(gone)} removed from {layout.STAFF}, which no cpoms command does "
+          "(`cpoms staff remove` marks them as left)", layout.STAFF)
+    if any(ch.path == layout.PUPILS and ch.status == "D" for ch in c.changes):
+        p("roster-shrink", "the pupil roster was deleted, which no cpoms command does", layout.PUPILS)
 
 
 def _entry_change(c: Commit, ch: Any, row: dict | None, is_dsl: bool, reencrypt_ids: set[str],
                   openpgp_ok: dict[str, bool], p: Callable[..., None]) -> None:
     """Entries are only ever added (encrypted), or re-encrypted by a DSL; never edited or deleted."""
     eid = entry_id(ch.path)
-    if ch.path == "entries/.keep" and ch.new in (EMPTY_BLOB, "0" * 40):
+    if ch.path == f"{layout.ENTRIES}/{layout.KEEP}" and ch.new in (EMPTY_BLOB, "0" * 40):
         return  # the empty placeholder that keeps the folder in git
     if eid is None:
         p("stray-file", "a file under entries/ that is not entries/<ULID>.md.gpg", ch.path)

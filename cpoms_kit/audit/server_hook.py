@@ -12,12 +12,11 @@ from __future__ import annotations
 
 import os
 import stat
-import subprocess
 import sys
 from pathlib import Path
 
-from cpoms_kit.audit import history
 from cpoms_kit.errors import InputError
+from cpoms_kit.infra import gitrepo
 
 ZERO = "0" * 40
 HOOK = """#!{python}
@@ -34,10 +33,9 @@ def check_update(root: Path, old: str, new: str, ref: str) -> list[str]:
 
     if new == ZERO:
         return [f"{ref}: deleting a branch is refused (the audit trail is append-only)"]
-    fresh = set(subprocess.run(["git", "-C", str(root), "rev-list", new, "--not", "--all"], capture_output=True,
-                               text=True).stdout.split())
+    fresh = set(gitrepo.call(root, "rev-list", new, "--not", "--all", text=True).stdout.split())
     report = verify(root, rev=new, worktree=False, use_pins=False, gpg=None, decrypt=False, local_keyring=False)
-    if old != ZERO and not history.is_ancestor(root, old, new) and old not in report.disposed:
+    if old != ZERO and not gitrepo.is_ancestor(root, old, new) and old not in report.disposed:
         # The one rewrite allowed: a retention disposal whose DSL-signed record names this head.
         return [f"{ref}: non-fast-forward push refused: it would rewrite history (run `cpoms sync` instead of force-pushing)"]
     return [f"{ref}: {p.commit[:12] if p.commit else ''} {p.path or ''} {p.detail}".replace("  ", " ")
@@ -58,8 +56,7 @@ def main(stdin=None) -> int:
 
 def install(bare: Path) -> Path:
     bare = Path(bare)
-    is_bare = subprocess.run(["git", "-C", str(bare), "rev-parse", "--is-bare-repository"], capture_output=True, text=True)
-    if is_bare.returncode != 0 or is_bare.stdout.strip() != "true":
+    if not gitrepo.is_bare(bare):
         raise InputError(f"{bare} is not a bare git repository (create one with `git init --bare {bare}`)")
     hook = bare / "hooks" / "pre-receive"
     hook.parent.mkdir(exist_ok=True)
@@ -67,6 +64,6 @@ def install(bare: Path) -> Path:
     hook.chmod(hook.stat().st_mode | stat.S_IXUSR | stat.S_IXGRP | stat.S_IXOTH)
     # Belt and braces: git itself refuses deletions even if the hook is removed. Non-fast-forward
     # pushes are left to the hook, which allows exactly one kind: a DSL-signed retention disposal.
-    subprocess.run(["git", "-C", str(bare), "config", "receive.denyDeletes", "true"], check=True)
-    subprocess.run(["git", "-C", str(bare), "config", "receive.denyNonFastForwards", "false"], check=True)
+    gitrepo.run(bare, "config", "receive.denyDeletes", "true")
+    gitrepo.run(bare, "config", "receive.denyNonFastForwards", "false")
     return hook

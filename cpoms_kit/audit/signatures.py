@@ -7,12 +7,12 @@ other algorithm are checked by gpg, through one `git log --no-walk --stdin` for 
 
 from __future__ import annotations
 
-import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
 from cpoms_kit.audit import openpgp
 from cpoms_kit.audit.history import Commit
+from cpoms_kit.infra import gitrepo
 
 
 @dataclass(frozen=True)
@@ -106,8 +106,8 @@ def gpg_fallback(root: Path, shas: list[str]) -> dict[str, Verdict]:
     """
     if not shas:
         return {}
-    done = subprocess.run(["git", "-C", str(root), "log", "--no-walk=unsorted", "--stdin", "--format=%H %G? %GF %GP"],
-                          input="\n".join(shas).encode(), capture_output=True)
+    done = gitrepo.call(root, "log", "--no-walk=unsorted", "--stdin", "--format=%H %G? %GF %GP",
+                        input="\n".join(shas).encode())
     out = {}
     for line in done.stdout.decode().splitlines():
         parts = line.split()

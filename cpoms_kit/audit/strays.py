@@ -7,10 +7,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from cpoms_kit.infra import gitrepo
-from cpoms_kit.audit import rules
 from cpoms_kit.errors import CpomsError
-from cpoms_kit.store.repository import ENTRIES, Store
+from cpoms_kit.infra import gitrepo, layout
+from cpoms_kit.store.repository import Store
 
 
 @dataclass(frozen=True)
@@ -20,16 +19,11 @@ class Stray:
 
     @property
     def entry_id(self) -> str | None:
-        return rules.entry_id(self.path)
+        return layout.entry_id(self.path)
 
 
 def find(store: Store) -> list[Stray]:
-    import subprocess
-
-    done = subprocess.run(["git", "-C", str(store.root), "status", "--porcelain", "-z", "--untracked-files=all",
-                           "--", f"{ENTRIES}/"], capture_output=True)
-    items = done.stdout.decode("utf-8", "surrogateescape").split("\0")
-    return [Stray(item[3:], item[:2]) for item in items if len(item) > 3]
+    return [Stray(path, state) for state, path in gitrepo.status(store.root, f"{layout.ENTRIES}/")]
 
 
 def fix(store: Store) -> list[str]:
@@ -42,12 +36,12 @@ def _fix(store: Store) -> list[str]:
     from cpoms_kit.store.recording import record
 
     done = []
-    lock = store.root / ".git" / "index.lock"
+    lock = layout.dot_git(store.root, layout.INDEX_LOCK)
     if lock.exists():
         # Left by a git that was killed inside a cpoms command (we hold the writer lock, so none
         # of ours is running); every later change would fail on it.
         lock.unlink()
-        done.append(".git/index.lock: removed (left by a git command that was stopped)")
+        done.append(f"{layout.DOT_GIT}/{layout.INDEX_LOCK}: removed (left by a git command that was stopped)")
     for stray in find(store):
         path = store.root / stray.path
         if stray.state[0] not in "A?":

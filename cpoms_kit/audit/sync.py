@@ -9,16 +9,18 @@ pupil roster, keys) at once is a conflict we refuse to resolve automatically.
 from __future__ import annotations
 
 import os
-import subprocess
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from cpoms_kit.infra import gitrepo
-from cpoms_kit.audit import history
+from cpoms_kit.infra import gitrepo, layout
 from cpoms_kit.audit.pins import Pins
 from cpoms_kit.errors import GitError, InputError
 from cpoms_kit.store.repository import Store
+
+if TYPE_CHECKING:
+    import subprocess
 
 BRANCH = "main"
 
@@ -35,8 +37,7 @@ class SyncResult:
 
 
 def _git(store: Store, *args: str, check: bool = True, env: dict | None = None) -> subprocess.CompletedProcess:
-    done = subprocess.run(["git", "-C", str(store.root), *args], capture_output=True, text=True,
-                          env={**os.environ, **(env or {})})
+    done = gitrepo.call(store.root, *args, text=True, env={**os.environ, **(env or {})})
     if check and done.returncode != 0:
         raise GitError(f"git {args[0]} failed: {gitrepo.failure_line(done.stderr or done.stdout) or done.returncode}")
     return done
@@ -72,7 +73,7 @@ def sync(store: Store, remote: str = "origin") -> SyncResult:
         seen = pins.remotes.get(tracking) or _rev(store, tracking)
         _git(store, "fetch", "-q", remote)
         theirs = _rev(store, tracking)
-        if seen and theirs and seen != theirs and not history.is_ancestor(store.root, seen, theirs):
+        if seen and theirs and seen != theirs and not gitrepo.is_ancestor(store.root, seen, theirs):
             raise GitError(f"the remote's history was rewritten (force-push): {remote}/{BRANCH} was at {seen[:12]}, "
                            "now at a commit that does not descend from it. Nothing was changed here; ask who did it, "
                            "and run `cpoms verify`")
@@ -109,7 +110,7 @@ def _integrate(store: Store, theirs: str, result: SyncResult) -> None:
         return
     base = _git(store, "merge-base", "HEAD", theirs).stdout.strip()
     both = {p for p in _changed_paths(store, f"{base}..HEAD") & _changed_paths(store, f"{base}..{theirs}")
-            if not p.startswith("entries/")}
+            if not p.startswith(f"{layout.ENTRIES}/")}
     if both:
         raise InputError(f"roster conflict: {', '.join(sorted(both))} changed both here and on the remote since the last "
                          "sync. Nothing was changed. Agree which change stands, then on this machine: `git reset --hard "
@@ -133,16 +134,17 @@ def resign_head() -> int:
     """Run by `git rebase --exec`: sign HEAD again with the key of the person who authored it."""
     import yaml
 
-    author = subprocess.run(["git", "log", "-1", "--format=%an%x00%ae"], capture_output=True, text=True,
-                            check=True).stdout.strip().split("\0")
-    rows = yaml.safe_load(Path("staff.yaml").read_text(encoding="utf-8")) or []
+    # git runs this in the working folder of the commit being replayed.
+    here = Path(".")
+    author = gitrepo.output(here, "log", "-1", "--format=%an%x00%ae").decode().strip().split("\0")
+    rows = yaml.safe_load((here / layout.STAFF).read_text(encoding="utf-8")) or []
     fpr = next((r["fingerprint"] for r in rows if r["id"] == author[0]), None)
     if fpr is None:
         print(f"cannot re-sign: {author[0]} is not on the roster", file=sys.stderr)
         return 1
-    done = subprocess.run(["git", "-c", f"user.name={author[0]}", "-c", f"user.email={author[1]}",
-                           "-c", "gpg.program=gpg", "commit", "-q", "--amend", "--no-edit", "--allow-empty",
-                           "--no-verify", f"-S{fpr}"])
+    done = gitrepo.call(here, "-c", f"user.name={author[0]}", "-c", f"user.email={author[1]}",
+                        "-c", "gpg.program=gpg", "commit", "-q", "--amend", "--no-edit", "--allow-empty",
+                        "--no-verify", f"-S{fpr}", capture=False)
     return done.returncode
 
 

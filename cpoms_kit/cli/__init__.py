@@ -1,5 +1,7 @@
-"""The `cpoms` command: a thin click layer. Each command group lives in its own module and is
-imported only when used, so `cpoms add` does not pay for the site builder's imports."""
+"""The `cpoms` command: a thin click layer. Each command group lives in its own module (`init`,
+`staff`, `pupil`, `entries`, `lint`, `info`, `check`, `case`, `alerts`, `site`, `audit`, `sync`,
+`requests`, `transfer`, `retention`; what they share is in `common`) and is imported only when
+used, so `cpoms add` does not pay for the site builder's imports."""
 
 from __future__ import annotations
 

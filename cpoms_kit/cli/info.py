@@ -14,7 +14,7 @@ from cpoms_kit.cli.common import emit_json, json_option, with_store
 @with_store
 def categories(store, as_json):
     """The categories and subcategories entries may use, with the policy's guidance."""
-    reg = store.registered("cpoms_register_categories")
+    reg = store.hooks.categories
     if as_json:
         emit_json([{**asdict(c), "plugin": reg.source[c.name]} for c in reg.values()])
         return
@@ -27,29 +27,22 @@ def categories(store, as_json):
         click.echo()
 
 
-HOOKS = {
-    "cpoms_register_categories": "categories",
-    "cpoms_register_entry_types": "entry types",
-    "cpoms_register_deadline_rules": "deadline rules",
-    "cpoms_register_alert_channels": "alert channels",
-    "cpoms_register_lint_checks": "lint checks",
-    "cpoms_register_reports": "reports",
-}
-
-
 @click.command()
 @json_option
 @with_store
 def plugins(store, as_json):
     """Installed plugins, and what each registers (categories, rules, channels, checks…)."""
-    from cpoms_kit.pluginhost.manager import plugin_list
+    from cpoms_kit.pluginhost.contracts import CONTRACTS
+    from cpoms_kit.pluginhost.manager import plugin_list, register_hooks
 
     provided: dict[str, dict[str, list[str]]] = {}
     broken: dict[str, str] = {}
-    for hook, label in HOOKS.items():
-        reg = store.registered(hook, strict=False)
+    for hook in register_hooks(store.pm):
+        contract = CONTRACTS[hook]
+        # Not strict: a plugin that fails in one hook is shown as broken, not the whole command.
+        reg = store.hooks.collect(contract, strict=False)
         for name, plugin in reg.source.items():
-            provided.setdefault(plugin, {}).setdefault(label, []).append(name)
+            provided.setdefault(plugin, {}).setdefault(contract.label, []).append(name)
         broken.update(reg.broken)
     rows = []
     for p in plugin_list(store.pm):

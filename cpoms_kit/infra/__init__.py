@@ -1,4 +1,7 @@
-"""The machinery under everything: gpg (encryption over pipes, batch decryption in tmpfs), git (signed
-commits through the CLI, the writer lock), RAM-only scratch folders, atomic files, signals, the
-fast-path runtime switch, and `layout` (the one module that knows a records repository's paths).
-Nothing here knows what a child-protection record is; it imports only `cpoms_kit.errors`."""
+"""The machinery under everything: `gpg` (encryption over pipes, batch decryption in tmpfs),
+`gitrepo` (every git process cpoms starts: signed commits, the writer lock, the object store),
+`layout` (the one module that knows a records repository's paths), `tmpfs` (RAM-only scratch
+folders), `fslock` (one exclusive lock per file), `atomicfile` (files replaced whole), `interrupts`
+(signals during a change), `runtime` (the fast-path switch), `textin` (text from outside, decoded)
+and `keygen` (throwaway keys for demos and tests). Nothing here knows what a child-protection
+record is; it imports only `cpoms_kit.errors`."""

@@ -1,12 +1,16 @@
-"""git through its CLI: signed commits, one writer at a time, all-or-nothing."""
+"""git through its CLI: signed commits, one writer at a time, all-or-nothing.
+
+Every git process cpoms starts is started here: `run` (text, checked), `output` (bytes, checked),
+`call` (as subprocess.run: the caller judges the exit status), `start` (left running) and `Batch`
+(one long-lived `cat-file --batch`), so what git is given (`-C`, its environment) is decided once."""
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
 
-from cpoms_kit.infra import interrupts
 from cpoms_kit.errors import GitError
+from cpoms_kit.infra import interrupts, layout
 from cpoms_kit.infra.fslock import exclusive
 
 
@@ -19,38 +23,68 @@ def init_repo(root: Path):
 
 def writer_lock(root: Path):
     """Serialise writers: concurrent `cpoms add` processes queue here instead of racing on index.lock."""
-    return exclusive(root / ".git" / "cpoms.lock")
+    return exclusive(layout.dot_git(root, layout.WRITER_LOCK))
 
 
 def commits_touching(root: Path, path: str) -> int:
     """How many commits up to HEAD changed `path` (0 before the first commit)."""
-    import subprocess
-
-    done = subprocess.run(["git", "-C", str(root), "rev-list", "--count", "HEAD", "--", path],
-                          capture_output=True, text=True)
+    done = call(root, "rev-list", "--count", "HEAD", "--", path, text=True)
     return int(done.stdout.strip() or 0) if done.returncode == 0 else 0
+
+
+def status(root: Path, *paths: str) -> list[tuple[str, str]]:
+    """(git's two-letter state, path) of every file under `paths` whose file or index entry differs
+    from HEAD, untracked ones included: "??" untracked, "A " staged, " M" changed, " D" deleted..."""
+    done = call(root, "status", "--porcelain", "-z", "--untracked-files=all", "--", *paths)
+    return [(item[:2], item[3:]) for item in done.stdout.decode("utf-8", "surrogateescape").split("\0") if len(item) > 3]
 
 
 def uncommitted(root: Path, paths: list[str]) -> list[str]:
     """Those of `paths` whose file or index entry differs from HEAD (edited by hand, or left by a
     command that died)."""
-    import subprocess
-
-    done = subprocess.run(["git", "-C", str(root), "status", "--porcelain", "-z", "--untracked-files=all", "--", *paths],
-                          capture_output=True)
-    return [item[3:] for item in done.stdout.decode("utf-8", "surrogateescape").split("\0") if len(item) > 3]
+    return [path for _, path in status(root, *paths)]
 
 
+# -- running git: every git process cpoms starts is started here ---------------------------------
 def run(root: Path, *args: str, env: dict[str, str] | None = None) -> str:
     """One git command in `root`; its last error line becomes a one-line GitError."""
     done = _call(["git", "-C", str(root), *args], env)
     if done.returncode != 0:
-        verb = next((a for a in args if not a.startswith("-") and "=" not in a), "git")
         if "index.lock': File exists" in (done.stderr or ""):
             raise GitError("git is busy or was stopped mid-change (.git/index.lock exists); if no git or cpoms "
                            "command is running, run `cpoms doctor --fix`, then try again")
-        raise GitError(f"git {verb} failed: {failure_line(done.stderr or done.stdout) or done.returncode}")
+        raise GitError(f"git {_verb(args)} failed: {failure_line(done.stderr or done.stdout) or done.returncode}")
     return done.stdout
+
+
+def output(root: Path, *args: str, input: bytes | None = None) -> bytes:
+    """What a git command that must succeed prints, as bytes; a failure is a one-line GitError."""
+    done = call(root, *args, input=input)
+    if done.returncode != 0:
+        raise GitError(f"git {_verb(args)} failed: {failure_line(done.stderr) or 'no message'}")
+    return done.stdout
+
+
+def call(root: Path | str, *args: str, input: bytes | str | None = None, text: bool = False,
+         env: dict[str, str] | None = None, capture: bool = True):
+    """One git command in `root` as `subprocess.run` runs it, its output captured (unless not
+    `capture`: then it goes where this process's goes); whether it failed is the caller's to judge."""
+    import subprocess
+
+    return subprocess.run(["git", "-C", str(root), *args], input=input, capture_output=capture, text=text, env=env)
+
+
+def start(root: Path, *args: str, **popen):
+    """A git command left running, its streams as `popen` (subprocess.Popen's arguments) says: for
+    a long walk that works while this process does something else."""
+    import subprocess
+
+    return subprocess.Popen(["git", "-C", str(root), *args], **popen)
+
+
+def _verb(args: tuple[str, ...]) -> str:
+    """The git command in `args`, past options such as `-c name=value`."""
+    return next((a for a in args if not a.startswith("-") and "=" not in a), "git")
 
 
 def _call(argv: list[str], env: dict[str, str] | None = None, text: bool = True):
@@ -146,17 +180,16 @@ exit $rc
 def _sign_program(root: Path) -> tuple[str, Path | None]:
     """The wrapper's path and its (emptied) status file, or plain gpg where the wrapper cannot run
     (a noexec mount): signing then works as before, only its failures are less precise."""
-    git_dir = root / ".git"
-    program = git_dir / "cpoms-gpg-sign"
+    program = layout.dot_git(root, layout.SIGN_WRAPPER)
     try:
         if not program.is_file() or program.read_text() != SIGN_PROGRAM:
-            tmp = git_dir / ".cpoms-gpg-sign.tmp"
+            tmp = layout.dot_git(root, f".{layout.SIGN_WRAPPER}.tmp")
             tmp.write_text(SIGN_PROGRAM)
             tmp.chmod(0o700)
             os.replace(tmp, program)
         if not os.access(program, os.X_OK):
             return "gpg", None
-        status = git_dir / "cpoms-gpg.status"
+        status = layout.dot_git(root, layout.SIGN_STATUS)
         status.write_bytes(b"")
     except OSError:
         return "gpg", None
@@ -183,7 +216,7 @@ def _signing_failure(status: Path | None, author: str, key: str | None) -> Excep
 
 def _head(root: Path) -> str | None:
     """HEAD's commit id, read from git's files (no git process); None if unborn or unknown."""
-    git_dir = root / ".git"
+    git_dir = layout.dot_git(root)
     try:
         head = (git_dir / "HEAD").read_text().strip()
         if not head.startswith("ref: "):
@@ -201,7 +234,7 @@ def _head(root: Path) -> str | None:
 def _keep_index(root: Path) -> Path | None:
     """A hard link to the index as it is: git replaces the index by renaming a new file over it,
     so putting this one back is a rename and needs no free disk space."""
-    index, backup = root / ".git" / "index", root / ".git" / "cpoms-index.before"
+    index, backup = layout.dot_git(root, layout.INDEX), layout.dot_git(root, layout.INDEX_BEFORE)
     try:
         backup.unlink(missing_ok=True)
         os.link(index, backup)
@@ -214,7 +247,7 @@ def _put_back(root: Path, head: str | None, index: Path | None) -> None:
     """Undo a failed commit: the index as it was, and HEAD if git moved it before we were stopped."""
     if index is not None:
         try:
-            os.replace(index, root / ".git" / "index")
+            os.replace(index, layout.dot_git(root, layout.INDEX))
         except OSError:
             pass  # the Store's rollback resets the paths instead
     now = _head(root)
@@ -236,13 +269,9 @@ def head_files(root: Path, pathspec: str) -> dict[str, str]:
     """name -> blob id of the files `pathspec` names in the committed tree (HEAD): "entries/" for
     every file in that folder. {} before the first commit. What readers read: a file a killed
     command left in the working folder, or one changed there by hand, is not part of the record."""
-    import subprocess
-
-    done = subprocess.run(["git", "-C", str(root), "ls-tree", "-z", "HEAD", "--", pathspec],
-                          capture_output=True)
+    done = call(root, "ls-tree", "-z", "HEAD", "--", pathspec)
     if done.returncode != 0:
-        if subprocess.run(["git", "-C", str(root), "rev-parse", "-q", "--verify", "HEAD"],
-                          capture_output=True).returncode != 0:
+        if call(root, "rev-parse", "-q", "--verify", "HEAD").returncode != 0:
             return {}  # no commit yet
         detail = done.stderr.decode("utf-8", "replace").strip().splitlines()
         raise GitError(f"git ls-tree failed: {detail[-1] if detail else done.returncode}")
@@ -257,12 +286,9 @@ def head_files(root: Path, pathspec: str) -> dict[str, str]:
 
 def read_blobs(root: Path, shas: list[str]) -> dict[str, bytes]:
     """The contents of these blobs from git's object store (one `git cat-file --batch`)."""
-    import subprocess
-
     if not shas:
         return {}
-    done = subprocess.run(["git", "-C", str(root), "cat-file", "--batch"], input="".join(f"{s}\n" for s in shas).encode(),
-                          capture_output=True)
+    done = call(root, "cat-file", "--batch", input="".join(f"{s}\n" for s in shas).encode())
     if done.returncode != 0:
         raise GitError(f"git cat-file failed: {done.stderr.decode('utf-8', 'replace').strip()[:200]}")
     out, data, pos = {}, done.stdout, 0
@@ -283,3 +309,51 @@ def _nothing_else_staged(root: Path, paths: list[str]) -> bool:
     done = _call(["git", "-C", str(root), "diff-index", "--cached", "--name-only", "-z", "HEAD", "--"], text=False)
     staged = set(done.stdout.decode("utf-8", "surrogateescape").split("\0")) - {""}
     return done.returncode == 0 and staged <= set(paths)
+
+
+def is_ancestor(root: Path, ancestor: str, rev: str) -> bool:
+    return call(root, "merge-base", "--is-ancestor", ancestor, rev).returncode == 0
+
+
+def is_bare(path: Path) -> bool:
+    """`path` is a bare repository (a shared remote), not a working folder."""
+    return call(path, "rev-parse", "--is-bare-repository", text=True).stdout.strip() == "true"
+
+
+class Batch:
+    """A long-lived `git cat-file --batch`: ask for many objects over one pipe."""
+
+    def __init__(self, root: Path):
+        import subprocess
+
+        # git's complaints are not for the user's terminal: a failed read shows as a missing object,
+        # and the git command that fails next says why in one `error:` line.
+        self.proc = start(root, "cat-file", "--batch", stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                          stderr=subprocess.DEVNULL)
+
+    def read_many(self, shas: list[str]) -> dict[str, bytes | None]:
+        # Requests go in chunks of 500, each answered (git answers in order) before the next is
+        # written: a chunk's requests fit the pipe, so neither side waits on the other, no thread.
+        out: dict[str, bytes | None] = {}
+        for i in range(0, len(shas), 500):
+            chunk = shas[i : i + 500]
+            self.proc.stdin.write("".join(f"{s}\n" for s in chunk).encode())
+            self.proc.stdin.flush()
+            for s in chunk:
+                header = self.proc.stdout.readline().decode().split()
+                if len(header) < 3 or header[1] == "missing":
+                    out[s] = None
+                    continue
+                out[s] = self.proc.stdout.read(int(header[2]) + 1)[:-1]  # without the newline after it
+        return out
+
+    def close(self) -> None:
+        if self.proc.stdin:
+            self.proc.stdin.close()
+        self.proc.wait()
+
+    def __enter__(self) -> "Batch":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()

@@ -25,7 +25,6 @@ What remains, and where, is listed in docs/retention.md.
 from __future__ import annotations
 
 import re
-import subprocess
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
@@ -33,14 +32,13 @@ from typing import Any
 
 import yaml
 
-from cpoms_kit.infra import gitrepo
-from cpoms_kit.errors import GitError, InputError
+from cpoms_kit.infra import gitrepo, layout
+from cpoms_kit.errors import InputError
 from cpoms_kit.model import RECORDED_ORDER, Entry, check_id
-from cpoms_kit.store.repository import ENTRIES, ENTRY_SUFFIX, PUPILS_FILE, Store
+from cpoms_kit.store.repository import Store
 from cpoms_kit.store.textcheck import check_line
 from cpoms_kit.infra.tmpfs import secure_tmpdir
 
-DISPOSALS = "disposals"
 CODES = {"standard": "DOB+25", "extended": "DOB+35", "csa-inquiry": "DOB+75"}
 CODE_RE = re.compile(r"^DOB\+(\d{1,3})$", re.IGNORECASE)
 HOLD, RELEASE, CODE = "retention-hold", "retention-release", "retention-code"
@@ -169,13 +167,6 @@ class DisposalRecord:
     raw: dict[str, Any] = field(default_factory=dict)
 
 
-def _git(root: Path, *args: str, input: bytes | None = None) -> bytes:
-    done = subprocess.run(["git", "-C", str(root), *args], input=input, capture_output=True)
-    if done.returncode != 0:
-        raise GitError(f"git {args[0]} failed: {done.stderr.decode(errors='replace').strip()[-300:]}")
-    return done.stdout
-
-
 def disposal_records(store: Store) -> list[DisposalRecord]:
     """Every disposal recorded in this repository, oldest first, with the commit that added it.
 
@@ -183,12 +174,12 @@ def disposal_records(store: Store) -> list[DisposalRecord]:
     carry no signature); the record's own commit must be signed by a DSL on the roster; pinned
     heads listed in `old_heads` are legitimately gone.
     """
-    folder = store.root / DISPOSALS
+    folder = store.root / layout.DISPOSALS
     out = []
     for path in sorted(folder.glob("*.yaml")):
         raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
         rel = path.relative_to(store.root).as_posix()
-        sha = _git(store.root, "log", "--diff-filter=A", "--format=%H", "-1", "--", rel).decode().strip() or None
+        sha = gitrepo.output(store.root, "log", "--diff-filter=A", "--format=%H", "-1", "--", rel).decode().strip() or None
         out.append(DisposalRecord(
             id=raw["id"], pupil=raw["pupil"], by=raw["by"], fingerprint=raw["fingerprint"], at=raw["at"],
             review=raw["review"], code=raw["code"], removed_entries=list(raw.get("removed_entries", [])),
@@ -199,7 +190,7 @@ def disposal_records(store: Store) -> list[DisposalRecord]:
 
 
 def _heads(root: Path) -> dict[str, str]:
-    lines = _git(root, "for-each-ref", "--format=%(refname) %(objectname)").decode().splitlines()
+    lines = gitrepo.output(root, "for-each-ref", "--format=%(refname) %(objectname)").decode().splitlines()
     return dict(line.split(" ", 1) for line in lines if line)
 
 
@@ -237,21 +228,21 @@ def _marks(path: Path) -> dict[str, str]:
 def rewrite_without(root: Path, paths: list[str]) -> tuple[dict[str, str], dict[str, str], dict[str, str]]:
     """Rebuild history without `paths`. Returns (old heads, new heads, old->new commit map)."""
     old_heads = _heads(root)
-    touching = _git(root, "rev-list", "--all", "--", *paths).decode().split()
+    touching = gitrepo.output(root, "rev-list", "--all", "--", *paths).decode().split()
     if not touching:
         return old_heads, old_heads, {}
     # Commits that are not descendants of any touching commit keep their ids and signatures.
     excluded = set()
     for t in touching:
-        for parent in _git(root, "rev-list", "--parents", "-n1", t).decode().split()[1:]:
-            if not _git(root, "rev-list", "-n1", parent, "--", *paths).strip():
+        for parent in gitrepo.output(root, "rev-list", "--parents", "-n1", t).decode().split()[1:]:
+            if not gitrepo.output(root, "rev-list", "-n1", parent, "--", *paths).strip():
                 excluded.add(parent)
     with secure_tmpdir("cpoms-rw-") as tmp:
         old_marks, new_marks = tmp / "old.marks", tmp / "new.marks"
-        stream = _git(root, "fast-export", "--no-data", "--reference-excluded-parents", "--signed-tags=strip",
-                      f"--export-marks={old_marks}", "--all", *(f"^{x}" for x in sorted(excluded)))
-        _git(root, "fast-import", "--force", "--quiet", f"--export-marks={new_marks}",
-             input=_filter_stream(stream, set(paths)))
+        stream = gitrepo.output(root, "fast-export", "--no-data", "--reference-excluded-parents", "--signed-tags=strip",
+                                f"--export-marks={old_marks}", "--all", *(f"^{x}" for x in sorted(excluded)))
+        gitrepo.output(root, "fast-import", "--force", "--quiet", f"--export-marks={new_marks}",
+                       input=_filter_stream(stream, set(paths)))
         old, new = _marks(old_marks), _marks(new_marks)
     commit_map = {old[m]: new[m] for m in old if m in new and old[m] != new[m]}
     return old_heads, _heads(root), commit_map
@@ -274,18 +265,18 @@ def dispose(store: Store, pupil: str, by: str, gc: bool = True) -> DisposalRecor
     if unreadable:
         raise InputError(f"{len(unreadable)} entries are not readable with this keyring, so they cannot be checked "
                          "for this pupil; dispose from a keyring that reads every entry (the DSL's)")
-    dirty = _git(store.root, "status", "--porcelain", "--untracked-files=no").decode().strip()
+    dirty = gitrepo.output(store.root, "status", "--porcelain", "--untracked-files=no").decode().strip()
     if dirty:
         raise InputError("the records repository has uncommitted changes; commit or remove them before disposal")
     mine = [e for e in entries if pupil in e.pupil_ids]
     removed = sorted(e.id for e in mine if set(e.pupil_ids) == {pupil})
     shared = sorted(e.id for e in mine if set(e.pupil_ids) != {pupil})
-    paths = [f"{ENTRIES}/{i}{ENTRY_SUFFIX}" for i in removed]
+    paths = [layout.entry_file(i) for i in removed]
     now = store.now()
     rec_id = str(ULID.from_datetime(now))
     from cpoms_kit.store.repository import Transaction
 
-    rel = f"{DISPOSALS}/{rec_id}.yaml"
+    rel = f"{layout.DISPOSALS}/{rec_id}.yaml"
     with gitrepo.writer_lock(store.root):
         # The roster as it stands under the lock (an enrolment meanwhile is kept); everything that
         # can fail on gpg's side happens before history is touched.
@@ -296,10 +287,10 @@ def dispose(store: Store, pupil: str, by: str, gc: bool = True) -> DisposalRecor
         old_heads, new_heads, commit_map = rewrite_without(store.root, paths)
         try:
             # The index still describes the old tip: reset it to the new one, and remove the files.
-            _git(store.root, "read-tree", "HEAD")
+            gitrepo.output(store.root, "read-tree", "HEAD")
             for p in paths:
                 (store.root / p).unlink(missing_ok=True)
-            _git(store.root, "update-index", "-q", "--refresh")
+            gitrepo.output(store.root, "update-index", "-q", "--refresh")
             record = {
                 "id": rec_id, "pupil": pupil, "by": signer.id, "fingerprint": signer.fingerprint,
                 "at": now.isoformat(timespec="seconds"), "review": st.review.isoformat(), "code": st.code,
@@ -307,23 +298,23 @@ def dispose(store: Store, pupil: str, by: str, gc: bool = True) -> DisposalRecor
                 "removed_entries": removed, "kept_shared_entries": shared,
                 "old_heads": old_heads, "new_heads": new_heads, "commit_map": commit_map, "gc": gc,
             }
-            (store.root / DISPOSALS).mkdir(exist_ok=True)
+            (store.root / layout.DISPOSALS).mkdir(exist_ok=True)
             (store.root / rel).write_text(
                 "# A disposal record (cpoms retention dispose). No names, no content: see docs/retention.md.\n"
                 + yaml.safe_dump(record, sort_keys=False), encoding="utf-8")
-            (store.root / PUPILS_FILE).write_bytes(tx.files[PUPILS_FILE])
-            gitrepo.commit(store.root, [rel, PUPILS_FILE], f"dispose: retention record {rec_id}\n\nCpoms-Disposal: {rel}",
+            (store.root / layout.PUPILS).write_bytes(tx.files[layout.PUPILS])
+            gitrepo.commit(store.root, [rel, layout.PUPILS], f"dispose: retention record {rec_id}\n\nCpoms-Disposal: {rel}",
                            author=signer.id, email=signer.email or f"{signer.id}@cpoms.invalid",
                            signing_key=signer.fingerprint)
         except BaseException:
             # Put every ref back (the old objects are still here: nothing has been pruned yet).
             for ref, sha in old_heads.items():
-                _git(store.root, "update-ref", ref, sha)
+                gitrepo.output(store.root, "update-ref", ref, sha)
             (store.root / rel).unlink(missing_ok=True)
-            _git(store.root, "read-tree", "HEAD")
-            _git(store.root, "checkout-index", "-f", "-a")
+            gitrepo.output(store.root, "read-tree", "HEAD")
+            gitrepo.output(store.root, "checkout-index", "-f", "-a")
             raise
         if gc:
-            _git(store.root, "reflog", "expire", "--expire=now", "--all")
-            _git(store.root, "gc", "--prune=now", "--quiet")
+            gitrepo.output(store.root, "reflog", "expire", "--expire=now", "--all")
+            gitrepo.output(store.root, "gc", "--prune=now", "--quiet")
     return next(r for r in disposal_records(store) if r.id == rec_id)

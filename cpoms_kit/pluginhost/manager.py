@@ -53,6 +53,13 @@ def _load_local(pm: pluggy.PluginManager, folder: Path) -> None:
         pm.register(module, name=name)
 
 
+def register_hooks(pm: pluggy.PluginManager) -> list[str]:
+    """The `cpoms_register_*` hooks pluggy knows from cpoms_kit.hookspecs, in the order written there."""
+    specs = [caller.spec for caller in vars(pm.hook).values() if caller.spec is not None]
+    return [s.name for s in sorted(specs, key=lambda s: s.function.__code__.co_firstlineno)
+            if s.argnames == ("register",)]
+
+
 def plugin_list(pm: pluggy.PluginManager) -> list[dict]:
     """Each plugin with the hooks it implements, for `cpoms plugins`."""
     dist = {id(p): d for p, d in pm.list_plugin_distinfo()}

@@ -3,48 +3,37 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any, Callable, Generic, TypeVar
 
 from cpoms_kit.errors import CpomsError
+from cpoms_kit.pluginhost.contracts import Category, EntryType
 
+# Category and EntryType are re-exported: schools' plugins import them from here.
+__all__ = ["Category", "EntryType", "Registered", "collect"]
 
-@dataclass(frozen=True)
-class Category:
-    name: str
-    subcategories: tuple[str, ...] = ()
-    guidance: str = ""
-    high_priority_available: bool = True
-
-
-@dataclass(frozen=True)
-class EntryType:
-    name: str
-    description: str
-    needs_category: bool = False
-    # Kinds an entry of this type must name with --action (empty: the type takes no --action).
-    kinds: tuple[str, ...] = ()
+T = TypeVar("T")
 
 
 @dataclass
-class Registered:
+class Registered(Generic[T]):
     """What one hook collected: items by key, the plugin behind each, and plugins that broke."""
 
-    items: dict[str, Any] = field(default_factory=dict)
+    items: dict[str, T] = field(default_factory=dict)
     source: dict[str, str] = field(default_factory=dict)
     broken: dict[str, str] = field(default_factory=dict)
 
-    def values(self) -> list[Any]:
+    def values(self) -> list[T]:
         return list(self.items.values())
 
 
-def collect(pm, hook_name: str, key: Callable[[Any], str] = lambda obj: obj.name,
-            strict: bool = True) -> Registered:
+def collect(pm: Any, hook_name: str, key: Callable[[Any], str] = lambda obj: obj.name,
+            strict: bool = True) -> Registered[Any]:
     """Call each plugin's implementation of `hook_name` separately.
 
     strict=True: a duplicate or a raising plugin is an error (categories must be right).
     strict=False: a raising plugin is recorded in `broken` and the others still register.
     """
-    out = Registered()
+    out: Registered[Any] = Registered()
     hook = getattr(pm.hook, hook_name)
     # get_hookimpls() is in registration order: built-ins (entry points) before a school's local plugins,
     # so a school's `replace=True` lands last and wins.

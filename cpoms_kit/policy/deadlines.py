@@ -245,7 +245,7 @@ def evaluate(store: "Store", entries: "list[Entry] | EntryView | None" = None, n
     plugins that failed, {id: error}; one broken rule never stops the others."""
     view = entries if isinstance(entries, EntryView) else build_view(store, entries)
     now = (now or store.now()).astimezone(store.config.timezone)
-    reg = store.registered("cpoms_register_deadline_rules", strict=False)
+    reg = store.hooks.rules
     errors: dict[str, str] = {f"plugin {name}": err for name, err in reg.broken.items()}
     settings_all = store.config.section("deadlines")
     findings: list[Finding] = []

@@ -23,9 +23,9 @@ from pathlib import Path
 from typing import Any, Iterable, Iterator
 
 from cpoms_kit.errors import CpomsError
+from cpoms_kit.infra import layout
 
 HOOK = "cpoms_register_lint_checks"
-SCHOOL_DIR = "lint"  # <records repo>/lint/<list>.txt extends a list for one school
 
 
 @dataclass(frozen=True)
@@ -324,16 +324,15 @@ def lint_draft(draft, store=None, *, line_base: int = 1) -> LintReport:
     """Run every registered check on a draft; with a store, the rosters and school lists are known."""
     notes: list[str] = []
     if store is not None:
-        registered = store.registered(HOOK, strict=False)
+        registered = store.hooks.lint
         pupils, staff = _rosters(store, notes)
-        school_dir = store.root / SCHOOL_DIR
+        school_dir = store.root / layout.LINT
         settings = store.config.section("lint")
     else:
+        from cpoms_kit.pluginhost.hooks import Hooks
         from cpoms_kit.pluginhost.manager import get_plugin_manager
-        from cpoms_kit.pluginhost.registry import collect
 
-        registered = collect(get_plugin_manager(None), HOOK, key=lambda o: getattr(o, "id", None) or o.name,
-                             strict=False)
+        registered = Hooks(get_plugin_manager(None)).lint
         pupils, staff, school_dir, settings = {}, {}, None, {}
     notes.extend(f"plugin {name!r} failed to register lint checks: {why}" for name, why in registered.broken.items())
     checks, wordlists = split_registered(registered)

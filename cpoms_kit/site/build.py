@@ -26,7 +26,8 @@ from pathlib import Path
 from typing import Callable, Iterator
 
 from cpoms_kit.errors import CpomsError, InputError
-from cpoms_kit.site.content import CASE_DIR, Report, SiteView, opaque_token
+from cpoms_kit.pluginhost.contracts import Report
+from cpoms_kit.site.content import CASE_DIR, SiteView, opaque_token
 from cpoms_kit.site.paths import mkdocs_yml
 
 TEAM = "team"
@@ -95,10 +96,9 @@ def collect(store, cases: list[str] | tuple[str, ...] = (), progress: Progress =
 
 
 def _reports(store) -> list[Report]:
-    reg = store.registered("cpoms_register_reports", strict=False)
     out = []
-    for report in reg.items.values():
-        rid = str(getattr(report, "id", ""))
+    for report in store.hooks.reports.values():
+        rid = str(report.id)
         if not rid.replace("-", "").replace("_", "").isalnum():
             raise CpomsError(f"report id {rid!r} must be letters, digits, - and _")
         out.append(report)

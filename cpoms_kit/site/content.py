@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Mapping
 
+from cpoms_kit.pluginhost.contracts import Report
 from cpoms_kit.policy.deadlines import EntryView, Finding
 from cpoms_kit.model import Entry, Pupil, Staff
 
@@ -31,16 +32,6 @@ def opaque_token() -> str:
     return secrets.token_hex(8)
 
 
-@dataclass(frozen=True)
-class Report:
-    """What `cpoms_register_reports` registers (any object with these attributes will do)."""
-
-    id: str
-    title: str
-    render: Any  # (view: SiteView, now, findings) -> Markdown (finished HTML if `html`)
-    html: bool = False
-
-
 @dataclass
 class SiteView:
     """What a page or a report reads. It has the attributes of an EntryView (`entries`, `by_id`,
@@ -54,7 +45,7 @@ class SiteView:
     now: datetime
     categories: list[str]
     case_paths: dict[str, str] = field(default_factory=dict)  # pupil id -> page src path (.md)
-    reports: list[Any] = field(default_factory=list)
+    reports: list[Report] = field(default_factory=list)
     title: str = "Records"
     # The cases whose pages this build renders (None: every case). The others keep the encrypted
     # pages of an earlier build (cpoms_kit.site.incremental) but are still linked from the index.

@@ -171,7 +171,7 @@ class CpomsPlugin(BasePlugin[CpomsPluginConfig]):
             failed = (f'<div class="admonition failure"><p class="admonition-title">This report failed</p>'
                       f"<p>{esc(type(exc).__name__)}: {esc(exc)}</p></div>")
             return head, failed
-        if getattr(report, "html", False):
+        if report.html:
             return head, body
         return head + body, None
 

@@ -28,9 +28,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from cpoms_kit.errors import CpomsError, GpgError, InputError
+from cpoms_kit.infra.layout import SITE_PASSWORDS as PATH
 from cpoms_kit.model import check_id, load_json_or_yaml
-
-PATH = "site/passwords.yaml.gpg"
 
 
 @dataclass

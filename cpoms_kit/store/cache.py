@@ -27,16 +27,29 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from functools import cached_property
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any, Callable, Protocol
 
 from cpoms_kit.infra.atomicfile import replace_file
 from cpoms_kit.errors import CpomsError, GpgError
 from cpoms_kit.infra.gitrepo import blob_id  # noqa: F401 - the cache's key, re-exported for tests
-from cpoms_kit.model import Entry, PupilRef, parse_entry
+from cpoms_kit.infra.gpg import Gpg
+from cpoms_kit.model import Entry, PupilRef, Staff, parse_entry
 from cpoms_kit.infra.runtime import paused
 
-if TYPE_CHECKING:
-    from cpoms_kit.store.repository import Store
+
+class EntrySource(Protocol):
+    """What reading the entries needs of a records repository. The Store reads its entries through
+    this module, so this module must not need the Store: it is given one as this."""
+
+    root: Path
+    gpg: Gpg
+
+    def staff(self) -> dict[str, Staff]: ...
+
+    def committed_entries(self) -> dict[str, str]: ...
+
+    def entry_blobs(self, shas: dict[str, str]) -> dict[str, bytes]: ...
+
 
 CACHE_DIR = "cpoms-cache"
 VERSION = 2
@@ -123,7 +136,7 @@ class EntryCache:
     have written it, and it is never applied to another base. So a read after a new entry costs
     one gpg process, not two, and writing the delta none."""
 
-    def __init__(self, store: "Store"):
+    def __init__(self, store: EntrySource):
         self.store = store
         folder = store.root / ".git" / CACHE_DIR
         self.path = folder / "entries.json.gpg"
@@ -227,7 +240,7 @@ def _seal(ciphertext: bytes) -> str:
     return hashlib.sha256(ciphertext).hexdigest()
 
 
-def load_entries(store: "Store", progress=None) -> Reading:
+def load_entries(store: EntrySource, progress: Callable[[int, int], None] | None = None) -> Reading:
     """Every committed entry this keyring can read, and what became of the others.
     `progress(done, total)` is called as the entries the cache lacks are decrypted (a cold read:
     seconds)."""
@@ -235,7 +248,7 @@ def load_entries(store: "Store", progress=None) -> Reading:
         return _load_entries(store, progress)
 
 
-def _load_entries(store: "Store", progress=None) -> Reading:
+def _load_entries(store: EntrySource, progress: Callable[[int, int], None] | None = None) -> Reading:
     # The committed tree names every entry and its blob id (one git process, while gpg decrypts
     # the cache): a file a killed command left behind, or one changed by hand, is not read.
     cache = EntryCache(store)

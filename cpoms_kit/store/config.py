@@ -11,9 +11,9 @@ from typing import Any, Callable, Mapping
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from cpoms_kit.errors import CpomsError
+from cpoms_kit.infra.layout import CONFIG as CONFIG_NAME
 from cpoms_kit.infra.textin import decode
 
-CONFIG_NAME = "cpoms.toml"
 
 TEMPLATE = """\
 # cpoms-kit settings for this records repository.
@@ -230,7 +230,7 @@ def _check_declared(table: Any, registered: Any, name: str, section: str, what: 
             return
         raise _bad(f"[{section}.{name}]: no {what} {name!r} is registered{_known(name, registered.items)} "
                    "(see `cpoms plugins`)")
-    declared = getattr(obj, "settings", None) or {}
+    declared = obj.settings  # the contract's default (none) when the plugin declares nothing
     if not isinstance(declared, Mapping):
         raise CpomsError(f"{what} {name!r}: its `settings` must map each setting's name to its type")
     keys: dict[str, Kind | Table | Tables | None] = dict(common)

@@ -203,7 +203,7 @@ def record(store: Store, entry: Entry, ciphertext: bytes | None = None) -> Entry
         tx.write(rel, ciphertext)
     # The entry is committed: nothing after this line may lose it.
     try:
-        store.pm.hook.cpoms_entry_recorded(store=store, entry=entry)
+        store.hooks.entry_recorded(store, entry)
     except Exception as exc:  # noqa: BLE001 - a plugin's failure is logged, never fatal here
         log.warning("a plugin failed after entry %s was committed: %s", entry.id, exc)
     return entry

@@ -1,13 +1,5 @@
-"""The records store: a git repository of GPG-encrypted entries, rosters and public keys.
-
-Layout of a records repository:
-
-    cpoms.toml            settings (no identities, no secrets)
-    staff.yaml            staff roster: id, name, role, fingerprint, email (not sensitive)
-    keys/<FPR>.asc        each enrolled person's armored public key
-    pupils.yaml.gpg       pupil roster (JSON, itself valid YAML), encrypted to every active member of staff
-    entries/<ULID>.md.gpg one entry each: Markdown + YAML front matter, encrypted
-    plugins/*.py          the school's own plugins (optional)
+"""The records store: a git repository of GPG-encrypted entries, rosters and public keys (where
+each lives: `cpoms_kit.infra.layout`).
 
 Every change is one commit, signed by the person making it, holding only ids and verbs in its message.
 """
@@ -23,26 +15,23 @@ from dataclasses import asdict
 from datetime import date
 from functools import cached_property
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable, Iterator
+from typing import TYPE_CHECKING, Any, Callable, Iterator
 
 import yaml
 
 from cpoms_kit.store import config as config_mod
-from cpoms_kit.infra import gitrepo
-from cpoms_kit.infra import interrupts
+from cpoms_kit.infra import gitrepo, interrupts, layout
 from cpoms_kit.errors import CpomsError, GpgError, InputError, KeyUnavailable, RepoNotFound
 from cpoms_kit.infra.gpg import Gpg, KeyLocked
-from cpoms_kit.model import Entry, Pupil, Staff, load_json_or_yaml, load_yaml, parse_entry
+from cpoms_kit.infra.layout import ENTRIES, ENTRY_SUFFIX, KEYS, find_root
+from cpoms_kit.model import Entry, Pupil, Staff, load_json_or_yaml, load_yaml
+from cpoms_kit.store.cache import Reading, load_entries, parse_committed
+from cpoms_kit.store.staffrows import parse_staff_roster
 
-
-ENTRIES = "entries"
-KEYS = "keys"
-STAFF_FILE = "staff.yaml"
-PUPILS_FILE = "pupils.yaml.gpg"
-ENTRY_SUFFIX = ".md.gpg"
-
-if TYPE_CHECKING:
-    from cpoms_kit.store.cache import Reading
+if TYPE_CHECKING:  # the plugin host is imported when plugins are first needed
+    from cpoms_kit.pluginhost.contracts import Category, EntryType
+    from cpoms_kit.pluginhost.hooks import Hooks
+    from cpoms_kit.pluginhost.registry import Registered
 
 ReadProgress = Callable[[int, int], None]  # (entries decrypted so far, entries to decrypt)
 Warn = Callable[[str], None]
@@ -54,18 +43,6 @@ GITATTRIBUTES = """\
 # over a pipe, and cachetextconv is off so git keeps no decrypted copy in its notes.
 *.gpg diff=gpg
 """
-
-
-def find_root(start: Path | None = None) -> Path:
-    """--repo, else the nearest folder upwards holding cpoms.toml, else $CPOMS_REPO."""
-    here = (start or Path.cwd()).resolve()
-    for folder in (here, *here.parents):
-        if (folder / config_mod.CONFIG_NAME).is_file():
-            return folder
-    env = os.environ.get("CPOMS_REPO")
-    if env and (Path(env) / config_mod.CONFIG_NAME).is_file():
-        return Path(env).resolve()
-    raise RepoNotFound("no records repository here or above (no cpoms.toml); pass --repo DIR, set CPOMS_REPO, or run `cpoms init`")
 
 
 class Transaction:
@@ -84,13 +61,15 @@ class Transaction:
 def _check_plugin_settings(config: config_mod.Config, pm) -> None:
     """[deadlines.<rule>] and [alerts.<channel>] against what the loaded plugins declare; only the
     hooks those sections use are asked (`cpoms add` without them pays nothing)."""
-    from cpoms_kit.pluginhost.registry import collect
+    from cpoms_kit.pluginhost import contracts
+    from cpoms_kit.pluginhost.hooks import Hooks
 
-    found = {}
-    for hook, section in (("cpoms_register_deadline_rules", "deadlines"), ("cpoms_register_alert_channels", "alerts")):
+    hooks = Hooks(pm)
+    found: dict[str, Registered[Any]] = {}
+    for contract, section in ((contracts.DEADLINE_RULES, "deadlines"), (contracts.ALERT_CHANNELS, "alerts")):
         if any(isinstance(v, dict) for v in config.section(section).values()):
             try:
-                found[section] = collect(pm, hook, key=lambda o: getattr(o, "id", None) or o.name, strict=False)
+                found[section] = hooks.collect(contract, strict=False)
             except CpomsError:
                 pass  # a plugin registering twice: the command that uses this hook reports it
     config_mod.check_plugin_settings(config, found.get("deadlines"), found.get("alerts"))
@@ -99,14 +78,13 @@ def _check_plugin_settings(config: config_mod.Config, pm) -> None:
 class Store:
     def __init__(self, root: Path, gpg: Gpg | None = None):
         self.root = Path(root).resolve()
-        if not (self.root / config_mod.CONFIG_NAME).is_file():
-            raise RepoNotFound(f"{self.root} is not a records repository (no {config_mod.CONFIG_NAME}); run `cpoms init` first")
-        dot_git = self.root / ".git"
-        if not (dot_git.is_file() or (dot_git / "HEAD").is_file()):  # a file: a worktree's pointer
+        if not (self.root / layout.CONFIG).is_file():
+            raise RepoNotFound(f"{self.root} is not a records repository (no {layout.CONFIG}); run `cpoms init` first")
+        if not layout.has_git(self.root):
             # Copied without its history (a zip, a synced folder): nothing could be committed or
             # verified, and git run here would find some other repository above, or none.
-            raise CpomsError(f"{self.root} holds {config_mod.CONFIG_NAME} but is not a git repository (its .git folder is missing or empty): "
-                             "a records repository must be a clone with its history; `git clone` it from "
+            raise CpomsError(f"{self.root} holds {layout.CONFIG} but is not a git repository (its .git folder is missing "
+                             "or empty): a records repository must be a clone with its history; `git clone` it from "
                              "your remote, or restore its .git folder")
         self.gpg = gpg or Gpg()
         self._pupils_lock = threading.Lock()
@@ -127,7 +105,7 @@ class Store:
     @classmethod
     def init(cls, root: Path, school: str) -> "Store":
         root = Path(root)
-        if (root / config_mod.CONFIG_NAME).exists():
+        if (root / layout.CONFIG).exists():
             raise InputError(f"{root} already holds a records repository")
         if not school.strip():
             raise InputError("--school needs the school's name")
@@ -139,14 +117,13 @@ class Store:
             cw.set_value('diff "gpg"', "textconv", "gpg --batch --quiet --decrypt")
             cw.set_value('diff "gpg"', "cachetextconv", "false")
             cw.set_value('diff "gpg"', "binary", "true")
-        (root / config_mod.CONFIG_NAME).write_text(config_mod.render_template(school), encoding="utf-8")
-        (root / ".gitattributes").write_text(GITATTRIBUTES, encoding="utf-8")
-        (root / STAFF_FILE).write_text("[]\n", encoding="utf-8")
+        (root / layout.CONFIG).write_text(config_mod.render_template(school), encoding="utf-8")
+        (root / layout.GITATTRIBUTES).write_text(GITATTRIBUTES, encoding="utf-8")
+        (root / layout.STAFF).write_text("[]\n", encoding="utf-8")
         for folder in (ENTRIES, KEYS):
             (root / folder).mkdir(exist_ok=True)
-            (root / folder / ".keep").write_bytes(b"")
-        paths = [config_mod.CONFIG_NAME, ".gitattributes", STAFF_FILE, f"{ENTRIES}/.keep", f"{KEYS}/.keep"]
-        gitrepo.commit(root, paths, "init: records repository", author="cpoms", email="cpoms@cpoms.invalid",
+            (root / folder / layout.KEEP).write_bytes(b"")
+        gitrepo.commit(root, list(layout.INIT_FILES), "init: records repository", author="cpoms", email="cpoms@cpoms.invalid",
                        signing_key=None)
         return cls(root)
 
@@ -165,21 +142,24 @@ class Store:
                 self._pm = pm
             return self._pm
 
-    def registered(self, hook: str, strict: bool = True):
-        from cpoms_kit.pluginhost.registry import collect
+    @cached_property
+    def hooks(self) -> Hooks:
+        """What the plugins registered, typed: `store.hooks.rules`, `.channels`, `.reports`…"""
+        from cpoms_kit.pluginhost.hooks import Hooks
 
-        cache = self.__dict__.setdefault("_registered", {})
-        if hook not in cache:
-            cache[hook] = collect(self.pm, hook, key=lambda o: getattr(o, "id", None) or o.name, strict=strict)
-        return cache[hook]
+        return Hooks(self.pm)
+
+    def registered(self, hook: str, strict: bool = True) -> Registered[Any]:
+        """One hook's items by its name, for scripts and tests; the kit uses `hooks`."""
+        return self.hooks.by_name(hook, strict)
 
     @property
-    def categories(self):
-        return self.registered("cpoms_register_categories").items
+    def categories(self) -> dict[str, Category]:
+        return self.hooks.categories.items
 
     @property
-    def entry_types(self):
-        return self.registered("cpoms_register_entry_types").items
+    def entry_types(self) -> dict[str, EntryType]:
+        return self.hooks.entry_types.items
 
     def now(self):
         from cpoms_kit.store.clock import now
@@ -190,22 +170,20 @@ class Store:
     def staff(self) -> dict[str, Staff]:
         # Read once per content (one command asks many times); a change on disk is seen at once.
         try:
-            raw = (self.root / STAFF_FILE).read_bytes()
+            raw = (self.root / layout.STAFF).read_bytes()
         except FileNotFoundError:
-            self._roster_lost(STAFF_FILE, "is missing")
-            raise CpomsError(f"{STAFF_FILE} is missing; run `cpoms init` to make a records repository") from None
+            self._roster_lost(layout.STAFF, "is missing")
+            raise CpomsError(f"{layout.STAFF} is missing; run `cpoms init` to make a records repository") from None
         except OSError as exc:
-            raise CpomsError(f"{STAFF_FILE} is unreadable: {exc}") from None
+            raise CpomsError(f"{layout.STAFF} is unreadable: {exc}") from None
         memo = self.__dict__.get("_staff_memo")
         if memo is None or memo[0] != raw:
             try:
                 rows = load_yaml(raw.decode("utf-8")) or []
             except (UnicodeDecodeError, yaml.YAMLError) as exc:
-                raise CpomsError(f"{STAFF_FILE} is unreadable: {exc}") from None
+                raise CpomsError(f"{layout.STAFF} is unreadable: {exc}") from None
             if not rows:
-                self._roster_lost(STAFF_FILE, "is empty")
-            from cpoms_kit.store.roster import parse_staff_roster
-
+                self._roster_lost(layout.STAFF, "is empty")
             memo = self.__dict__["_staff_memo"] = (raw, parse_staff_roster(rows))
         return dict(memo[1])
 
@@ -213,7 +191,7 @@ class Store:
         """A roster that is missing or empty although history shows people were enrolled in it was
         deleted or emptied outside cpoms: refuse, rather than write a roster of one over it."""
         # staff.yaml starts as an empty list in `init`: enrolled means changed at least once since.
-        if gitrepo.commits_touching(self.root, rel) > (1 if rel == STAFF_FILE else 0):
+        if gitrepo.commits_touching(self.root, rel) > (1 if rel == layout.STAFF else 0):
             raise CpomsError(f"{rel} {what}, but the repository's history holds it: it was deleted or emptied "
                              f"outside cpoms. Restore it with `git -C {self.root} checkout HEAD -- {rel}` "
                              "(or from another DSL machine), then run this again")
@@ -249,18 +227,18 @@ class Store:
         staff = self.staff().values()
         have = self.gpg.keys([s.fingerprint for s in staff]) if staff else {}
         for s in staff:
-            path = self.root / KEYS / f"{s.fingerprint}.asc"
+            path = self.root / layout.key_file(s.fingerprint)
             if s.fingerprint not in have and path.is_file():
                 self.gpg.import_keys(path.read_text(encoding="ascii"))
 
     def write_staff(self, tx: Transaction, staff: dict[str, Staff]) -> None:
         rows = [asdict(s) for s in staff.values()]
-        tx.write(STAFF_FILE, yaml.safe_dump(rows, sort_keys=False, allow_unicode=True).encode())
+        tx.write(layout.STAFF, yaml.safe_dump(rows, sort_keys=False, allow_unicode=True).encode())
 
     # -- pupils ---------------------------------------------------------------------------------
     @property
     def pupils_path(self) -> Path:
-        return self.root / PUPILS_FILE
+        return self.root / layout.PUPILS
 
     def prefetch(self, *, plugins: bool = False, keys: bool = False, pupils: bool = False) -> None:
         """Start slow reads a command will need on a thread, so that they overlap its waits for gpg
@@ -289,11 +267,11 @@ class Store:
     def _read_pupils(self) -> dict[str, Pupil]:
         path = self.pupils_path
         if not path.exists():
-            self._roster_lost(PUPILS_FILE, "is missing")
+            self._roster_lost(layout.PUPILS, "is missing")
             return {}
         ciphertext = path.read_bytes()
         if not ciphertext.strip():
-            self._roster_lost(PUPILS_FILE, "is empty")
+            self._roster_lost(layout.PUPILS, "is empty")
         # One decryption per command, not one per caller (validate, lint, site…): kept in memory
         # only, keyed by the ciphertext, so a roster change is seen at once.
         memo = self.__dict__.get("_pupils_memo")
@@ -335,15 +313,15 @@ class Store:
         if not any(s.is_dsl for s in usable):
             raise GpgError("the pupil roster must be readable by the DSL team, and no DSL or deputy has a usable key "
                            "(`cpoms doctor` shows each key's state)")
-        tx.write(PUPILS_FILE, self.encrypt(plain, usable))
+        tx.write(layout.PUPILS, self.encrypt(plain, usable))
 
     # -- entries ---------------------------------------------------------------------------------
     def entry_path(self, entry_id: str) -> Path:
-        return self.root / ENTRIES / f"{entry_id}{ENTRY_SUFFIX}"
+        return self.root / layout.entry_file(entry_id)
 
     def committed_entries(self, entry_id: str | None = None) -> dict[str, str]:
         """id -> blob id of every entry (or of `entry_id`) in the committed tree (HEAD)."""
-        spec = f"{ENTRIES}/{entry_id}{ENTRY_SUFFIX}" if entry_id else f"{ENTRIES}/"
+        spec = layout.entry_file(entry_id) if entry_id else f"{ENTRIES}/"
         return {name[: -len(ENTRY_SUFFIX)]: sha for name, sha in gitrepo.head_files(self.root, spec).items()
                 if name.endswith(ENTRY_SUFFIX)}
 
@@ -368,14 +346,12 @@ class Store:
         out.update({i: stored[sha] for i, sha in elsewhere.items() if sha in stored})
         return out
 
-    def entries(self, progress: "ReadProgress | None" = None, *, allow_failed: bool = False) -> "Reading":
+    def entries(self, progress: ReadProgress | None = None, *, allow_failed: bool = False) -> Reading:
         """Every committed entry this keyring can read (`.entries`), and what became of the others.
         A damaged entry is skipped with a warning. Entries addressed to a key here that gpg could
         not use raise KeyUnavailable unless `allow_failed`: an answer worked out without them
         would look complete and is not. `progress` (else `self.read_progress`) is told (done,
         total) while entries the cache lacks are decrypted."""
-        from cpoms_kit.store.cache import load_entries
-
         reading = load_entries(self, progress or self.read_progress)
         for entry_id, why in sorted(reading.damaged.items()):
             self.warn_once(f"entry {entry_id} is damaged ({why}) and was skipped; see `cpoms doctor`")
@@ -389,8 +365,6 @@ class Store:
             self.warn(message)
 
     def entry(self, entry_id: str) -> Entry:
-        from cpoms_kit.store.cache import parse_committed
-
         sha = self.committed_entries(entry_id).get(entry_id)
         if sha is None:
             raise InputError(f"no entry {entry_id!r} in this repository (if it was recorded on another machine, "

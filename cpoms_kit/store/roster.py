@@ -5,76 +5,18 @@ from __future__ import annotations
 import csv
 import io
 import re
-from dataclasses import fields, replace
+from dataclasses import replace
 from datetime import date
-from typing import Any
 
 from cpoms_kit.store.clock import not_before
 from cpoms_kit.errors import CpomsError, InputError
-from cpoms_kit.model import ID_RE, ROLES, Pupil, Staff, check_id
-from cpoms_kit.store.repository import KEYS, STAFF_FILE, Store
+from cpoms_kit.infra.layout import key_file
+from cpoms_kit.model import ROLES, Pupil, Staff, check_id
+from cpoms_kit.store.repository import Store
+from cpoms_kit.store.staffrows import FPR_RE
 from cpoms_kit.store.textcheck import NAME_MAX, check_line
 
-FPR_RE = re.compile(r"^[0-9A-F]{40}$")
 EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
-
-
-def parse_staff_roster(data: Any) -> dict[str, Staff]:
-    """staff.yaml's rows (as YAML loaded them) as Staff by id. A roster edited by hand or merged
-    badly is refused, naming the entry and what is wrong with it: every command reads the roster,
-    and each would otherwise fail in its own way, or carry on with a person it cannot use."""
-    if data is None:
-        return {}
-    if not isinstance(data, list):
-        raise CpomsError(f"{STAFF_FILE} must be a list of people (lines starting '- id:'), not {_kind(data)}; {_FIX}")
-    roster: dict[str, Staff] = {}
-    for n, row in enumerate(data, start=1):
-        member = _staff_row(row, f"{STAFF_FILE} entry {n}")
-        if member.id in roster:
-            raise CpomsError(f"{STAFF_FILE} entry {n}: id {member.id!r} is already used by an earlier entry; "
-                             f"each person appears once; {_FIX}")
-        roster[member.id] = member
-    return roster
-
-
-_FIX = "correct staff.yaml, or restore it with `git checkout -- staff.yaml`"
-_STAFF_FIELDS = [f.name for f in fields(Staff)]
-
-
-def _kind(value: Any) -> str:
-    if isinstance(value, (dict, list)):
-        return "a mapping" if isinstance(value, dict) else "a list"
-    shown = repr(value)
-    return f"the value {shown if len(shown) <= 40 else shown[:37] + '...'}"
-
-
-def _staff_row(row: Any, where: str) -> Staff:
-    if not isinstance(row, dict):
-        raise CpomsError(f"{where} is {_kind(row)}, not a person's fields (id, name, role, fingerprint); {_FIX}")
-    if isinstance(row.get("id"), str) and ID_RE.match(row["id"]):
-        where = f"{where} ({row['id']})"
-    unknown = sorted(str(k) for k in row if k not in _STAFF_FIELDS)
-    if unknown:
-        raise CpomsError(f"{where}: unknown field(s) {', '.join(unknown)}; known: {', '.join(_STAFF_FIELDS)}; {_FIX}")
-    missing = [k for k in ("id", "name", "role", "fingerprint") if row.get(k) in (None, "")]
-    if missing:
-        raise CpomsError(f"{where} has no {', '.join(missing)}; {_FIX}")
-    problem = None
-    if not isinstance(row["id"], str) or not ID_RE.match(row["id"]):
-        problem = f"id {row['id']!r} must be 1-64 characters from A-Z a-z 0-9 _ -"
-    elif not isinstance(row["name"], str):
-        problem = f"name {row['name']!r} must be text"
-    elif row["role"] not in ROLES:
-        problem = f"role {row['role']!r} must be one of {', '.join(ROLES)}"
-    elif not isinstance(row["fingerprint"], str) or not FPR_RE.match(row["fingerprint"]):
-        problem = f"fingerprint {row['fingerprint']!r} must be 40 hex digits in capitals (gpg --fingerprint shows it)"
-    elif row.get("email") is not None and not isinstance(row["email"], str):
-        problem = f"email {row['email']!r} must be text"
-    elif not isinstance(row.get("active", True), bool):
-        problem = f"active {row['active']!r} must be true or false"
-    if problem:
-        raise CpomsError(f"{where}: {problem}; {_FIX}")
-    return Staff(**row)
 
 
 def enrol_staff(store: Store, staff_id: str, name: str, role: str, fingerprint: str,
@@ -110,7 +52,7 @@ def enrol_staff(store: Store, staff_id: str, name: str, role: str, fingerprint: 
             tx.signer = member
         roster[staff_id] = member
         store.write_staff(tx, roster)
-        tx.write(f"{KEYS}/{fpr}.asc", store.gpg.export_public(fpr).encode("ascii"))
+        tx.write(key_file(fpr), store.gpg.export_public(fpr).encode("ascii"))
         if store.pupils_path.exists():
             # Pupil roster readers follow the staff roster.
             store.write_pupils(tx, store.pupils(), staff=roster)
@@ -274,11 +216,11 @@ def set_key(store: Store, staff_id: str, fingerprint: str, by: str | None = None
         if any(s.fingerprint == fpr for s in roster.values() if s.id != member.id):
             raise InputError(f"key {fpr} is already enrolled for someone else")
         store.gpg.check_recipients([fpr], {fpr: staff_id})
-        files = {f"{KEYS}/{fpr}.asc": store.gpg.export_public(fpr).encode("ascii")}
-        if member.fingerprint != fpr and (store.root / KEYS / f"{member.fingerprint}.asc").exists():
+        files = {key_file(fpr): store.gpg.export_public(fpr).encode("ascii")}
+        if member.fingerprint != fpr and (store.root / key_file(member.fingerprint)).exists():
             # Refresh the old key too: a revocation or new expiry imported here is recorded.
             try:
-                files[f"{KEYS}/{member.fingerprint}.asc"] = store.gpg.export_public(member.fingerprint).encode("ascii")
+                files[key_file(member.fingerprint)] = store.gpg.export_public(member.fingerprint).encode("ascii")
             except CpomsError:
                 pass
         return replace(member, fingerprint=fpr), files
