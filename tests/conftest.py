@@ -6,7 +6,6 @@ CLI driven through click's runner (in-process) or as a subprocess where a real p
 
 from __future__ import annotations
 
-import gc
 import json
 import os
 import shutil
@@ -35,14 +34,6 @@ PUPILS = {
     "P003": ("Lily-Mae Thornbury", "2017-01-30", "3"),
 }
 NOW = "2026-11-27T15:00"  # a Friday afternoon in term
-
-
-@pytest.fixture(autouse=True)
-def _unfreeze_after_each_test():
-    """A command freezes the records it read for the rest of its process (cpoms_kit.infra.runtime); this
-    process runs hundreds of commands, so each test's are handed back to the collector."""
-    yield
-    gc.unfreeze()
 
 
 @pytest.fixture(scope="session")
@@ -75,7 +66,26 @@ def env(keyring, tmp_path, monkeypatch):
     monkeypatch.setenv("PATH", f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")
     monkeypatch.delenv("CPOMS_REPO", raising=False)
     monkeypatch.delenv("CPOMS_DEBUG", raising=False)
+    monkeypatch.delenv("CPOMS_NO_FASTPATH", raising=False)  # tests choose the path (`both_paths`)
     return values
+
+
+@pytest.fixture
+def both_paths(env, monkeypatch):
+    """`both_paths(answer)`: `answer()` on the fast paths, then on the plain path
+    (CPOMS_NO_FASTPATH=1, cpoms_kit.infra.runtime); asserts the two are equal and returns it."""
+
+    def run(answer):
+        fast = answer()
+        monkeypatch.setenv("CPOMS_NO_FASTPATH", "1")
+        try:
+            plain = answer()
+        finally:
+            monkeypatch.delenv("CPOMS_NO_FASTPATH")
+        assert fast == plain, "the fast paths answered otherwise than the plain path"
+        return fast
+
+    return run
 
 
 @dataclass

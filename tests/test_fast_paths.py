@@ -50,7 +50,7 @@ def records(cpoms):
 
 # -- bulk decryption against one gpg process per entry ------------------------------------------
 @pytest.mark.parametrize("own_keyring", [False, True], ids=["user-keyring", "scratch-keyring"])
-def test_bulk_decrypt_equals_one_decrypt_per_entry(records, monkeypatch, own_keyring):
+def test_bulk_decrypt_equals_one_decrypt_per_entry(records, monkeypatch, own_keyring, both_paths):
     import cpoms_kit.infra.gpg
 
     # The scratch public keyring is only made for big batches; force it (or not) for this one.
@@ -58,13 +58,13 @@ def test_bulk_decrypt_equals_one_decrypt_per_entry(records, monkeypatch, own_key
     store = Store(records.repo)
     paths = sorted((records.repo / "entries").glob("*.md.gpg"))
     blobs = {p.name: p.read_bytes() for p in paths}
-    bulk = store.gpg.decrypt_many(blobs)
+    bulk = both_paths(lambda: store.gpg.decrypt_many(blobs))
     naive = {name: store.gpg.decrypt(data) for name, data in blobs.items()}
     assert len(bulk) == len(paths) >= 19
     assert bulk == naive
 
 
-def test_a_damaged_file_is_unreadable_whole_and_hides_no_other_entry(records, monkeypatch):
+def test_a_damaged_file_is_unreadable_whole_and_hides_no_other_entry(records, monkeypatch, both_paths):
     """A truncated ciphertext leaves partial plaintext behind and a damaged compressed packet stops
     gpg's whole run: neither may give a partial entry, and the entries after them in the same run
     must still decrypt (one gpg run, one worker, so they really share it)."""
@@ -80,7 +80,7 @@ def test_a_damaged_file_is_unreadable_whole_and_hides_no_other_entry(records, mo
     blobs[names[2]] = bytes(flipped)
     blobs[names[4]] = blobs[names[4]][:-40]  # truncated: gpg writes what it had, then fails
     blobs["junk.md.gpg"] = b"not OpenPGP at all"
-    bulk = store.gpg.decrypt_many(blobs, workers=1)
+    bulk = both_paths(lambda: store.gpg.decrypt_many(blobs, workers=1))
     assert bulk[names[2]] is None and bulk[names[4]] is None and bulk["junk.md.gpg"] is None
     assert {n: bulk[n] for n in names if n not in (names[2], names[4])} == \
         {n: naive[n] for n in names if n not in (names[2], names[4])}
@@ -163,7 +163,7 @@ def test_scratch_keyring_with_one_persons_key_reads_only_what_they_may(records, 
 
 
 # -- the entry cache against a cold read --------------------------------------------------------
-def test_cached_entries_and_findings_equal_the_cold_ones(records, monkeypatch):
+def test_cached_entries_and_findings_equal_the_cold_ones(records, monkeypatch, both_paths):
     from cpoms_kit.policy.deadlines import build_view, evaluate
 
     def answer(cache_on: bool):
@@ -177,7 +177,7 @@ def test_cached_entries_and_findings_equal_the_cold_ones(records, monkeypatch):
 
     cold = answer(False)
     answer(True)  # fills the cache
-    warm = answer(True)
+    warm = both_paths(lambda: answer(True))
     assert cold == warm
     assert len(cold[0]) == 19 and cold[2], "the data should give findings to compare"
     # And the slow path of all: each entry on its own.
@@ -462,7 +462,7 @@ def test_vendor_files_hold_exactly_the_vendor_hashes(tmp_path):
         assert lazy.holds(data) == (hashlib.sha256(data).hexdigest() in every)
 
 
-def test_readers_read_the_committed_tree_not_the_working_folder(records, monkeypatch):
+def test_readers_read_the_committed_tree_not_the_working_folder(records, monkeypatch, both_paths):
     """A warm read takes each entry's blob id from HEAD's tree: an entry changed in the working
     folder (even marked assume-unchanged) is not what readers see until it is committed, and then
     it is read again, as a cold read would."""
@@ -482,7 +482,7 @@ def test_readers_read_the_committed_tree_not_the_working_folder(records, monkeyp
         path = store.entry_path(eid)
         text = store.gpg.decrypt(path.read_bytes()).replace(b"\n---\n", b"\n---\nCHANGED IN PLACE ", 1)
         path.write_bytes(store.encrypt(text, store.dsl_team()))
-    assert _canon(Store(records.repo).entries().entries) == before, "uncommitted changes are not the record"
+    assert both_paths(lambda: _canon(Store(records.repo).entries().entries)) == before, "uncommitted changes are not the record"
     subprocess.run(["git", "-C", str(records.repo), "update-index", "--no-assume-unchanged", f"entries/{b}.md.gpg"], check=True)
     commit_by_hand(records.repo, "changed")
     store = Store(records.repo)
@@ -625,3 +625,127 @@ def test_paused_gc_is_restored_whatever_happens():
         assert not gc.isenabled()  # it was off before: it stays off
     finally:
         gc.enable()
+
+
+# -- one switch: CPOMS_NO_FASTPATH=1 runs the plain path, with the same answers --------------------
+def test_commands_answer_alike_on_the_plain_path(records, both_paths):
+    """What a DSL reads: the same bytes out with the fast paths (warm cache, prefetch, tuned
+    collector, scratch keyring) as without any of them."""
+    import cpoms_kit.infra.gpg
+
+    first = records.add(by="ms", pupil=("P002",), body="Read back on both paths.")
+
+    def answers():
+        return [(out.code, out.stdout) for out in (
+            records("check", "--json", "--summary", ok=None), records("list", "--json"),
+            records("show", first, "--json"), records("case", "list", "--json"), records("case", "show", "P001"))]
+
+    answers()  # the fast run below reads a warm cache
+    settle()
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(cpoms_kit.infra.gpg, "OWN_KEYRING_FROM", 1)  # and decrypts what is new from a scratch keyring
+        records.add(by="tj", pupil=("P003",), body="Not in the cache yet.")
+        found = both_paths(answers)
+    assert json.loads(found[0][1])["findings"] and json.loads(found[1][1]), "the data should give findings and entries"
+
+
+@pytest.mark.parametrize("fast", [True, False], ids=["fast", "plain"])
+def test_one_switch_turns_every_fast_path_off(records, monkeypatch, tmp_path, fast):
+    """With CPOMS_NO_FASTPATH=1 no collector tuning or freezing, no prefetch, cache or overlap
+    thread, no entry cache read or written and no scratch keyring; without it, each is taken."""
+    import gc
+    import shutil
+    import threading
+
+    import cpoms_kit.infra.gpg
+    from conftest import gpg_call_log
+
+    if not fast:
+        monkeypatch.setenv("CPOMS_NO_FASTPATH", "1")
+    monkeypatch.setattr(cpoms_kit.infra.gpg, "OWN_KEYRING_FROM", 1)
+    settle()
+    shutil.rmtree(records.repo / ".git" / "cpoms-cache", ignore_errors=True)
+    log = gpg_call_log(tmp_path, monkeypatch)
+    threads: list[str] = []
+    tuned: list[str] = []
+    start = threading.Thread.start
+    monkeypatch.setattr(threading.Thread, "start", lambda self: (threads.append(self.name), start(self))[1])
+    for name in ("disable", "freeze", "set_threshold"):
+        monkeypatch.setattr(gc, name, lambda *a, real=getattr(gc, name), name=name: (tuned.append(name), real(*a))[1])
+
+    records.add(by="ms", pupil=("P002",), body="Recorded with the switch set or not.")  # prefetches keys, pupils
+    records("check", "--json", ok=None)  # prefetches plugins, reads every entry, writes the cache behind
+    settle()
+
+    fast_threads = {"cpoms-prefetch", "cpoms-alongside", "cpoms-cache-write"}
+    assert (set(threads) & fast_threads == fast_threads) if fast else not set(threads) & fast_threads, threads
+    assert set(tuned) == ({"disable", "freeze", "set_threshold"} if fast else set()), tuned
+    assert (records.repo / ".git" / "cpoms-cache" / "entries.json.gpg").exists() == fast
+    assert any("/own-keys.gpg" in line for line in log.read_text().splitlines()) == fast
+
+
+def test_library_calls_leave_the_collector_as_they_found_it(records):
+    """Only the command line sets process-wide collector policy: a read from a script freezes
+    nothing, a command run in-process hands everything back when it returns, and inside a command
+    the records read are frozen (so later collections skip them)."""
+    import gc
+
+    from cpoms_kit.infra import runtime
+
+    gc.unfreeze()
+    threshold = gc.get_threshold()
+    Store(records.repo).entries()
+    assert gc.get_freeze_count() == 0, "a library read froze objects for the rest of the process"
+    records("check", "--json", ok=None)
+    assert gc.get_freeze_count() == 0 and gc.get_threshold() == threshold
+    with runtime.command():
+        assert gc.get_threshold() != threshold
+        Store(records.repo).entries()
+        assert gc.get_freeze_count() > 0
+    assert gc.get_freeze_count() == 0 and gc.get_threshold() == threshold
+
+
+@pytest.mark.parametrize("fast", [True, False], ids=["fast", "plain"])
+def test_a_failed_prefetch_raises_its_error_where_the_answer_is_wanted(cpoms, monkeypatch, tmp_path, fast):
+    """A read started ahead that fails is not swallowed and silently done again: whoever asks for
+    the answer gets that error raised, once (asked again, it is worked out afresh). A command
+    refused that way still says so in one line."""
+    import os
+    import threading
+
+    from cpoms_kit.errors import CpomsError, GpgError
+    from cpoms_kit.infra.gpg import Gpg
+
+    if not fast:
+        monkeypatch.setenv("CPOMS_NO_FASTPATH", "1")
+    where: list[str] = []
+
+    def spy(cls, method):
+        real = getattr(cls, method)
+        monkeypatch.setattr(cls, method, lambda *a: (where.append(threading.current_thread().name), real(*a))[1])
+
+    spy(Store, "_read_pupils")
+    spy(Gpg, "_list")
+    roster = cpoms.repo / "pupils.yaml.gpg"
+    roster.write_bytes(b"not an OpenPGP message")
+    store = Store(cpoms.repo)
+    store.prefetch(pupils=True)
+    with pytest.raises(GpgError, match="cannot decrypt the pupil roster"):
+        store.pupils()
+    assert where == ["cpoms-prefetch" if fast else "MainThread"]
+    with pytest.raises(GpgError, match="cannot decrypt the pupil roster"):
+        store.pupils()
+    assert where[1:] == ["MainThread"]
+
+    where.clear()
+    home = os.environ["GNUPGHOME"]
+    (tmp_path / "not-a-folder").write_text("")
+    monkeypatch.setenv("GNUPGHOME", str(tmp_path / "not-a-folder"))
+    store = Store(cpoms.repo)
+    store.prefetch(keys=True)
+    with pytest.raises(CpomsError, match="is not a folder"):
+        store.gpg.keys(secret=True)
+    assert where == ["cpoms-prefetch" if fast else "MainThread"]
+    monkeypatch.setenv("GNUPGHOME", home)
+    roster.write_bytes(b"not an OpenPGP message")
+    cpoms.fails("add", "--by", "tj", "--pupil", "P001", "--category", "Safeguarding", "--body", "Roster unreadable.")

@@ -5,10 +5,8 @@ used, so `cpoms add` does not pay for the site builder's imports."""
 
 from __future__ import annotations
 
-import atexit
 import contextlib
 import errno
-import gc
 import importlib
 import os
 import sys
@@ -16,6 +14,7 @@ import sys
 import click
 
 from cpoms_kit.errors import CpomsError
+from cpoms_kit.infra import runtime
 from cpoms_kit.infra.interrupts import Interrupted
 
 # name -> "module:attribute"; one module per command group.
@@ -76,14 +75,10 @@ class CpomsGroup(click.Group):
             raise CpomsError("interrupted (Ctrl-C, or the input ended): the command stopped before it finished") from None
 
     def main(self, args=None, prog_name=None, **extra):
-        # At exit Python runs one last cyclic garbage collection over everything still alive: after
-        # reading 10,000 entries, ~0.1 s spent finding nothing. Freezing first skips it.
-        atexit.unregister(gc.freeze)
-        atexit.register(gc.freeze)
-        # A young-generation collection every 10,000 new objects, not 700: a command builds its
-        # modules and records once and keeps them, and each collection after the first 700 walked
-        # them again (~30 ms of `cpoms add`). Memory stays within a few MB of the default.
-        gc.set_threshold(10_000, 10, 10)
+        with runtime.command():  # the process's garbage-collector policy is decided here, and only here
+            self._main(args, prog_name, **extra)
+
+    def _main(self, args, prog_name, **extra):
         try:
             from cpoms_kit.infra.textin import check_argv
 

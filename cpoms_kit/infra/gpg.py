@@ -23,10 +23,12 @@ from functools import cached_property
 from pathlib import Path
 
 from cpoms_kit.errors import CpomsError, GpgError
+from cpoms_kit.infra import runtime
 from cpoms_kit.infra.tmpfs import secure_tmpdir
 
 BATCH = ["--batch", "--yes", "--no-tty", "--quiet"]
 # Below this many files the scratch keyring (two gpg processes, ~60 ms) costs more than it saves.
+# A fast path: the plain path (`runtime.fast()` false) reads the user's own keyring.
 OWN_KEYRING_FROM = 32
 
 
@@ -114,6 +116,8 @@ class Gpg:
         self.homedir = homedir or os.environ.get("GNUPGHOME")
         # A listing asked for on two threads (see Store.prefetch) runs once; the second caller waits.
         self._keys_lock = threading.Lock()
+        # The key listings, when a command lists them ahead of need ("keys": see Store.prefetch).
+        self.ahead = runtime.Ahead()
 
     @cached_property
     def _gpg(self):
@@ -136,6 +140,7 @@ class Gpg:
     def keys(self, fingerprints: list[str] | None = None, secret: bool = False) -> dict[str, KeyInfo]:
         # One gpg listing per kind per command (signer, recipients, cache each asked for one: a gpg
         # process each), forgotten whenever this object imports a key.
+        self.ahead.claim("keys")
         with self._keys_lock:
             memo = self.__dict__.setdefault("_keys_memo", {})
             if secret not in memo:
@@ -310,7 +315,8 @@ class Decryption:
         self._tmp = secure_tmpdir("cpoms-dec-")
         self.folder = self._tmp.__enter__()
         try:
-            self._keyring = self.gpg._own_keyring(self.folder) if len(self.blobs) >= OWN_KEYRING_FROM else []
+            big = runtime.fast() and len(self.blobs) >= OWN_KEYRING_FROM
+            self._keyring = self.gpg._own_keyring(self.folder) if big else []
             paths = []
             for i, (name, blob) in enumerate(self.blobs.items()):
                 p = self.folder / f"{i}.gpg"

@@ -13,7 +13,8 @@ a key kept inside the base, bound to that base (see `EntryCache`).
 
 The cache is thrown away whole when the staff roster or this keyring's secret keys change (who can
 read what may have changed), and an entry is re-read whenever its ciphertext changes (a new entry or a
-re-encryption has a new blob id). `CPOMS_NO_CACHE=1` turns it off.
+re-encryption has a new blob id). `CPOMS_NO_CACHE=1` turns it off, and so does the plain path
+(`CPOMS_NO_FASTPATH=1`, see `cpoms_kit.infra.runtime`): no cache is read or written.
 """
 
 from __future__ import annotations
@@ -21,12 +22,11 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import threading
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import datetime
 from functools import cached_property
 from pathlib import Path
+from string import Template
 from typing import Any, Callable, Protocol
 
 from cpoms_kit.infra.atomicfile import replace_file
@@ -34,7 +34,7 @@ from cpoms_kit.errors import CpomsError, GpgError
 from cpoms_kit.infra.gitrepo import blob_id  # noqa: F401 - the cache's key, re-exported for tests
 from cpoms_kit.infra.gpg import Gpg
 from cpoms_kit.model import Entry, PupilRef, Staff, parse_entry
-from cpoms_kit.infra.runtime import paused
+from cpoms_kit.infra.runtime import alongside, behind, cache_on, paused, settle
 
 
 class EntrySource(Protocol):
@@ -55,11 +55,6 @@ CACHE_DIR = "cpoms-cache"
 VERSION = 2
 DELTA_MAX = 500  # entries; past this the base is rewritten with them
 
-# One row per entry, its fields in this order: positional JSON arrays parse in ~60 % of the time of
-# objects with names, and the file is a fifth smaller.
-ROW = ("id", "type", "occurred_at", "recorded_at", "recorded_by", "body", "pupils", "category",
-       "subcategories", "high_priority", "about_staff", "follows", "amends", "action", "status",
-       "assigned_to", "attachments", "extra")
 Row = list[Any]
 
 
@@ -91,31 +86,22 @@ class Reading:
     damaged: dict[str, str] = field(default_factory=dict)
 
 
-def to_row(e: Entry) -> Row:
-    # Values as `Entry.to_json` gives them (a date in `extra` becomes its string, as before).
-    return [e.id, e.type, e.occurred_at.isoformat(), e.recorded_at.isoformat(), e.recorded_by, e.body,
-            [[p.id, p.role] for p in e.pupils], e.category, list(e.subcategories), e.high_priority,
-            e.about_staff, e.follows, e.amends, e.action, e.status, e.assigned_to, list(e.attachments),
-            e.extra or None]
-
-
-def from_row(row: Row) -> Entry:
-    """The Entry a row was made from. A warm read makes 10,000 of these: a frozen dataclass's
-    __init__ sets each field through object.__setattr__ (a third of the read), so the fields go
-    straight into the instance dict; the entry's checks ran when it was first decrypted.
-    tests/test_fast_paths.py holds this equal to a cold read."""
-    (id_, type_, occurred, recorded, by, body, pupils, category, subcategories, high_priority, about_staff,
-     follows, amends, action, status, assigned_to, attachments, extra) = row
-    entry = object.__new__(Entry)
-    entry.__dict__.update(
-        id=id_, type=type_, occurred_at=_iso(occurred), recorded_at=_iso(recorded), recorded_by=by, body=body,
-        pupils=tuple([_ref(pid, role) for pid, role in pupils]) if pupils else (),
-        pupil_ids=tuple([pid for pid, _ in pupils]) if pupils else (), category=category,
-        subcategories=tuple(subcategories) if subcategories else (), high_priority=high_priority,
-        about_staff=about_staff, follows=follows, amends=amends, action=action, status=status,
-        assigned_to=assigned_to, attachments=tuple(attachments) if attachments else (), extra=extra or {},
-    )
-    return entry
+# -- rows: one per entry, its fields in `Entry`'s order ----------------------------------------------
+# Positional JSON arrays parse in ~60 % of the time of objects with names, and the file is a fifth
+# smaller. How a field of each declared type goes into JSON and comes back ($v: the value). A field
+# of a type not listed stops the import, so a new field cannot go missing from the cache unseen.
+_CODECS = {
+    "str": ("$v", "$v"),
+    "str | None": ("$v", "$v"),
+    "bool": ("$v", "$v"),
+    "datetime": ("$v.isoformat()", "_iso($v)"),  # as `Entry.to_json` gives them
+    "tuple[str, ...]": ("list($v)", "tuple($v) if $v else ()"),
+    "tuple[PupilRef, ...]": ("[[_p.id, _p.role] for _p in $v]", "tuple([_ref(_i, _r) for _i, _r in $v]) if $v else ()"),
+    "dict[str, Any]": ("$v or None", "$v or {}"),  # a date in `extra` becomes its string (`default=str`)
+}
+# Cached properties a warm read fills from a field's row, so they are not worked out again per entry:
+# name -> (the field, its value from that field's row).
+_DERIVED = {"pupil_ids": ("pupils", "tuple([_i for _i, _ in $v]) if $v else ()")}
 
 
 def _ref(pid: str, role: str) -> PupilRef:
@@ -125,6 +111,33 @@ def _ref(pid: str, role: str) -> PupilRef:
 
 
 _iso = datetime.fromisoformat
+
+
+def row_codec(cls: type) -> tuple[tuple[str, ...], Callable[[Any], Row], Callable[[Row], Any]]:
+    """(layout, to_row, from_row) for the dataclass `cls`, compiled from its fields as dataclasses
+    compile `__init__`: one expression per field, no loop or call per field per entry (a warm read
+    builds 10,000 entries). `from_row` fills the instance dict directly: a frozen dataclass's
+    `__init__` sets each field through object.__setattr__ (a third of the read), and an entry's
+    checks ran when it was first decrypted. tests/test_fast_paths.py holds it equal to a cold read."""
+    layout = tuple(f.name for f in fields(cls))
+    try:
+        codecs = [_CODECS[str(f.type)] for f in fields(cls)]
+    except KeyError as exc:
+        raise TypeError(f"{cls.__name__}: no cache row codec for a field of type {exc}") from None
+    local = [f"v{n}" for n in range(len(layout))]
+    encoded = [Template(enc).substitute(v=f"e.{name}") for name, (enc, _) in zip(layout, codecs, strict=True)]
+    decoded = [f"{name}={Template(dec).substitute(v=v)}" for name, v, (_, dec) in zip(layout, local, codecs, strict=True)]
+    decoded += [f"{name}={Template(expr).substitute(v=local[layout.index(source)])}"
+                for name, (source, expr) in _DERIVED.items() if source in layout]
+    source = (f"def to_row(e):\n    return [{', '.join(encoded)}]\n"
+              f"def from_row(row):\n    ({', '.join(local)},) = row\n    made = _new(_cls)\n"
+              f"    made.__dict__.update({', '.join(decoded)})\n    return made\n")
+    namespace: dict[str, Any] = {"_iso": _iso, "_ref": _ref, "_new": object.__new__, "_cls": cls}
+    exec(compile(source, f"<row codec for {cls.__name__}>", "exec"), namespace)  # noqa: S102 - our own source
+    return layout, namespace["to_row"], namespace["from_row"]
+
+
+ROW, to_row, from_row = row_codec(Entry)
 
 
 class EntryCache:
@@ -160,12 +173,12 @@ class EntryCache:
 
     @property
     def usable(self) -> bool:
-        return not os.environ.get("CPOMS_NO_CACHE") and bool(self.readers)
+        return cache_on() and bool(self.readers)
 
     @property
     def present(self) -> bool:
         """There is a cache to read (it may still turn out stale or not ours)."""
-        return not os.environ.get("CPOMS_NO_CACHE") and self.path.exists()
+        return cache_on() and self.path.exists()
 
     def read(self) -> dict[str, Row | None]:
         settle()
@@ -173,8 +186,7 @@ class EntryCache:
             return {}
         base_ct = self.path.read_bytes()
         # gpg decrypts the base while this thread lists the secret keys (two gpg processes at once).
-        with ThreadPoolExecutor(1) as pool:
-            base = pool.submit(self._open, base_ct)
+        with alongside(lambda: self._open(base_ct)) as base:
             trusted = self.usable
             opened = base.result()
         if not trusted or not opened:
@@ -252,8 +264,7 @@ def _load_entries(store: EntrySource, progress: Callable[[int, int], None] | Non
     # The committed tree names every entry and its blob id (one git process, while gpg decrypts
     # the cache): a file a killed command left behind, or one changed by hand, is not read.
     cache = EntryCache(store)
-    with ThreadPoolExecutor(1) as pool:
-        listed = pool.submit(store.committed_entries)
+    with alongside(store.committed_entries) as listed:
         cached = cache.read()
         shas = listed.result()
     ids = sorted(shas)
@@ -298,13 +309,9 @@ def _load_entries(store: EntrySource, progress: Callable[[int, int], None] | Non
     return reading
 
 
-_writing: list[threading.Thread] = []
-
-
 def _write_behind(cache: EntryCache, rows: dict[str, Row | None]) -> None:
-    """Write the cache on a thread (gpg signs and encrypts while the command goes on: ~50 ms of a
-    check or site rebuild after a new entry). Not a daemon: Python waits for it before exiting.
-    A failed write only means the next read decrypts more."""
+    """Write the cache behind the command (gpg signs and encrypts while it goes on: ~50 ms of a
+    check or site rebuild after a new entry). A failed write only means the next read decrypts more."""
 
     def write() -> None:
         try:
@@ -312,12 +319,4 @@ def _write_behind(cache: EntryCache, rows: dict[str, Row | None]) -> None:
         except Exception:  # noqa: BLE001 - the cache is an optimisation, never an answer
             pass
 
-    thread = threading.Thread(target=write, name="cpoms-cache-write")
-    _writing.append(thread)
-    thread.start()
-
-
-def settle() -> None:
-    """Wait for cache writes started by this process (a later read must see them)."""
-    while _writing:
-        _writing.pop().join()
+    behind(write, "cpoms-cache-write")

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any, Callable, Iterator
 import yaml
 
 from cpoms_kit.store import config as config_mod
-from cpoms_kit.infra import gitrepo, interrupts, layout
+from cpoms_kit.infra import gitrepo, interrupts, layout, runtime
 from cpoms_kit.errors import CpomsError, GpgError, InputError, KeyUnavailable, RepoNotFound
 from cpoms_kit.infra.gpg import Gpg, KeyLocked
 from cpoms_kit.infra.layout import ENTRIES, ENTRY_SUFFIX, KEYS, find_root
@@ -90,6 +90,7 @@ class Store:
         self._pupils_lock = threading.Lock()
         self._pm_lock = threading.Lock()
         self._pm = None
+        self.ahead = runtime.Ahead()  # "pupils" and "plugins" when a command reads them ahead (`prefetch`)
         # Told (done, total) as entries are decrypted without the cache; the CLI shows a bar.
         self.read_progress: ReadProgress | None = None
         # Told what a person should know but that does not stop the command (a damaged entry
@@ -133,6 +134,7 @@ class Store:
 
     @property
     def pm(self):
+        self.ahead.claim("plugins")
         with self._pm_lock:  # prefetch may be loading it on another thread
             if self._pm is None:
                 from cpoms_kit.pluginhost.manager import get_plugin_manager
@@ -244,23 +246,20 @@ class Store:
         """Start slow reads a command will need on a thread, so that they overlap its waits for gpg
         and git: `cpoms add` reads the key listings and pupil roster (gpg processes) while it loads
         its plugins; `cpoms check` loads its plugins while gpg decrypts the entry cache. Whoever
-        then asks waits for the answer instead of asking again; an error is theirs to raise."""
-
-        def work() -> None:
-            try:
-                if keys:
-                    self.gpg.keys()
-                    self.gpg.keys(secret=True)
-                if pupils:
-                    self.pupils()
-                if plugins:
-                    self.pm
-            except Exception:
-                pass
-
-        threading.Thread(target=work, name="cpoms-prefetch", daemon=True).start()
+        then asks waits for the answer instead of asking again, and a read that failed raises its
+        error there, once (not a warning: the same failure would then print twice, and a refusal is
+        one `error:` line). Nothing is started on the plain path (`cpoms_kit.infra.runtime`)."""
+        jobs: list[tuple[runtime.Ahead, str, Callable[[], Any]]] = []
+        if keys:
+            jobs.append((self.gpg.ahead, "keys", lambda: (self.gpg.keys(), self.gpg.keys(secret=True))))
+        if pupils:
+            jobs.append((self.ahead, "pupils", self.pupils))
+        if plugins:
+            jobs.append((self.ahead, "plugins", lambda: self.pm))
+        runtime.prefetch(*jobs)
 
     def pupils(self) -> dict[str, Pupil]:
+        self.ahead.claim("pupils")
         with self._pupils_lock:
             return self._read_pupils()
 
