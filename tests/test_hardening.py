@@ -435,3 +435,23 @@ def test_a_nul_in_the_text_and_a_huge_id_are_refused_in_one_short_line(cpoms, tm
     out = cpoms.fails("add", "--by", "tj", "--pupil", "P" * 100_000, "--category", "Wellbeing", "--occurred",
                       "2026-11-27T09:00", "--body", "Samira Okonkwo-Bright arrived without a coat.")
     assert len(out.stderr) < 300
+
+
+# -- issue 22, point 1: a failing plugin never silences the alerts ---------------------------------------
+def test_a_schools_plugin_that_raises_does_not_silence_the_alert_channels(cpoms, tmp_path):
+    """Before: pluggy called the school's plugin (registered last) first and stopped at its
+    exception: the entry was committed, no alert was sent or queued, and only a log line said so."""
+    log = tmp_path / "alerts.log"
+    (cpoms.repo / "plugins").mkdir(exist_ok=True)
+    (cpoms.repo / "plugins" / "broken.py").write_text(
+        "from cpoms_kit.hookspecs import hookimpl\n\n\n@hookimpl\ndef cpoms_entry_recorded(store, entry):\n"
+        "    raise RuntimeError('the school plugin is broken')\n")
+    with open(cpoms.repo / "cpoms.toml", "a") as toml:
+        toml.write(f'\n[alerts.log]\npath = "{log}"\n')
+    commit_by_hand(cpoms.repo, "a local plugin and the log channel")
+    res = cpoms("add", "--by", "tj", "--pupil", "P001", "--category", "Safeguarding", "--occurred",
+                "2026-11-27T09:00", "--body", "Samira Okonkwo-Bright said her uncle shouted at her.", "--json")
+    entry = res.json()["id"]
+    assert entry in log.read_text(), "the built-in log channel still delivered"
+    assert "plugin" in res.stderr and "broken" in res.stderr and "Samira" not in res.stderr
+    assert [r["id"] for r in cpoms("list", "--json").json()] == [entry]

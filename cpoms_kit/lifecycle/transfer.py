@@ -312,10 +312,7 @@ def receive(store: Store, bundle: Path, by: str, as_pupil: str | None, sender_ke
         for e in [*new_entries, head]:
             tx.write(store.entry_path(e.id).relative_to(store.root).as_posix(),
                      store.encrypt(e.to_markdown().encode("utf-8"), recipients_for(e, staff)))
-    try:
-        store.pm.hook.cpoms_entry_recorded(store=store, entry=head)
-    except Exception:  # noqa: BLE001 - committed; an alert failure must not undo the import
-        pass
+    store.hooks.entry_recorded(store, head)  # each plugin on its own; committed whatever they do
     target = Path(receipt_out) if receipt_out else bundle.with_name(f"receipt-{doc['bundle_id']}.asc")
     target.write_bytes(receipt)
     return head, {"pupil": pid, "enrolled": enrol, "entries": len(new_entries), "signature": how,

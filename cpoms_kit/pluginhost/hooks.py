@@ -69,5 +69,14 @@ class Hooks:
         return self.collect(c.REPORTS)
 
     def entry_recorded(self, store: Store, entry: Entry) -> None:
-        """Every plugin's `cpoms_entry_recorded`, after the entry's commit has landed."""
-        self.pm.hook.cpoms_entry_recorded(store=store, entry=entry)
+        """Every plugin's `cpoms_entry_recorded`, after the entry's commit has landed, each on its
+        own: pluggy calls the last-registered plugin first and stops at the first exception, so a
+        school's plugin that raises would silence the built-in alert channels registered before
+        it. A failing plugin is named on stderr (`store.warn`); the others still run."""
+        given = {"store": store, "entry": entry}
+        for impl in self.pm.hook.cpoms_entry_recorded.get_hookimpls():
+            try:
+                impl.function(**{name: given[name] for name in impl.argnames})
+            except Exception as exc:  # noqa: BLE001 - one plugin's bug must not cost the others
+                store.warn(f"plugin {impl.plugin_name} failed after entry {entry.id} was committed: "
+                           f"{type(exc).__name__}: {' '.join(str(exc).split())[:200]}")

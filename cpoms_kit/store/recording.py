@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import os
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -16,7 +15,6 @@ from cpoms_kit.store.recipients import recipients_for
 from cpoms_kit.store.repository import Store
 from cpoms_kit.store.textcheck import check_text
 
-log = logging.getLogger(__name__)
 
 # Non-space characters: "Called LADO." (11) and "Spoke to mum." (11) pass; "x", "test", "see above" do not.
 MIN_BODY_CHARS = 10
@@ -202,10 +200,7 @@ def record(store: Store, entry: Entry, ciphertext: bytes | None = None) -> Entry
             ciphertext = store.encrypt(entry.to_markdown().encode("utf-8"), recipients_for(entry, store.staff()))
         tx.write(rel, ciphertext)
     # The entry is committed: nothing after this line may lose it.
-    try:
-        store.hooks.entry_recorded(store, entry)
-    except Exception as exc:  # noqa: BLE001 - a plugin's failure is logged, never fatal here
-        log.warning("a plugin failed after entry %s was committed: %s", entry.id, exc)
+    store.hooks.entry_recorded(store, entry)  # each plugin on its own; a failure is warned, never fatal
     return entry
 
 
