@@ -205,3 +205,22 @@ def test_git_is_started_only_by_gitrepo():
         if lines and module not in GIT_ELSEWHERE | {"cpoms_kit.infra.gitrepo"}:
             starts[module] = lines
     assert starts == {}
+
+
+GNUPG_PROGRAMS = {"gpg", "gpgconf", "gpg-connect-agent"}
+# keygen makes throwaway keyrings for demos and tests, and drives their gpg-agent itself.
+GNUPG_STARTERS = {"cpoms_kit.infra.gpg", "cpoms_kit.infra.keygen"}
+
+
+def test_gpg_is_started_only_by_the_gpg_module():
+    """Every gpg, gpgconf and gpg-connect-agent process goes through cpoms_kit.infra.gpg (`Gpg`,
+    `run_gpg`, `Gpg.agent_tool`), where the keyring's environment and the status lines are
+    handled once; an argv list that starts with one of them elsewhere starts it behind its back."""
+    starts = {}
+    for module, path in MODULES.items():
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        lines = [n.lineno for n in ast.walk(tree) if isinstance(n, ast.List) and n.elts
+                 and isinstance(n.elts[0], ast.Constant) and n.elts[0].value in GNUPG_PROGRAMS]
+        if lines and module not in GNUPG_STARTERS:
+            starts[module] = lines
+    assert starts == {}

@@ -353,13 +353,13 @@ def test_verify_reads_the_head_entries_from_the_cache_and_answers_as_decrypting_
 def test_verify_memos_answer_as_working_each_out_again(records, monkeypatch):
     """Rosters indexed once per roster, recipients looked up once per list of key ids: every answer
     is the one worked out afresh, across roster changes and recipients who left."""
-    from cpoms_kit.audit import rules, verify as v
+    from cpoms_kit.audit import entrychecks as v, rules
 
     records("staff", "remove", "dep1", "--by", "dsl1")  # entries still encrypted to someone who left
     records("staff", "set-role", "ms", "--role", "deputy-dsl", "--by", "dsl1")
     records.add(by="ms", pupil=("P003",), body="After the roster changed.")
     calls = {"commits": 0, "lookups": 0}
-    check_commit, staff_of_each = rules.check_commit, v._staff_of_each
+    check_commit, staff_of_each = rules.check_commit, v.staff_of_each
 
     def checked(*args):
         assert args[-1] is not rules.by_fingerprint, "verify passes its memo"
@@ -373,12 +373,12 @@ def test_verify_memos_answer_as_working_each_out_again(records, monkeypatch):
 
         def of(keyids):
             calls["lookups"] += 1
-            assert memo(keyids) == v._staff_of_keyids(keyids, keys, roster)
+            assert memo(keyids) == v.staff_of_keyids(keyids, keys, roster)
             return memo(keyids)
         return of
 
     monkeypatch.setattr(rules, "check_commit", checked)
-    monkeypatch.setattr(v, "_staff_of_each", looked_up)
+    monkeypatch.setattr(v, "staff_of_each", looked_up)
     report, problems = _verify(records.repo, update_pins=False)
     assert calls["commits"] == report.commits and calls["lookups"] >= 2 * report.entries
     assert {k for k, _, _ in problems} == {"recipients"}
@@ -454,7 +454,7 @@ def test_vendor_files_hold_exactly_the_vendor_hashes(tmp_path):
 
     every = leakscan.vendor_hashes()
     lazy = leakscan.vendor_files()
-    roots = leakscan._vendor_roots()
+    roots = leakscan.vendor_roots()
     samples = [p.read_bytes() for root in roots for p in sorted(root.rglob("*"))[:400:7] if p.is_file()]
     samples += [b"", b"<html>not a theme file</html>", samples[0] + b"\n" if samples else b"x"]
     assert len(samples) > 20

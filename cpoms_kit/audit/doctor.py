@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import shutil
-import subprocess
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
@@ -59,20 +58,15 @@ def _agent(store: Store) -> list[Finding]:
     out = []
     if shutil.which("gpg") is None:
         return [Finding("problem", "gpg is not installed", "install GnuPG 2.2 or later (Debian: apt install gnupg)")]
-    env = store.gpg._env()
-    try:
-        done = subprocess.run(["gpg-connect-agent", "GETINFO version", "/bye"], env=env, capture_output=True,
-                              text=True, timeout=15)
-        if done.returncode != 0 or "OK" not in done.stdout:
-            out.append(Finding("problem", f"gpg-agent does not answer: {done.stderr.strip()[:120]}",
-                               "run `gpgconf --kill gpg-agent` and try again; check GNUPGHOME's permissions (0700)"))
-    except (OSError, subprocess.TimeoutExpired):
-        out.append(Finding("problem", "gpg-agent does not answer", "run `gpgconf --kill gpg-agent`, then `gpgconf --launch gpg-agent`"))
-    try:
-        opts = subprocess.run(["gpgconf", "--list-options", "gpg-agent"], env=env, capture_output=True, text=True,
-                              timeout=15).stdout
-    except (OSError, subprocess.TimeoutExpired):
-        opts = ""
+    done = store.gpg.agent_tool("gpg-connect-agent", "GETINFO version", "/bye")
+    if done is None:
+        out.append(Finding("problem", "gpg-agent does not answer",
+                           "run `gpgconf --kill gpg-agent`, then `gpgconf --launch gpg-agent`"))
+    elif done.returncode != 0 or "OK" not in done.stdout:
+        out.append(Finding("problem", f"gpg-agent does not answer: {done.stderr.strip()[:120]}",
+                           "run `gpgconf --kill gpg-agent` and try again; check GNUPGHOME's permissions (0700)"))
+    listed = store.gpg.agent_tool("gpgconf", "--list-options", "gpg-agent")
+    opts = listed.stdout if listed is not None else ""
     for line in opts.splitlines():
         parts = line.split(":")
         if parts[0] == "pinentry-program" and len(parts) > 9 and parts[9]:

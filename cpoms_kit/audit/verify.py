@@ -18,10 +18,11 @@ from typing import Callable
 
 import yaml
 
-from cpoms_kit.audit import checkpoint, history, openpgp, rules
+from cpoms_kit.audit import checkpoint, entrychecks, history, openpgp, rules
 from cpoms_kit.audit.pins import Pins
 from cpoms_kit.audit.rules import Problem, Roster
-from cpoms_kit.audit.signatures import KeyIndex, gpg_fallback
+from cpoms_kit.audit.signatures import KeyIndex, Verdict, gpg_fallback
+from cpoms_kit.infra.gpg import export_keys
 from cpoms_kit.model import load_yaml
 from cpoms_kit.infra.runtime import without_cyclic_gc
 
@@ -80,13 +81,7 @@ def _early_keys(root: Path, rev: str) -> KeyIndex:
 
 def _local_keyring(fprs: set[str]) -> bytes:
     """The local keyring's copies of roster keys: a revocation imported here counts too."""
-    if not fprs:
-        return b""
-    try:
-        done = subprocess.run(["gpg", "--batch", "--export", *sorted(fprs)], capture_output=True, timeout=60)
-    except (OSError, subprocess.TimeoutExpired):
-        return b""
-    return done.stdout if done.returncode == 0 else b""
+    return export_keys(sorted(fprs)) if fprs else b""
 
 
 @without_cyclic_gc  # commits, changes, verdicts, entries: tens of thousands, no cycles
@@ -98,156 +93,247 @@ def verify(root: Path, *, rev: str = "HEAD", worktree: bool = True, use_pins: bo
     head (recipients, readable, well formed) are still checked whole. `full=True`, pins off, or no
     usable checkpoint: every commit since the repository began."""
     started = time.perf_counter()
-    root = Path(root)
-    say = progress or (lambda _msg: None)
-    report = Report()
+    v = Verifier(Path(root), rev, worktree=worktree, gpg=gpg, decrypt=decrypt, local_keyring=local_keyring,
+                 progress=progress)
     # `--no-pin` (update_pins off) is also how to ask for the whole walk.
-    cp = None if (full or not use_pins or not update_pins) else checkpoint.usable(root, rev, bool(decrypt and gpg is not None))
-    walked = rev if cp is None else f"{cp.head}..{rev}"
-    # Beside the walk, each mostly a wait on a process of its own: the keys committed in the range
-    # (a log of keys/ alone, quick), and gpg decrypting this user's entry cache.
-    side = ThreadPoolExecutor(2)
-    early = side.submit(_early_keys, root, walked)
-    cache = side.submit(_read_cache, root, gpg) if worktree and decrypt and gpg is not None else None
-    blobs: dict[str, bytes | None] = {}
-    at_rev: set[str] = set()  # blob ids of the entries at `rev`
-    cached_at_rev: dict = {}  # blob id -> Entry, for those of them the cache holds
+    v.start(whole=full or not use_pins or not update_pins)
+    with history.Batch(v.root) as batch:
+        if not v.walk_history(batch):
+            return v.report
+        v.gather_blobs(batch)
+    v.read_keys(v.read_rosters())
+    v.check_signatures()
+    v.check_commits()
+    v.accept_disposals()
+    v.check_entries_at_head()
+    v.check_plaintext()
+    v.add_notes()
+    if use_pins:
+        v.pin(update_pins)
+    v.report.seconds = time.perf_counter() - started
+    return v.report
 
-    @functools.cache
-    def recipients(blob_id: str) -> list[str] | None:  # parsed once: three checks below ask
-        return openpgp.recipient_keyids(blobs.get(blob_id) or b"")
 
-    def while_diffing(parsed: list[history.Commit]) -> None:
+class Verifier:
+    """One run of `verify`, a method per phase in the order `verify` calls them; each phase leaves
+    on the object what later ones read."""
+
+    def __init__(self, root: Path, rev: str, *, worktree: bool, gpg, decrypt: bool, local_keyring: bool,
+                 progress: Callable[[str], None] | None) -> None:
+        self.root, self.rev, self.worktree, self.gpg = root, rev, worktree, gpg
+        self.decrypt = bool(decrypt and gpg is not None)  # the plaintext checks need a keyring
+        self.local_keyring = local_keyring
+        self.say = progress or (lambda _msg: None)
+        self.report = Report()
+        self.cp: checkpoint.Checkpoint | None = None
+        self.walked = rev
+        self.side = ThreadPoolExecutor(2)
+        self.early: Future[KeyIndex] | None = None
+        self.cache: Future[dict] | None = None
+        self.status: Future[list[Problem]] | None = None
+        self.commits: list[history.Commit] = []
+        self.blobs: dict[str, bytes | None] = {}
+        self.at_rev: set[str] = set()  # blob ids of the entries at `rev`
+        self.cached_at_rev: dict = {}  # blob id -> Entry, for those of them the cache holds
+        # Parsed once per blob: three checks ask.
+        self.recipients: Callable[[str], list[str] | None] = functools.cache(self._recipients)
+        # What the commits before the checkpoint leave behind (nothing without one).
+        self.base: dict[str, str | None] = {}  # commit outside the range -> its staff.yaml blob
+        self.head_entries: dict[str, str] | None = None
+        self.old_keys: list[str] = []
+        self.roster_blob_after: dict[str, str | None] = {}  # commit -> staff.yaml blob it leaves
+        self.rosters: dict[str | None, Roster] = {None: {}}  # staff.yaml blob -> roster
+        self.keys = KeyIndex({})
+        self.verdicts: dict[str, Verdict] = {}
+        self.current: Roster = {}  # the roster at the head
+        self.entry_blobs: dict[str, str] = {}  # entry id -> blob id, at the head
+
+    def _recipients(self, blob_id: str) -> list[str] | None:
+        return openpgp.recipient_keyids(self.blobs.get(blob_id) or b"")
+
+    def start(self, whole: bool) -> None:
+        """The range to walk (since a usable checkpoint, unless `whole`), and beside the walk, each
+        mostly a wait on a process of its own: the keys committed in the range (a log of keys/
+        alone, quick), and gpg decrypting this user's entry cache."""
+        self.cp = None if whole else checkpoint.usable(self.root, self.rev, self.decrypt)
+        self.walked = self.rev if self.cp is None else f"{self.cp.head}..{self.rev}"
+        self.early = self.side.submit(_early_keys, self.root, self.walked)
+        self.cache = (self.side.submit(entrychecks.read_cache, self.root, self.gpg) if self.worktree and self.decrypt
+                      else None)
+
+    def walk_history(self, batch: history.Batch) -> bool:
+        """The commits of the range; False if there are none to verify."""
+        cp = self.cp
+        self.say("reading history" if cp is None else f"reading history since {cp.head[:12]}")
+        self.commits = history.walk(self.root, self.walked, batch,
+                                    while_diffing=functools.partial(self._while_diffing, batch))
+        self.report.commits = len(self.commits) + (cp.commits if cp else 0)
+        if not self.commits and cp is None:
+            return False
+        self.report.head = self.commits[-1].sha if self.commits or cp is None else cp.head
+        # `git status` needs nothing from history either: started now, it has a core git freed.
+        self.status = self.side.submit(_worktree, self.root) if self.worktree else None
+        self.side.shutdown(wait=False)
+        return True
+
+    def _while_diffing(self, batch: history.Batch, parsed: list[history.Commit]) -> None:
         # Everything that needs no diff is done while git diffs: then it shares the two cores with
         # git, where after the walk it would leave one idle. Signatures (judge keeps the results),
         # then the entries at `rev`: nearly all the blobs needed later, and the cache's copies.
-        keys = early.result()
+        assert self.early is not None  # `start` ran
+        keys = self.early.result()
         for c in parsed:
             keys.precheck(c)
-        at_rev.update(checkpoint.entries_at(root, rev).values())
-        blobs.update(batch.read_many(sorted(at_rev)))
-        for blob_id in blobs:
-            recipients(blob_id)
-        cached_at_rev.update(_cached_entries(cache, at_rev))
+        self.at_rev.update(checkpoint.entries_at(self.root, self.rev).values())
+        self.blobs.update(batch.read_many(sorted(self.at_rev)))
+        for blob_id in self.blobs:
+            self.recipients(blob_id)
+        self.cached_at_rev.update(entrychecks.cached_entries(self.cache, self.at_rev))
 
-    with history.Batch(root) as batch:
-        say("reading history" if cp is None else f"reading history since {cp.head[:12]}")
-        commits = history.walk(root, walked, batch, while_diffing=while_diffing)
-        report.commits = len(commits) + (cp.commits if cp else 0)
-        if not commits and cp is None:
-            return report
-        report.head = commits[-1].sha if commits else cp.head
-        # `git status` needs nothing from history either: started now, it has a core git freed.
-        status = side.submit(_worktree, root) if worktree else None
-        side.shutdown(wait=False)
+    def gather_blobs(self, batch: history.Batch) -> None:
+        """Every blob a later phase reads: every roster and key version, every entry blob ever
+        written, and what the commits before a checkpoint leave behind."""
+        wanted = self._wanted()
+        if self.cp is not None:
+            wanted |= self._before_checkpoint(self.cp)
+        self.say(f"reading {len(wanted)} objects")
+        self.blobs.update(batch.read_many(sorted(wanted - self.blobs.keys())))
 
-        # Which blobs we need: every roster and key version, every entry blob ever written.
+    def _wanted(self) -> set[str]:
         wanted: set[str] = set()
-        for c in commits:
+        for c in self.commits:
             for ch in c.changes:
                 if ch.status != "D" and (ch.path == "staff.yaml" or ch.path.startswith(("keys/", "entries/", DISPOSALS))):
                     wanted.add(ch.new)
-                if ch.path == PUPILS and ch.status == "M" and decrypt and gpg is not None:
+                if ch.path == PUPILS and ch.status == "M" and self.decrypt:
                     wanted |= {ch.old, ch.new}
                 if ch.status == "M" and ch.path.startswith("entries/"):
                     wanted.add(ch.old)  # to prove a re-encryption kept the plaintext
-        base: dict[str, str | None] = {}
-        head_entries: dict[str, str] | None = None
-        old_keys: list[str] = []
-        if cp is not None:
-            # What the commits before the checkpoint leave behind: the roster of each parent outside
-            # the range, every key version ever committed (a log limited to keys/ never opens the big
-            # entries tree), and the entries at the head, which are checked whole.
-            inside = {c.sha for c in commits}
-            outside = sorted({p for c in commits for p in c.parents if p not in inside} | {cp.head})
-            base = checkpoint.blobs_at(root, outside, "staff.yaml")
-            old_keys = checkpoint.key_versions(root, report.head)
-            head_entries = checkpoint.entries_at(root, report.head)
-            wanted |= {b for b in base.values() if b} | set(old_keys) | set(head_entries.values())
-        say(f"reading {len(wanted)} objects")
-        blobs.update(batch.read_many(sorted(wanted - blobs.keys())))
+        return wanted
 
-    openpgp_ok = {}
-    for c in commits:
-        for ch in c.changes:
-            if ch.path.startswith("entries/") and ch.status != "D":
-                openpgp_ok[ch.new] = recipients(ch.new) is not None
+    def _before_checkpoint(self, cp: checkpoint.Checkpoint) -> set[str]:
+        """The roster of each parent outside the range, every key version ever committed (a log
+        limited to keys/ never opens the big entries tree), and the entries at the head, which are
+        checked whole: the blobs of these."""
+        inside = {c.sha for c in self.commits}
+        outside = sorted({p for c in self.commits for p in c.parents if p not in inside} | {cp.head})
+        head = self.report.head or cp.head
+        self.base = checkpoint.blobs_at(self.root, outside, "staff.yaml")
+        self.old_keys = checkpoint.key_versions(self.root, head)
+        self.head_entries = checkpoint.entries_at(self.root, head)
+        return {b for b in self.base.values() if b} | set(self.old_keys) | set(self.head_entries.values())
 
-    # Rosters, in order: each commit is judged by the roster of its first parent.
-    roster_blob_after: dict[str, str | None] = dict(base)
-    parsed: dict[str | None, Roster] = {None: {}}
-    key_blobs, fprs = [blobs.get(b) or b"" for b in old_keys], set()
-    for blob_id in sorted({b for b in base.values() if b}):
-        parsed[blob_id] = _roster(blobs.get(blob_id))
-        fprs |= {str(r.get("fingerprint", "")).upper() for r in parsed[blob_id].values()}
-    for c in commits:
-        blob_id = roster_blob_after.get(c.parents[0]) if c.parents else None
-        for ch in c.changes:
-            if ch.path == "staff.yaml":
-                blob_id = None if ch.status == "D" else ch.new
-            elif ch.path.startswith("keys/") and ch.path.endswith(".asc") and ch.status != "D":
-                key_blobs.append(blobs.get(ch.new) or b"")
-        roster_blob_after[c.sha] = blob_id
-        if blob_id not in parsed:
-            try:
-                parsed[blob_id] = _roster(blobs.get(blob_id))
-            except (yaml.YAMLError, KeyError, TypeError, AttributeError, UnicodeDecodeError):
-                report.problems.append(Problem("roster-broken", "staff.yaml is not a valid roster", c.sha, "staff.yaml"))
-                parsed[blob_id] = {}
-            fprs |= {str(r.get("fingerprint", "")).upper() for r in parsed[blob_id].values()}
-    keys = KeyIndex.from_blobs(key_blobs, _local_keyring({f for f in fprs if f}) if local_keyring else b"")
+    def read_rosters(self) -> set[str]:
+        """The roster in force after each commit (each commit is judged by its first parent's),
+        each version parsed once; returns the fingerprints any of them names."""
+        self.roster_blob_after = dict(self.base)
+        fprs: set[str] = set()
+        for kept in sorted({b for b in self.base.values() if b}):
+            self.rosters[kept] = _roster(self.blobs.get(kept))
+            fprs |= {str(r.get("fingerprint", "")).upper() for r in self.rosters[kept].values()}
+        for c in self.commits:
+            blob_id = self.roster_blob_after.get(c.parents[0]) if c.parents else None
+            for ch in c.changes:
+                if ch.path == "staff.yaml":
+                    blob_id = None if ch.status == "D" else ch.new
+            self.roster_blob_after[c.sha] = blob_id
+            if blob_id not in self.rosters:
+                self.rosters[blob_id] = self._parse_roster(c, blob_id)
+                fprs |= {str(r.get("fingerprint", "")).upper() for r in self.rosters[blob_id].values()}
+        return fprs
 
-    say(f"checking {len(commits)} signatures")
-    verdicts = {c.sha: keys.judge(c) for c in commits}
-    fallback = [s for s, v in verdicts.items() if v.unsupported]
-    verdicts.update(gpg_fallback(root, fallback))
+    def _parse_roster(self, c: history.Commit, blob_id: str | None) -> Roster:
+        try:
+            return _roster(self.blobs.get(blob_id) if blob_id else None)
+        except (yaml.YAMLError, KeyError, TypeError, AttributeError, UnicodeDecodeError):
+            self.report.problems.append(Problem("roster-broken", "staff.yaml is not a valid roster", c.sha, "staff.yaml"))
+            return {}
 
-    # Each commit is judged by one of a dozen rosters: each is indexed by fingerprint once, not
-    # once per commit. (They are kept in `parsed` and never changed, so their ids stay theirs.)
-    indexed = {id(r): rules.by_fingerprint(r) for r in parsed.values()}
-    index = lambda roster: indexed[id(roster)]  # noqa: E731
-    for i, c in enumerate(commits):
-        before = parsed[roster_blob_after.get(c.parents[0]) if c.parents else None]
-        after = parsed[roster_blob_after[c.sha]]
-        v = verdicts[c.sha]
-        report.problems += rules.check_commit(c, i == 0 and not c.parents and cp is None, v.ok, v.problem,
-                                              v.fingerprint, before, after, openpgp_ok, index)
+    def read_keys(self, fprs: set[str]) -> None:
+        """Every key the repository ever held, and the local keyring's copies of the rosters' keys."""
+        key_blobs = [self.blobs.get(b) or b"" for b in self.old_keys]
+        key_blobs += [self.blobs.get(ch.new) or b"" for c in self.commits for ch in c.changes
+                      if ch.path.startswith("keys/") and ch.path.endswith(".asc") and ch.status != "D"]
+        local = _local_keyring({f for f in fprs if f}) if self.local_keyring else b""
+        self.keys = KeyIndex.from_blobs(key_blobs, local)
 
-    _accept_disposals(report, commits, blobs)
+    def check_signatures(self) -> None:
+        self.say(f"checking {len(self.commits)} signatures")
+        self.verdicts = {c.sha: self.keys.judge(c) for c in self.commits}
+        fallback = [s for s, v in self.verdicts.items() if v.unsupported]
+        self.verdicts.update(gpg_fallback(self.root, fallback))
 
-    current = parsed[roster_blob_after[commits[-1].sha] if commits else base.get(cp.head)]
-    entry_blobs = _entries_at_head(commits) if head_entries is None else head_entries
-    report.entries = len(entry_blobs)
-    if status is not None:
-        report.problems += status.result()
-    report.problems += _keyless_recipients(entry_blobs, recipients, keys, current)
-    if decrypt and gpg is not None:
-        say("decrypting to check recipients and re-encryptions")
-        heads = set(entry_blobs.values())
+    def check_commits(self) -> None:
+        """Each commit by the rules, against the roster before it and the one it leaves."""
+        openpgp_ok = {ch.new: self.recipients(ch.new) is not None for c in self.commits for ch in c.changes
+                      if ch.path.startswith("entries/") and ch.status != "D"}
+        # Each commit is judged by one of a dozen rosters: each is indexed by fingerprint once, not
+        # once per commit. (They are kept in `rosters` and never changed, so their ids stay theirs.)
+        indexed = {id(r): rules.by_fingerprint(r) for r in self.rosters.values()}
+        index = lambda roster: indexed[id(roster)]  # noqa: E731
+        first = self.cp is None
+        for i, c in enumerate(self.commits):
+            before = self.rosters[self.roster_blob_after.get(c.parents[0]) if c.parents else None]
+            after = self.rosters[self.roster_blob_after[c.sha]]
+            v = self.verdicts[c.sha]
+            self.report.problems += rules.check_commit(c, i == 0 and not c.parents and first, v.ok, v.problem,
+                                                       v.fingerprint, before, after, openpgp_ok, index)
+
+    def accept_disposals(self) -> None:
+        _accept_disposals(self.report, self.commits, self.blobs)
+
+    def check_entries_at_head(self) -> None:
+        """The working folder against the head, and every entry's recipients against the roster
+        (without decrypting: key ids only)."""
+        head_roster = self.roster_blob_after[self.commits[-1].sha] if self.commits else (
+            self.base.get(self.cp.head) if self.cp else None)
+        self.current = self.rosters[head_roster]
+        self.entry_blobs = _entries_at_head(self.commits) if self.head_entries is None else self.head_entries
+        self.report.entries = len(self.entry_blobs)
+        if self.status is not None:
+            self.report.problems += self.status.result()
+        self.report.problems += entrychecks.keyless_recipients(self.entry_blobs, self.recipients, self.keys, self.current)
+
+    def check_plaintext(self) -> None:
+        """With a keyring: recipients by the roster's rule, authors, and re-encryptions proven to
+        keep the text; without one, the re-encryptions are left unproven."""
+        report = self.report
+        if not self.decrypt:
+            report.reencryptions_unproven = [rules.entry_id(ch.path) for c in self.commits if rules.is_reencrypt(c)
+                                             for ch in c.changes if ch.status == "M"]
+            return
+        self.say("decrypting to check recipients and re-encryptions")
+        heads = set(self.entry_blobs.values())
         # The cache's entries converted during the walk stand for any subset of the entries at `rev`
         # (these are those, unless `rev` moved meanwhile); an empty answer, maybe a failed one, is redone.
-        cached = ({b: e for b, e in cached_at_rev.items() if b in heads} if cached_at_rev and heads <= at_rev
-                  else _cached_entries(cache, heads))
-        report.problems += _with_plaintext(report, commits, entry_blobs, blobs, recipients, keys, current, gpg, cached)
-        report.problems += _pupil_shrinks(commits, blobs, gpg)
-    else:
-        report.reencryptions_unproven = [rules.entry_id(ch.path) for c in commits if rules.is_reencrypt(c)
-                                         for ch in c.changes if ch.status == "M"]
-    if report.reencryptions_unproven:
-        report.notes.append(f"{len(report.reencryptions_unproven)} re-encrypted entries were accepted on their DSL's signature; "
-                            "run verify with a key that can read them to prove the plaintext unchanged")
-    if cp is not None:
-        report.notes.append(f"{cp.commits} commits were verified on this machine before (up to {cp.head[:12]}): "
-                            f"{len(commits)} new commit(s) checked, and every entry at the head; "
-                            "--no-pin walks the whole history")
-    if use_pins:
-        root_commit = cp.root_commit if cp is not None else commits[0].sha
-        report.problems += _pins(root, root_commit, report, update_pins)
-        if update_pins and report.ok:
-            checkpoint.save(root, checkpoint.Checkpoint(report.head, report.commits, root_commit,
-                                                        bool(decrypt and gpg is not None)))
-    report.seconds = time.perf_counter() - started
-    return report
+        cached = ({b: e for b, e in self.cached_at_rev.items() if b in heads} if self.cached_at_rev and heads <= self.at_rev
+                  else entrychecks.cached_entries(self.cache, heads))
+        found = entrychecks.with_plaintext(self.commits, self.entry_blobs, self.blobs, self.recipients, self.keys,
+                                           self.current, self.gpg, cached)
+        report.problems += found.problems
+        report.recipients_checked += found.recipients_checked
+        report.reencryptions_proven += found.reencryptions_proven
+        report.reencryptions_unproven += found.reencryptions_unproven
+        report.problems += _pupil_shrinks(self.commits, self.blobs, self.gpg)
+
+    def add_notes(self) -> None:
+        report, cp = self.report, self.cp
+        if report.reencryptions_unproven:
+            report.notes.append(f"{len(report.reencryptions_unproven)} re-encrypted entries were accepted on their DSL's "
+                                "signature; run verify with a key that can read them to prove the plaintext unchanged")
+        if cp is not None:
+            report.notes.append(f"{cp.commits} commits were verified on this machine before (up to {cp.head[:12]}): "
+                                f"{len(self.commits)} new commit(s) checked, and every entry at the head; "
+                                "--no-pin walks the whole history")
+
+    def pin(self, update: bool) -> None:
+        """The pinned heads and remotes still in the history; then, if all is well, the head pinned
+        and recorded as the next verify's checkpoint."""
+        report = self.report
+        root_commit = self.cp.root_commit if self.cp is not None else self.commits[0].sha
+        report.problems += _pins(self.root, root_commit, report, update)
+        if update and report.ok and report.head:
+            checkpoint.save(self.root, checkpoint.Checkpoint(report.head, report.commits, root_commit, self.decrypt))
 
 
 def _pupil_shrinks(commits: list[history.Commit], blobs: dict[str, bytes | None], gpg) -> list[Problem]:
@@ -276,7 +362,7 @@ def _pupil_shrinks(commits: list[history.Commit], blobs: dict[str, bytes | None]
     return out
 
 
-def _accept_disposals(report: Report, commits: list[history.Commit], blobs: dict[str, bytes]) -> None:
+def _accept_disposals(report: Report, commits: list[history.Commit], blobs: dict[str, bytes | None]) -> None:
     """A retention disposal rewrites history: the rewritten commits lose their signatures and the
     old heads disappear. Both are accepted only on the word of a disposal record whose own commit
     passed every rule (so it was signed by a DSL on the roster). Nothing else is forgiven."""
@@ -345,144 +431,6 @@ def _worktree(root: Path) -> list[Problem]:
         kind = "entry-deleted" if "D" in code and path.startswith("entries/") else (
             "stray-file" if code == "??" else "uncommitted")
         problems.append(Problem(kind, f"{path} is {what} in the working folder (compared with the last commit)", None, path))
-    return problems
-
-
-def _staff_of_keyids(keyids: list[str], keys: KeyIndex, roster: Roster,
-                     fpr_row: dict | None = None) -> tuple[set[str], list[str]]:
-    # Callers looping over every entry pass `fpr_row` in: indexing the roster once, not 10,000 times.
-    fpr_row = rules.by_fingerprint(roster) if fpr_row is None else fpr_row
-    people, strangers = set(), []
-    for kid in keyids:
-        found = keys.by_keyid.get(kid)
-        row = fpr_row.get(found[0].fingerprint) if found else None
-        if row is None:
-            strangers.append(kid)
-        else:
-            people.add(row["id"])
-    return people, strangers
-
-
-def _staff_of_each(keys: KeyIndex, roster: Roster) -> Callable[[list[str]], tuple[set[str], list[str]]]:
-    """`_staff_of_keyids` worked out once per distinct list of key ids: 10,000 entries share a few
-    dozen. Callers only read the answers they share."""
-    fpr_row = rules.by_fingerprint(roster)
-    of = functools.cache(lambda keyids: _staff_of_keyids(list(keyids), keys, roster, fpr_row))
-    return lambda keyids: of(tuple(keyids))
-
-
-def _keyless_recipients(entry_blobs, recipients, keys: KeyIndex, roster: Roster) -> list[Problem]:
-    """Without decrypting: every recipient must be someone on the roster who is still active."""
-    problems = []
-    staff_of = _staff_of_each(keys, roster)
-    for eid, blob_id in entry_blobs.items():
-        keyids = recipients(blob_id)
-        if not keyids:
-            continue
-        people, strangers = staff_of(keyids)
-        gone = sorted(p for p in people if not roster[p].get("active", True))
-        if strangers:
-            problems.append(Problem("recipients", f"entry {eid} is encrypted to keys not on the roster: {', '.join(strangers)}",
-                                    None, f"entries/{eid}.md.gpg"))
-        if gone:
-            problems.append(Problem("recipients", f"entry {eid} is still encrypted to {', '.join(gone)}, who left; "
-                                    "run `cpoms reencrypt`", None, f"entries/{eid}.md.gpg"))
-    return problems
-
-
-def _read_cache(root: Path, gpg) -> dict:
-    """This user's entry cache (cpoms_kit.store.cache), blob id -> fields: trusted because it is encrypted
-    to and signed by this user, keyed by the ciphertext's blob id."""
-    try:
-        from cpoms_kit.store.cache import EntryCache
-        from cpoms_kit.store.repository import Store
-
-        cache = EntryCache(Store(root, gpg))
-        return cache.read() if cache.usable else {}
-    except Exception:  # noqa: BLE001 - no cache, or an unreadable one: decrypt instead
-        return {}
-
-
-def _cached_entries(cache: Future | None, wanted: set[str]) -> dict:
-    """blob id -> Entry for the head's entries found in the cache `_read_cache` read."""
-    # Outside the `try`: a renamed function must fail loudly, not quietly turn every verify into
-    # 10,000 decryptions (as the v2 cache's rename of `_from_cached` once did).
-    from cpoms_kit.store.cache import from_row
-
-    try:
-        found = cache.result() if cache is not None else {}
-        return {sha: from_row(row) for sha, row in found.items() if row is not None and sha in wanted}
-    except Exception:  # noqa: BLE001 - an unreadable cache: decrypt instead
-        return {}
-
-
-def _with_plaintext(report: Report, commits, entry_blobs, blobs, recipients, keys: KeyIndex, roster: Roster, gpg,
-                    cached: dict) -> list[Problem]:
-    from cpoms_kit.errors import CpomsError
-    from cpoms_kit.store.cache import parse_committed
-    from cpoms_kit.model import Staff
-    from cpoms_kit.store.recipients import recipients_for
-
-    problems: list[Problem] = []
-    pairs: list[tuple[str, str, str]] = []  # (entry id, old blob, new blob) per re-encryption
-    added_by: dict[str, str] = {}
-    for c in commits:
-        for ch in c.changes:
-            eid = rules.entry_id(ch.path)
-            if eid and ch.status == "A":
-                added_by.setdefault(eid, c.author)
-            elif eid and ch.status == "M" and rules.is_reencrypt(c):
-                pairs.append((eid, ch.old, ch.new))
-    # Entries this user's encrypted, signed entry cache already holds (keyed by blob id, so the very
-    # ciphertext at the head) are not decrypted again: 10,000 gpg decryptions were most of verify.
-    need = {f"h:{e}": blobs.get(b) or b"" for e, b in entry_blobs.items() if b not in cached}
-    for eid, old, new in pairs:
-        need[f"o:{old}"] = blobs.get(old) or b""
-        need[f"n:{new}"] = blobs.get(new) or b""
-    plain = gpg.decrypt_many({k: v for k, v in need.items() if v})
-
-    for eid, old, new in pairs:
-        a, b = plain.get(f"o:{old}"), plain.get(f"n:{new}")
-        if a is None or b is None:
-            report.reencryptions_unproven.append(eid)
-        elif a != b:
-            problems.append(Problem("reencrypt-mismatch", f"re-encryption changed the text of entry {eid}", None,
-                                    f"entries/{eid}.md.gpg"))
-        else:
-            report.reencryptions_proven += 1
-
-    staff_of = _staff_of_each(keys, roster)
-    staff = {k: Staff(**{f: r.get(f) for f in ("id", "name", "role", "fingerprint", "email")},
-                      active=r.get("active", True)) for k, r in roster.items()}
-    for eid, blob_id in entry_blobs.items():
-        path = f"entries/{eid}.md.gpg"
-        entry = cached.get(blob_id)
-        if entry is None:
-            data = plain.get(f"h:{eid}")
-            if data is None:
-                continue
-            try:
-                entry = parse_committed(eid, data)
-            except CpomsError as exc:  # the readers skip it with a warning; here it is a problem
-                problems.append(Problem("entry-malformed", f"entry {eid} is damaged ({exc.message})", None, path))
-                continue
-        if added_by.get(eid) not in (None, entry.recorded_by):
-            problems.append(Problem("author-mismatch", f"entry {eid} says recorded_by {entry.recorded_by} but was committed by "
-                                    f"{added_by.get(eid)}", None, path))
-        if entry.recorded_by not in staff:
-            continue
-        try:
-            expected = {s.id for s in recipients_for(entry, staff)}
-        except CpomsError:
-            continue
-        actual, strangers = staff_of(recipients(blob_id) or [])
-        report.recipients_checked += 1
-        if actual != expected and not strangers:
-            missing, extra = sorted(expected - actual), sorted(actual - expected)
-            problems.append(Problem("recipients", f"entry {eid} recipients differ from the roster's rule"
-                                    + (f"; missing {', '.join(missing)}" if missing else "")
-                                    + (f"; extra {', '.join(extra)}" if extra else "")
-                                    + "; run `cpoms reencrypt`", None, path))
     return problems
 
 

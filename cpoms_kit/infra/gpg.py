@@ -9,6 +9,10 @@ Those processes read public keys from a small legacy-format keyring made for the
 `_own_keyring`), not from the user's pubring.kbx: gpg 2.2 re-verifies every self-signature of a
 key each time it looks one up in a keybox (it has no signature cache there), which measured here
 cost ~2.4 ms of the ~3.4 ms gpg spends per entry; a `pubring.gpg`-format keyring keeps that cache.
+
+Every gpg process of the kit starts here (python-gnupg's, `Decryption`'s, and `run_gpg` /
+`Gpg.run` for the rest, which reads gpg's status lines), and so does every gpg-agent helper
+(`Gpg.agent_tool`); only `keygen`, which makes throwaway keyrings for demos and tests, runs its own.
 """
 
 from __future__ import annotations
@@ -89,6 +93,46 @@ def _refusal(result, doing: str, key: str | None = None) -> KeyLocked | None:
 
 
 @dataclass(frozen=True)
+class GpgRun:
+    """What one gpg process gave: its output, its status lines (the words after `[GNUPG:] `, which
+    unlike its messages are the same in every language) and its exit code."""
+
+    out: bytes
+    status: list[list[str]]
+    code: int
+
+    def first(self, key: str) -> list[str] | None:
+        """The first status line of kind `key` (e.g. "VALIDSIG"), as its words; None if there is none."""
+        return next((s for s in self.status if s and s[0] == key), None)
+
+
+def run_gpg(args: list[str], data: bytes | None = None, home: str | None = None,
+            timeout: float | None = None) -> GpgRun:
+    """One gpg process in batch mode, fed `data`, on the keyring in `home` (default: $GNUPGHOME,
+    else ~/.gnupg). Raises OSError if gpg cannot be started, subprocess.TimeoutExpired after `timeout`."""
+    env = dict(os.environ)
+    if home:
+        env["GNUPGHOME"] = str(home)
+    done = subprocess.run(["gpg", "--batch", "--no-tty", "--status-fd", "2", *args], input=data,
+                          capture_output=True, env=env, timeout=timeout)
+    status = [ln[9:].split() for ln in done.stderr.decode(errors="replace").splitlines() if ln.startswith("[GNUPG:] ")]
+    return GpgRun(done.stdout, status, done.returncode)
+
+
+def export_keys(fingerprints: list[str], home: str | None = None, timeout: float = 60) -> bytes:
+    """The keyring's copies of these keys (binary OpenPGP); b"" if gpg could not give them."""
+    try:
+        done = run_gpg(["--export", *fingerprints], home=home, timeout=timeout)
+    except (OSError, subprocess.TimeoutExpired):
+        return b""
+    return done.out if done.code == 0 else b""
+
+
+# GnuPG's own helpers for gpg-agent, which `Gpg.agent_tool` runs.
+AGENT_TOOLS = frozenset({"gpg-connect-agent", "gpgconf"})
+
+
+@dataclass(frozen=True)
 class KeyInfo:
     fingerprint: str
     uids: tuple[str, ...]
@@ -135,6 +179,20 @@ class Gpg:
         if self.homedir:
             env["GNUPGHOME"] = self.homedir
         return env
+
+    def run(self, args: list[str], data: bytes | None = None) -> GpgRun:
+        """`run_gpg` on this keyring."""
+        return run_gpg(args, data, self.homedir)
+
+    def agent_tool(self, program: str, *args: str, timeout: float = 15) -> subprocess.CompletedProcess[str] | None:
+        """One of `AGENT_TOOLS` on this keyring, text in and out; None if it could not be started or
+        did not finish within `timeout` seconds (gpg-agent hung)."""
+        if program not in AGENT_TOOLS:
+            raise ValueError(f"not a gpg-agent tool: {program}")
+        try:
+            return subprocess.run([program, *args], env=self._env(), capture_output=True, text=True, timeout=timeout)
+        except (OSError, subprocess.TimeoutExpired):
+            return None
 
     # -- keys ---------------------------------------------------------------------------------
     def keys(self, fingerprints: list[str] | None = None, secret: bool = False) -> dict[str, KeyInfo]:
@@ -254,17 +312,15 @@ class Gpg:
         if not own:
             return []
         ring = tmp / "own-keys.gpg"
-        exported = subprocess.run(["gpg", *BATCH, "--export", *own], env=self._env(), capture_output=True,
-                                  check=False)
+        exported = self.run(["--yes", "--quiet", "--export", *own])
         # Its own trustdb too: a run with --trust-model always must never write the user's, which
         # would record that model there and leave every later signature check "unknown" validity.
         opts = ["--no-default-keyring", "--keyring", str(ring), "--trustdb-name", str(tmp / "trustdb.gpg"),
                 "--trust-model", "always"]
-        if exported.returncode != 0 or not exported.stdout:
+        if exported.code != 0 or not exported.out:
             return []
-        imported = subprocess.run(["gpg", *BATCH, *opts, "--import"], input=exported.stdout, env=self._env(),
-                                  capture_output=True, check=False)
-        return opts if imported.returncode == 0 and ring.is_file() else []
+        imported = self.run(["--yes", "--quiet", *opts, "--import"], exported.out)
+        return opts if imported.code == 0 and ring.is_file() else []
 
 
 class Decryption:

@@ -24,15 +24,13 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import shutil
-import subprocess
-from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from cpoms_kit.infra import keygen
+from cpoms_kit.infra.gpg import GpgRun, run_gpg
 from cpoms_kit.errors import GpgError, InputError
 from cpoms_kit.model import EVENT_ORDER, Entry, PupilRef, check_id, parse_entry
 from cpoms_kit.store.repository import Store
@@ -44,33 +42,13 @@ KEEP_OUT = frozenset({"request", "request-extension", "disclosure", "transfer", 
                       "retention-hold", "retention-release", "retention-code"})
 
 
-@dataclass
-class GpgRun:
-    out: bytes
-    status: list[list[str]]
-    code: int
-
-    def first(self, key: str) -> list[str] | None:
-        return next((s for s in self.status if s and s[0] == key), None)
-
-
-def _gpg(args: list[str], data: bytes | None = None, home: str | None = None) -> GpgRun:
-    env = dict(os.environ)
-    if home:
-        env["GNUPGHOME"] = str(home)
-    done = subprocess.run(["gpg", "--batch", "--no-tty", "--status-fd", "2", *args], input=data,
-                          capture_output=True, env=env)
-    status = [ln[9:].split() for ln in done.stderr.decode(errors="replace").splitlines() if ln.startswith("[GNUPG:] ")]
-    return GpgRun(done.stdout, status, done.returncode)
-
-
 def key_file_info(path: Path) -> str:
     """The fingerprint of the one usable encryption key in an armored key file, or a refusal."""
     if not path.is_file():
         raise InputError(f"--to-key {path}: no such file")
     if b"-----BEGIN PGP PUBLIC KEY BLOCK-----" not in path.read_bytes()[:4096]:
         raise InputError(f"--to-key {path} must be an armored public key (gpg --armor --export FPR > key.asc)")
-    run = _gpg(["--with-colons", "--show-keys", str(path)])
+    run = run_gpg(["--with-colons", "--show-keys", str(path)])
     rows = [ln.split(":") for ln in run.out.decode(errors="replace").splitlines()]
     pubs = [r for r in rows if r[0] == "pub"]
     if run.code != 0 or len(pubs) != 1:
@@ -163,8 +141,8 @@ def send(store: Store, pupil_id: str, to_key: Path, school: str, by: str, out: P
     with secure_tmpdir("cpoms-key-") as tmp:
         keyfile = tmp / "to.asc"
         shutil.copyfile(to_key, keyfile)
-        run = _gpg(["--armor", "--encrypt", "--sign", "--local-user", signer.fingerprint,
-                    "--recipient-file", str(keyfile)], plain)
+        run = run_gpg(["--armor", "--encrypt", "--sign", "--local-user", signer.fingerprint,
+                       "--recipient-file", str(keyfile)], plain)
     if run.code != 0 or not run.first("END_ENCRYPTION"):
         raise GpgError(f"gpg could not encrypt and sign the bundle: {' '.join(' '.join(s) for s in run.status[-2:]) or 'failed'}")
     bundle = run.out
@@ -184,8 +162,8 @@ def _verify_with(key_armored: bytes, signed: bytes) -> GpgRun:
     """Check a signed message against one public key, in a throwaway keyring (public keys only)."""
     home = keygen.new_gnupghome("cpv-")
     try:
-        _gpg(["--import"], key_armored, home=str(home))
-        return _gpg(["--decrypt"], signed, home=str(home))
+        run_gpg(["--import"], key_armored, home=str(home))
+        return run_gpg(["--decrypt"], signed, home=str(home))
     finally:
         keygen.kill_agent(home)
         shutil.rmtree(home, ignore_errors=True)
@@ -195,7 +173,7 @@ def open_bundle(store: Store, data: bytes, sender_key: bytes | None) -> tuple[di
     """Decrypt and check the sender's signature. Returns the document and how it was checked:
     `verified` (a key this keyring or --sender-key holds) or `unconfirmed` (only the key the bundle
     carries; confirm its fingerprint with the sending DSL)."""
-    run = _gpg(["--decrypt"], data, home=store.gpg.homedir)
+    run = store.gpg.run(["--decrypt"], data)
     if run.code != 0 and not run.first("DECRYPTION_OKAY"):
         if run.first("BADSIG"):
             raise GpgError("the bundle's signature is BAD: it was altered after signing; do not import it")
@@ -216,7 +194,7 @@ def open_bundle(store: Store, data: bytes, sender_key: bytes | None) -> tuple[di
         how = "verified"
     elif run.first("ERRSIG") or run.first("NO_PUBKEY"):
         key = sender_key or str(doc.get("sender", {}).get("key", "")).encode()
-        unwrapped = _gpg(["--unwrap"], data, home=store.gpg.homedir)
+        unwrapped = store.gpg.run(["--unwrap"], data)
         check = _verify_with(key, unwrapped.out)
         if check.first("BADSIG"):
             raise GpgError("the bundle's signature is BAD: it was altered after signing; do not import it")
@@ -348,7 +326,7 @@ def _receipt(store: Store, doc: dict[str, Any], signer, pid: str, count: int, ho
             path = tmp / f"reply{i}.asc"
             path.write_text(key, encoding="ascii")
             args += ["--recipient-file", str(path)]
-        run = _gpg(args, json.dumps(body).encode(), home=store.gpg.homedir)
+        run = store.gpg.run(args, json.dumps(body).encode())
     if run.code != 0:
         raise GpgError("gpg could not sign and encrypt the receipt")
     return run.out
@@ -362,7 +340,7 @@ def record_receipt(store: Store, path: Path, by: str) -> Entry:
     if not path.is_file():
         raise InputError(f"no such receipt {path}")
     data = path.read_bytes()
-    run = _gpg(["--decrypt"], data, home=store.gpg.homedir)
+    run = store.gpg.run(["--decrypt"], data)
     if not run.first("DECRYPTION_OKAY"):
         raise GpgError("cannot decrypt the receipt with this keyring")
     try:
@@ -381,7 +359,7 @@ def record_receipt(store: Store, path: Path, by: str) -> Entry:
     if not valid and not run.first("BADSIG") and sent.extra.get("to_key"):
         # The receiving key is never imported into this keyring: check against the copy kept in the
         # transfer entry, the key the file was sent to.
-        check = _verify_with(str(sent.extra["to_key"]).encode(), _gpg(["--unwrap"], data, home=store.gpg.homedir).out)
+        check = _verify_with(str(sent.extra["to_key"]).encode(), store.gpg.run(["--unwrap"], data).out)
         valid = None if check.first("BADSIG") else check.first("VALIDSIG")
     if run.first("BADSIG") or not valid:
         raise GpgError("the receipt's signature is bad, missing, or not by the key the file was sent to")
