@@ -32,7 +32,7 @@ def list_alerts(store, as_json):
     """Deliveries waiting in the outbox: failed (with the channel's error) or held (quiet hours)."""
     from cpoms_kit.policy.alerts import channel_tables, queued
 
-    rows = queued(store)
+    rows = queued(store.root)
     if as_json:
         emit_json(rows)
         return
@@ -59,7 +59,7 @@ def retry(store, as_json):
     from cpoms_kit.policy.alerts import queued, retry as retry_all
 
     outcomes = retry_all(store)
-    left = queued(store)
+    left = queued(store.root)
     if as_json:
         emit_json({"outcomes": [o.to_json() for o in outcomes], "waiting": len(left)})
     else:

@@ -23,7 +23,7 @@ from cpoms_kit import hookspecs
 
 if TYPE_CHECKING:  # types only: these modules sit above the plugin host, which never imports them
     from cpoms_kit.model import Staff
-    from cpoms_kit.policy.alerts import Alert
+    from cpoms_kit.policy.alerts import Alert, ChannelContext
     from cpoms_kit.policy.deadlines import EntryView, Finding
     from cpoms_kit.policy.lint import LintContext, LintFinding, WordList
     from cpoms_kit.site.content import SiteView
@@ -102,6 +102,12 @@ class AlertChannel(Protocol):
     def accepts(self, alert: Alert, settings: Settings) -> tuple[bool, str]:
         """(False, why) to skip this alert on this channel (a shared screen and a governor's alert)."""
     def send(self, alert: Alert, recipients: list[Staff], settings: Settings) -> None: ...
+
+
+class ContextChannel(Protocol):
+    """How an `AlertChannel` whose `wants_context` is true is called: with the store and the entry."""
+
+    def send(self, alert: Alert, recipients: list[Staff], settings: Settings, *, context: ChannelContext) -> None: ...
 
 
 class ChannelBase:
