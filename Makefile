@@ -21,7 +21,10 @@ setup: system-deps $(STAMP)
 demo: setup
 	$(PY) -m cpoms_kit.demo
 
+# Lint and type checks first (zero findings, config in pyproject.toml), then the suite.
 test: setup
+	$(PY) -m ruff check cpoms_kit plugins tests bench scripts
+	$(PY) -m mypy
 	$(PY) -m pytest -q -p no:cacheprovider
 
 # The benchmark (issue 9): a synthetic school, then timings against the naive way in one run.
@@ -34,4 +37,4 @@ bench: setup
 	$(PY) bench/run.py --repo $(BENCH_DIR)/records
 
 clean:
-	rm -rf $(VENV) .demo .pytest_cache .hypothesis
+	rm -rf $(VENV) .demo .pytest_cache .hypothesis .mypy_cache .ruff_cache

@@ -132,8 +132,9 @@ class Story:
                 f"{r.choice(['They seemed withdrawn', 'They were tearful', 'They were calm', 'They were angry'])} "
                 f"and {r.choice(['ate lunch', 'did not eat', 'went back to class', 'stayed with an adult'])}. "
                 f"Present: {dict((s[0], s[1]) for s in STAFF)[who]}. {extra}")
-        return text + " " + " ".join(r.choice(["Recorded as said.", "No marks seen.", "Parent informed at pick-up.",
-                                              "Class teacher aware.", "Will keep an eye at break."]) for _ in range(r.randint(1, 5)))
+        notes = ["Recorded as said.", "No marks seen.", "Parent informed at pick-up.",
+                 "Class teacher aware.", "Will keep an eye at break."]
+        return text + " " + " ".join(r.choice(notes) for _ in range(r.randint(1, 5)))
 
     def add(self, **fields) -> dict:
         self.entries.append(fields)

@@ -17,10 +17,14 @@ an alert is sent, so `cpoms add` does not pay for it.
 from __future__ import annotations
 
 import os
-from typing import Any, Mapping
+from typing import TYPE_CHECKING, Any, Iterable, Mapping
 
 from cpoms_kit.hookspecs import hookimpl
 from cpoms_kit.pluginhost.contracts import AlertChannel, ChannelBase, Register
+
+if TYPE_CHECKING:
+    import smtplib
+    import ssl
 
 PORTS = {"none": 25, "starttls": 587, "tls": 465}
 
@@ -44,11 +48,31 @@ def _password(settings: Mapping[str, Any]) -> str:
             raise ChannelError(f"[alerts.email] password_command gave no password (exit {done.returncode})")
         return password
     var = settings.get("password_env")
-    password = os.environ.get(var) if var else None
-    if not password:
+    from_env = os.environ.get(var) if var else None
+    if not from_env:
         raise ChannelError("[alerts.email] username is set: name an environment variable with password_env, or a "
                            f"keyring lookup with password_command ({var or 'neither is set'})")
-    return password
+    return from_env
+
+
+def _with_email(recipients: Iterable[Any]) -> tuple[list[Any], list[str], list[str]]:
+    """Those on the roster with an address; the ids of those without, and why."""
+    deliverable, failed, errors = [], [], []
+    for person in recipients:
+        if person.email:
+            deliverable.append(person)
+        else:
+            failed.append(person.id)
+            errors.append(f"{person.id} has no email on the roster")
+    return deliverable, failed, errors
+
+
+def _connect(security: str, host: str, port: int, timeout: float, tls: ssl.SSLContext) -> smtplib.SMTP:
+    import smtplib
+
+    if security == "tls":
+        return smtplib.SMTP_SSL(host, port, timeout=timeout, context=tls)
+    return smtplib.SMTP(host, port, timeout=timeout)
 
 
 class EmailChannel(ChannelBase):
@@ -75,28 +99,18 @@ class EmailChannel(ChannelBase):
         port = int(settings.get("port", PORTS[security]))
         timeout = float(settings.get("timeout", 10))
         username = settings.get("username")
-        password = None
+        password = ""
         if username:
             if security == "none":
                 raise ChannelError("[alerts.email] refuses to send a password without TLS (security = none)")
             password = _password(settings)
-        failed, errors, sent = [], [], set()
-        deliverable = []
-        for person in recipients:
-            if person.email:
-                deliverable.append(person)
-            else:
-                failed.append(person.id)
-                errors.append(f"{person.id} has no email on the roster")
+        deliverable, failed, errors = _with_email(recipients)
         if not deliverable:
             raise ChannelError("; ".join(errors) or "no recipients", failed)
+        sent: set[str] = set()
         tls = ssl.create_default_context(cafile=settings.get("cafile"))
         try:
-            if security == "tls":
-                smtp = smtplib.SMTP_SSL(host, port, timeout=timeout, context=tls)
-            else:
-                smtp = smtplib.SMTP(host, port, timeout=timeout)
-            with smtp:
+            with _connect(security, str(host), port, timeout, tls) as smtp:
                 smtp.ehlo()
                 if security == "starttls":
                     smtp.starttls(context=tls)

@@ -11,7 +11,8 @@ A rule reads the view, never writes; a requirement met late stays visible as `la
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, time, timedelta
+from datetime import datetime, time, timedelta, tzinfo
+from functools import partial
 from typing import Any, ClassVar, Mapping
 
 from cpoms_kit.store.config import HHMM
@@ -25,6 +26,11 @@ from cpoms_kit.pluginhost.contracts import DeadlineRule, Register, RuleBase
 from cpoms_kit.model import Entry
 
 Settings = Mapping[str, Any]
+
+
+def _recorded_when(recorded_at: datetime, due: datetime, tz: tzinfo) -> str:
+    # Worded only for a finding (timed() calls it then): formatting every concern's time was the cost.
+    return f"recorded {local(recorded_at, tz):%a %d %b %H:%M}, due by {due:%H:%M}"
 
 
 def _anchor(view: EntryView, plan: Entry) -> Entry:
@@ -46,7 +52,7 @@ class RecordTimely(RuleBase):
         for c in filter(is_concern, view.entries):
             due = record_due(c.occurred_at, tz, settings)
             out += timed(self.id, c, due, c.recorded_at, now, c.recorded_by,
-                         lambda: f"recorded {local(c.recorded_at, tz):%a %d %b %H:%M}, due by {due:%H:%M}")
+                         partial(_recorded_when, c.recorded_at, due, tz))
         return out
 
 
@@ -220,7 +226,7 @@ class SltMultipleEntries(RuleBase):
             if latest is None:
                 continue
             # "After the latest of them": after every concern of the cluster was on record.
-            cluster_recorded = max(c.recorded_at for c, t in zip(concerns, wall) if timedelta(0) <= at - t <= window)
+            cluster_recorded = max(c.recorded_at for c, t in zip(concerns, wall, strict=True) if timedelta(0) <= at - t <= window)
             reviewed = pid in last_review and last_review[pid] > cluster_recorded
             if not reviewed:
                 out.append(Finding(self.id, "flag", pid, latest.id, None, "slt",
@@ -242,7 +248,7 @@ class ComplexReview(RuleBase):
         tz = view.config.timezone
         need = int(number(settings, "per_term", 2))
         terms = view.config.terms
-        out = []
+        out: list[Finding] = []
         # Only a case-mark entry makes a case complex: build only the cases of pupils that have one
         # (each case is built from its own pupil's entries, so the others change nothing).
         marked = {pid for e in view.entries if e.type == "case-mark" for pid in e.pupil_ids}
@@ -298,7 +304,7 @@ class ReporterInformed(RuleBase):
             first = min((e.occurred_at for e in told), default=None)
             due = plus_days(c.recorded_at, days, tz)
             out += timed(self.id, c, due, first, now, DSL_TEAM,
-                         lambda: f"tell {c.recorded_by} that steps were taken" if first is None
+                         f"tell {c.recorded_by} that steps were taken" if first is None
                          else f"{c.recorded_by} was told late")
         return out
 

@@ -16,7 +16,8 @@ ENTRY_TYPES = (
     EntryType("review", "An SLT review of the case, with the decision and its reasons"),
     EntryType("closure", "The case is closed, with the reasons"),
     EntryType("note", "Any other significant information for the chronology"),
-    EntryType("case-mark", "The DSL team marks a case complex or not (`cpoms case mark`); complex cases are reviewed twice a term"),
+    EntryType("case-mark",
+              "The DSL team marks a case complex or not (`cpoms case mark`); complex cases are reviewed twice a term"),
 )
 
 

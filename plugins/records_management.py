@@ -21,12 +21,14 @@ from cpoms_kit.hookspecs import hookimpl
 from cpoms_kit.pluginhost.contracts import DeadlineRule, EntryType, Register, RuleBase
 
 ENTRY_TYPES = (
-    EntryType("request", "An information request (SAR, parent, police, court, professional) and its deadline (`cpoms request open`)"),
+    EntryType("request",
+              "An information request (SAR, parent, police, court, professional) and its deadline (`cpoms request open`)"),
     EntryType("request-extension", "A SAR extended by up to two further months, with the reason (`cpoms request extend`)"),
     EntryType("disclosure", "Information released for a request: to whom, what, the redaction log (`cpoms request export`)"),
     EntryType("transfer", "The child-protection file sent to a new school (`cpoms transfer out`)"),
     EntryType("transfer-receipt", "The receiving school's signed receipt for a transferred file (`cpoms transfer receipt`)"),
-    EntryType("transfer-in", "A child-protection file received from another school, with its summary and provenance (`cpoms transfer in`)"),
+    EntryType("transfer-in",
+              "A child-protection file received from another school, with its summary and provenance (`cpoms transfer in`)"),
     EntryType("transferred", "An entry of a file received from another school (original id, type and author kept)"),
     EntryType("retention-hold", "A legal hold: the file must not be disposed of (`cpoms retention hold`)"),
     EntryType("retention-release", "A legal hold lifted (`cpoms retention release`)"),

@@ -163,7 +163,7 @@ def governors(view, now, findings) -> str:
     month_of = [_month(view, e.occurred_at) for e in concerns]  # once each: a time-zone conversion
     months = sorted(set(month_of))
     cats = [c for c in view.categories if by_cat.get(c)] + sorted(c for c in by_cat if c not in view.categories)
-    grid = Counter((e.category or "(no category)", m) for e, m in zip(concerns, month_of))
+    grid = Counter((e.category or "(no category)", m) for e, m in zip(concerns, month_of, strict=True))
     head = ["Category", *months, "Total"]
     rows = [[esc(c), *(str(grid[(c, m)]) for m in months), str(by_cat[c])] for c in cats]
     rows.append(["<strong>All</strong>", *(str(sum(grid[(c, m)] for c in cats)) for m in months),

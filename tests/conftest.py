@@ -124,7 +124,8 @@ class Cpoms:
         lines = out.stderr.strip().splitlines()
         assert len(lines) == 1 and lines[0].startswith("error: "), out.stderr
         assert git(self.repo, "rev-parse", "HEAD") == head, "a refused command committed"
-        assert git(self.repo, "--no-optional-locks", "status", "--porcelain", "--untracked-files=all") == status, "a refused command wrote files"
+        after = git(self.repo, "--no-optional-locks", "status", "--porcelain", "--untracked-files=all")
+        assert after == status, "a refused command wrote files"
         return out
 
     def add(self, by="tj", pupil=("P001",), category="Safeguarding", occurred="2026-11-27T09:00",

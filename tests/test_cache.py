@@ -97,7 +97,8 @@ def test_a_renamed_ciphertext_is_reported_and_skipped(cpoms, monkeypatch):
     store.warn = warnings.append
     reading = store.entries()
     assert [e.id for e in reading.entries] == [a]
-    assert list(reading.damaged) == ["01AAAAAAAAAAAAAAAAAAAAAAAA"] and "renamed or copied" in reading.damaged["01AAAAAAAAAAAAAAAAAAAAAAAA"]
+    assert list(reading.damaged) == ["01AAAAAAAAAAAAAAAAAAAAAAAA"]
+    assert "renamed or copied" in reading.damaged["01AAAAAAAAAAAAAAAAAAAAAAAA"]
     assert len(warnings) == 1 and "01AAAAAAAAAAAAAAAAAAAAAAAA" in warnings[0]
 
 

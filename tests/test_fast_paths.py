@@ -670,8 +670,11 @@ def test_one_switch_turns_every_fast_path_off(records, monkeypatch, tmp_path, fa
     tuned: list[str] = []
     start = threading.Thread.start
     monkeypatch.setattr(threading.Thread, "start", lambda self: (threads.append(self.name), start(self))[1])
+    def recording(name, real):
+        return lambda *a: (tuned.append(name), real(*a))[1]
+
     for name in ("disable", "freeze", "set_threshold"):
-        monkeypatch.setattr(gc, name, lambda *a, real=getattr(gc, name), name=name: (tuned.append(name), real(*a))[1])
+        monkeypatch.setattr(gc, name, recording(name, getattr(gc, name)))
 
     records.add(by="ms", pupil=("P002",), body="Recorded with the switch set or not.")  # prefetches keys, pupils
     records("check", "--json", ok=None)  # prefetches plugins, reads every entry, writes the cache behind

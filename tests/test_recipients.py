@@ -69,7 +69,8 @@ def test_revoked_recipient_key_is_refused_not_dropped(cpoms, keyring, tmp_path):
         env = {**os.environ, "GNUPGHOME": str(own)}
         before = subprocess.run(["git", "-C", str(cpoms.repo), "rev-parse", "HEAD"], capture_output=True, text=True).stdout
         done = subprocess.run(["cpoms", "add", "--by", "tj", "--pupil", "P001", "--category", "Wellbeing",
-                               "--occurred", "2026-11-27T09:00", "--body", "Something happened at break.", "--repo", str(cpoms.repo)],
+                               "--occurred", "2026-11-27T09:00", "--body", "Something happened at break.",
+                               "--repo", str(cpoms.repo)],
                               env=env, capture_output=True, text=True)
         assert done.returncode == 2
         assert "dep1" in done.stderr and "revoked" in done.stderr

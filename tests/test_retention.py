@@ -28,7 +28,8 @@ def test_review_dates_codes_and_refusals(cpoms):
     rows = {r["pupil"]: r for r in cpoms("retention", "list", "--json", env=LATER).json()}
     assert rows["P003"]["review"] == "2092-01-30" and rows["P003"]["code"] == "DOB+75"
     assert rows["P001"]["due"] and not rows["P003"]["due"]
-    assert [r["pupil"] for r in cpoms("retention", "list", "--due", "--json", env=LATER).json()] == ["P002", "P001"]  # oldest review first
+    due = cpoms("retention", "list", "--due", "--json", env=LATER).json()
+    assert [r["pupil"] for r in due] == ["P002", "P001"]  # oldest review first
     cpoms.fails("retention", "dispose", "P001", "--by", "dsl1")  # not yet due
     cpoms.fails("retention", "dispose", "P003", "--by", "dsl1", env=LATER)  # DOB+75
     cpoms.fails("retention", "dispose", "P001", "--by", "tj", env=LATER)  # not a DSL

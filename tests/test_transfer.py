@@ -130,10 +130,11 @@ def test_transfer_out_refusals(cpoms, tmp_path, new_school_keys):
     _, _, pub9 = new_school_keys
     key = tmp_path / "k.asc"
     key.write_bytes(pub9)
-    cpoms.fails("transfer", "out", "P001", "--to-key", key, "--school", "X", "--by", "dsl1", "--out", tmp_path / "b")  # no entries
+    out = ("--out", tmp_path / "b")
+    cpoms.fails("transfer", "out", "P001", "--to-key", key, "--school", "X", "--by", "dsl1", *out)  # no entries
     cpoms.add()
     cpoms.fails("transfer", "out", "P001", "--to-key", key, "--school", "X", "--by", "tj", "--out", tmp_path / "b")
-    cpoms.fails("transfer", "out", "P001", "--to-key", tmp_path / "none.asc", "--school", "X", "--by", "dsl1", "--out", tmp_path / "b")
+    cpoms.fails("transfer", "out", "P001", "--to-key", tmp_path / "none.asc", "--school", "X", "--by", "dsl1", *out)
     (tmp_path / "junk.asc").write_text("not a key")
-    cpoms.fails("transfer", "out", "P001", "--to-key", tmp_path / "junk.asc", "--school", "X", "--by", "dsl1", "--out", tmp_path / "b")
+    cpoms.fails("transfer", "out", "P001", "--to-key", tmp_path / "junk.asc", "--school", "X", "--by", "dsl1", *out)
     assert not (tmp_path / "b").exists()

@@ -50,7 +50,8 @@ def _keys(store: Store, now: datetime, days: int) -> list[Finding]:
             out.append(Finding("warning", f"{s.id}: key {s.fingerprint} expires in {left} days ({when})", renew))
         elif not info.can_encrypt:
             out.append(Finding("problem", f"{s.id}: key {s.fingerprint} has no usable encryption subkey",
-                               f"{s.id} adds one: `gpg --quick-add-key {s.fingerprint} cv25519 encr 2y`, then `cpoms staff set-key`"))
+                               f"{s.id} adds one: `gpg --quick-add-key {s.fingerprint} cv25519 encr 2y`, "
+                               "then `cpoms staff set-key`"))
     return out
 
 

@@ -52,7 +52,9 @@ class Commit:
 
 def parse_commit(sha: str, raw: bytes) -> Commit:
     head, _, message = raw.partition(b"\n\n")
-    payload_lines, sig_lines, parents = [], [], []
+    payload_lines: list[bytes] = []
+    sig_lines: list[bytes] = []
+    parents: list[str] = []
     c = Commit(sha, parents)
     in_sig = False
     for line in head.split(b"\n"):
@@ -86,7 +88,8 @@ def parse_commit(sha: str, raw: bytes) -> Commit:
 
 def _unquote(path: str) -> str:
     if path.startswith('"') and path.endswith('"'):
-        return path[1:-1].encode("latin-1", "backslashreplace").decode("unicode_escape").encode("latin-1").decode("utf-8", "replace")
+        escaped = path[1:-1].encode("latin-1", "backslashreplace").decode("unicode_escape")
+        return escaped.encode("latin-1").decode("utf-8", "replace")
     return path
 
 

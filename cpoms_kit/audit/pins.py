@@ -16,6 +16,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from cpoms_kit.audit.rules import Problem
+from cpoms_kit.infra import gitrepo
 from cpoms_kit.infra.atomicfile import replace_file
 
 
@@ -52,3 +54,31 @@ class Pins:
     def forget(self, shas: set[str]) -> None:
         """After `cpoms sync` itself rewrote local commits (a rebase), their pins are obsolete."""
         self.heads = {h: t for h, t in self.heads.items() if h not in shas}
+
+
+def check(root: Path, root_commit: str, head: str, disposed: set[str], pin: bool) -> tuple[str, list[Problem]]:
+    """The record's file, and a problem for each pinned commit no longer in the history up to `head`
+    and each remote ref that no longer descends from where it was seen (the commits a disposal
+    rewrote, `disposed`, excepted); then, if `pin` and nothing is wrong, `head` is pinned and the
+    remote refs recorded."""
+    pins = Pins.load(root, root_commit)
+    problems = []
+    pins.forget(disposed)
+    for sha, when in pins.heads.items():
+        if not gitrepo.is_ancestor(root, sha, head):
+            problems.append(Problem("history-rewritten", f"commit {sha[:12]}, verified here at unix time {when}, is no longer "
+                                    "in the history: history was rewritten", sha))
+    seen = {}
+    for ref, sha in gitrepo.refs(root, "refs/remotes"):
+        if ref.endswith("/HEAD"):
+            continue
+        seen[ref] = sha
+        old = pins.remotes.get(ref)
+        if old and old != sha and old not in disposed and not gitrepo.is_ancestor(root, old, sha):
+            problems.append(Problem("remote-rewritten", f"{ref} was at {old[:12]} and is now at {sha[:12]}, which does not "
+                                    "descend from it: the remote was force-pushed", sha))
+    if pin and not problems:
+        pins.pin(head, lambda a, b: gitrepo.is_ancestor(root, a, b))
+        pins.remotes.update(seen)
+        pins.save()
+    return str(pins.path), problems

@@ -105,7 +105,7 @@ def _signer(c: Commit, is_root: bool, signed_ok: bool, sig_problem: str | None, 
 def _roster_shrinks(c: Commit, before: Roster, after: Roster, p: Callable[..., None]) -> None:
     # cpoms marks a person as left and never deletes a row, nor the pupil roster's file: a roster
     # that shrinks was changed by hand (a pupil leaves the encrypted roster only by a disposal,
-    # checked where it can be decrypted: verify._pupil_shrinks).
+    # checked where it can be decrypted: disposals.pupil_shrinks).
     paths = {ch.path for ch in c.changes}
     gone = sorted(set(before) - set(after)) if layout.STAFF in paths and before else []
     if gone:

@@ -126,7 +126,8 @@ def _integrate(store: Store, theirs: str, result: SyncResult) -> None:
     if done.returncode != 0:
         _git(store, "rebase", "--abort", check=False)
         last = (done.stderr or done.stdout).strip().splitlines()
-        raise GitError(f"could not replay this machine's commits on the remote's: {last[-1] if last else ''}; nothing was changed")
+        raise GitError(f"could not replay this machine's commits on the remote's: {last[-1] if last else ''}; "
+                       "nothing was changed")
     result.rebased = mine
 
 

@@ -9,7 +9,6 @@ decrypt, entries are also checked for the right recipients and re-encryptions fo
 from __future__ import annotations
 
 import functools
-import subprocess
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -18,15 +17,13 @@ from typing import Callable
 
 import yaml
 
-from cpoms_kit.audit import checkpoint, entrychecks, history, openpgp, rules
-from cpoms_kit.audit.pins import Pins
+from cpoms_kit.audit import checkpoint, disposals, entrychecks, history, openpgp, pins, rules
 from cpoms_kit.audit.rules import Problem, Roster
 from cpoms_kit.audit.signatures import KeyIndex, Verdict, gpg_fallback
+from cpoms_kit.infra import gitrepo, layout
 from cpoms_kit.infra.gpg import export_keys
 from cpoms_kit.model import load_yaml
 from cpoms_kit.infra.runtime import without_cyclic_gc
-
-DISPOSALS = "disposals/"
 
 
 @dataclass
@@ -57,9 +54,6 @@ class Report:
             "reencryptions_unproven": self.reencryptions_unproven,
             "seconds": round(self.seconds, 3), "pins_file": self.pins_file,
         }
-
-
-PUPILS = "pupils.yaml.gpg"
 
 
 def _roster(blob: bytes | None) -> Roster:
@@ -201,11 +195,12 @@ class Verifier:
 
     def _wanted(self) -> set[str]:
         wanted: set[str] = set()
+        folders = ("keys/", "entries/", f"{layout.DISPOSALS}/")
         for c in self.commits:
             for ch in c.changes:
-                if ch.status != "D" and (ch.path == "staff.yaml" or ch.path.startswith(("keys/", "entries/", DISPOSALS))):
+                if ch.status != "D" and (ch.path == "staff.yaml" or ch.path.startswith(folders)):
                     wanted.add(ch.new)
-                if ch.path == PUPILS and ch.status == "M" and self.decrypt:
+                if ch.path == layout.PUPILS and ch.status == "M" and self.decrypt:
                     wanted |= {ch.old, ch.new}
                 if ch.status == "M" and ch.path.startswith("entries/"):
                     wanted.add(ch.old)  # to prove a re-encryption kept the plaintext
@@ -280,7 +275,12 @@ class Verifier:
                                                        v.fingerprint, before, after, openpgp_ok, index)
 
     def accept_disposals(self) -> None:
-        _accept_disposals(self.report, self.commits, self.blobs)
+        """Rewritten commits and vanished heads, on the word of a disposal record (`disposals`)."""
+        report = self.report
+        found = disposals.read(self.commits, self.blobs, {p.commit for p in report.problems})
+        report.disposed |= found.disposed
+        report.notes += found.notes
+        report.problems = [p for p in report.problems if not (p.kind == "unsigned" and p.commit in found.vouched)]
 
     def check_entries_at_head(self) -> None:
         """The working folder against the head, and every entry's recipients against the roster
@@ -299,8 +299,9 @@ class Verifier:
         keep the text; without one, the re-encryptions are left unproven."""
         report = self.report
         if not self.decrypt:
-            report.reencryptions_unproven = [rules.entry_id(ch.path) for c in self.commits if rules.is_reencrypt(c)
-                                             for ch in c.changes if ch.status == "M"]
+            # The entries re-encrypted (as `entrychecks.with_plaintext` counts them: entry files only).
+            report.reencryptions_unproven = [eid for c in self.commits if rules.is_reencrypt(c) for ch in c.changes
+                                             if ch.status == "M" and (eid := rules.entry_id(ch.path))]
             return
         self.say("decrypting to check recipients and re-encryptions")
         heads = set(self.entry_blobs.values())
@@ -314,7 +315,7 @@ class Verifier:
         report.recipients_checked += found.recipients_checked
         report.reencryptions_proven += found.reencryptions_proven
         report.reencryptions_unproven += found.reencryptions_unproven
-        report.problems += _pupil_shrinks(self.commits, self.blobs, self.gpg)
+        report.problems += disposals.pupil_shrinks(self.commits, self.blobs, self.gpg)
 
     def add_notes(self) -> None:
         report, cp = self.report, self.cp
@@ -330,60 +331,13 @@ class Verifier:
         """The pinned heads and remotes still in the history; then, if all is well, the head pinned
         and recorded as the next verify's checkpoint."""
         report = self.report
+        assert report.head is not None  # `walk_history` found commits to verify
         root_commit = self.cp.root_commit if self.cp is not None else self.commits[0].sha
-        report.problems += _pins(self.root, root_commit, report, update)
+        report.pins_file, found = pins.check(self.root, root_commit, report.head, report.disposed,
+                                             update and report.ok)
+        report.problems += found
         if update and report.ok and report.head:
             checkpoint.save(self.root, checkpoint.Checkpoint(report.head, report.commits, root_commit, self.decrypt))
-
-
-def _pupil_shrinks(commits: list[history.Commit], blobs: dict[str, bytes | None], gpg) -> list[Problem]:
-    """Pupils who left the encrypted roster in a commit that is not a retention disposal (the only
-    command that removes one). Only versions this keyring can decrypt can be compared."""
-    from cpoms_kit.model import load_json_or_yaml
-
-    changes = [(c, ch) for c in commits for ch in c.changes if ch.path == PUPILS and ch.status == "M"]
-    need = {sha: blobs.get(sha) for _, ch in changes for sha in (ch.old, ch.new)}
-    plain = gpg.decrypt_many({sha: data for sha, data in need.items() if data}) if need else {}
-
-    def ids(sha: str) -> set[str] | None:
-        try:
-            rows = load_json_or_yaml(plain[sha].decode("utf-8")) if plain.get(sha) is not None else None
-            return {str(r["id"]) for r in rows} if isinstance(rows, list) else None
-        except (ValueError, KeyError, TypeError, yaml.YAMLError):
-            return None
-
-    out = []
-    for c, ch in changes:
-        before, after = ids(ch.old), ids(ch.new)
-        gone = sorted(before - after) if before is not None and after is not None else []
-        if gone and not c.subject.startswith("dispose:"):
-            out.append(Problem("roster-shrink", f"{len(gone)} pupil(s) removed from the pupil roster outside a "
-                               "retention disposal, which no cpoms command does", c.sha, PUPILS))
-    return out
-
-
-def _accept_disposals(report: Report, commits: list[history.Commit], blobs: dict[str, bytes | None]) -> None:
-    """A retention disposal rewrites history: the rewritten commits lose their signatures and the
-    old heads disappear. Both are accepted only on the word of a disposal record whose own commit
-    passed every rule (so it was signed by a DSL on the roster). Nothing else is forgiven."""
-    flagged = {p.commit for p in report.problems}
-    vouched: set[str] = set()
-    for c in commits:
-        if c.sha in flagged:
-            continue
-        for ch in c.changes:
-            if ch.status == "A" and ch.path.startswith(DISPOSALS) and ch.path.endswith(".yaml"):
-                try:
-                    record = yaml.safe_load((blobs.get(ch.new) or b"").decode("utf-8")) or {}
-                except (yaml.YAMLError, UnicodeDecodeError):
-                    continue
-                commit_map = dict(record.get("commit_map") or {})
-                vouched |= set(commit_map.values())
-                report.disposed |= set(commit_map) | set(dict(record.get("old_heads") or {}).values())
-                report.notes.append(f"history was rewritten by disposal {record.get('id')} of one pupil's file, "
-                                    f"signed by {c.author} in {c.sha[:12]}; {len(commit_map)} rewritten commits "
-                                    "carry that record's signature instead of their own")
-    report.problems = [p for p in report.problems if not (p.kind == "unsigned" and p.commit in vouched)]
 
 
 def _entries_at_head(commits: list[history.Commit]) -> dict[str, str]:
@@ -418,45 +372,14 @@ def _entries_at_head(commits: list[history.Commit]) -> dict[str, str]:
 
 
 def _worktree(root: Path) -> list[Problem]:
-    bare = subprocess.run(["git", "-C", str(root), "rev-parse", "--is-bare-repository"], capture_output=True, text=True)
-    if bare.stdout.strip() == "true":
+    if gitrepo.is_bare(root):
         return []
-    out = subprocess.run(["git", "-C", str(root), "status", "--porcelain=v1", "-z", "--untracked-files=all",
-                          "--", "entries", "keys", "staff.yaml", "pupils.yaml.gpg", "cpoms.toml", "plugins"],
-                         capture_output=True).stdout.decode("utf-8", "replace")
     problems = []
-    for item in filter(None, out.split("\0")):
-        code, path = item[:2], item[3:]
+    for code, name in gitrepo.status(root, *layout.RECORDS):
+        path = name.encode("utf-8", "surrogateescape").decode("utf-8", "replace")  # a name that prints
         what = {"??": "a file not in history", " D": "deleted", "D ": "deleted"}.get(code, "changed")
         kind = "entry-deleted" if "D" in code and path.startswith("entries/") else (
             "stray-file" if code == "??" else "uncommitted")
         problems.append(Problem(kind, f"{path} is {what} in the working folder (compared with the last commit)", None, path))
     return problems
 
-
-def _pins(root: Path, root_commit: str, report: Report, update: bool) -> list[Problem]:
-    pins = Pins.load(root, root_commit)
-    report.pins_file = str(pins.path)
-    problems = []
-    pins.forget(report.disposed)
-    for sha, when in pins.heads.items():
-        if not history.is_ancestor(root, sha, report.head):
-            problems.append(Problem("history-rewritten", f"commit {sha[:12]}, verified here at unix time {when}, is no longer "
-                                    "in the history: history was rewritten", sha))
-    remotes = subprocess.run(["git", "-C", str(root), "for-each-ref", "--format=%(refname) %(objectname)", "refs/remotes"],
-                             capture_output=True, text=True).stdout.split("\n")
-    seen = {}
-    for line in filter(None, remotes):
-        ref, sha = line.split()
-        if ref.endswith("/HEAD"):
-            continue
-        seen[ref] = sha
-        old = pins.remotes.get(ref)
-        if old and old != sha and old not in report.disposed and not history.is_ancestor(root, old, sha):
-            problems.append(Problem("remote-rewritten", f"{ref} was at {old[:12]} and is now at {sha[:12]}, which does not "
-                                    "descend from it: the remote was force-pushed", sha))
-    if update and not problems and not report.problems:
-        pins.pin(report.head, lambda a, b: history.is_ancestor(root, a, b))
-        pins.remotes.update(seen)
-        pins.save()
-    return problems

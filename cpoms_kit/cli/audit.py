@@ -10,7 +10,8 @@ from cpoms_kit.cli.common import emit_json, json_option, table, with_store
 
 
 @click.command()
-@click.option("--no-decrypt", is_flag=True, help="Skip the checks that need a key able to read entries (recipients, re-encryptions).")
+@click.option("--no-decrypt", is_flag=True,
+              help="Skip the checks that need a key able to read entries (recipients, re-encryptions).")
 @click.option("--no-pin", is_flag=True, help="Do not record this verification's head in the pinned record.")
 @json_option
 @with_store

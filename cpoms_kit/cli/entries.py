@@ -11,22 +11,29 @@ from cpoms_kit.cli.common import TextFile, emit_json, json_option, table, with_s
 
 @click.command()
 @click.option("--by", required=True, metavar="STAFF_ID", help="Who is recording (their key signs the commit).")
-@click.option("--type", "etype", metavar="TYPE", help="concern (default), action, check-in, referral, parent-contact, agency-contact, meeting, review, closure, note.")
-@click.option("--pupil", "pupils", multiple=True, metavar="PUPIL_ID[:ROLE]", help="Pupil concerned; repeat for several. ROLE: subject, victim, alleged-perpetrator, witness, involved.")
+@click.option("--type", "etype", metavar="TYPE",
+              help="concern (default), action, check-in, referral, parent-contact, agency-contact, meeting, review, "
+                   "closure, note.")
+@click.option("--pupil", "pupils", multiple=True, metavar="PUPIL_ID[:ROLE]",
+              help="Pupil concerned; repeat for several. ROLE: subject, victim, alleged-perpetrator, witness, involved.")
 @click.option("--category", help="Policy category (see `cpoms categories`).")
 @click.option("--tag", "tags", multiple=True, metavar="SUBCATEGORY", help="Subcategory of the category; repeatable.")
 @click.option("--follows", metavar="ENTRY_ID", help="The entry this follows up; pupils and category are inherited.")
 @click.option("--amends", metavar="ENTRY_ID", help="The entry this corrects (entries are never edited).")
-@click.option("--action", metavar="KIND", help="For --type action: dsl-response, monitoring, referral, parent-meeting, check-in, inform-reporter.")
+@click.option("--action", metavar="KIND",
+              help="For --type action: dsl-response, monitoring, referral, parent-meeting, check-in, inform-reporter.")
 @click.option("--status", type=click.Choice(["planned", "done"]), help="For actions (default done).")
 @click.option("--assign", metavar="STAFF_ID", help="For actions: who should carry it out.")
 @click.option("--high-priority", is_flag=True, help="Needs URGENT action.")
-@click.option("--about-staff", metavar="STAFF_ID", help="The concern is about this member of staff (about a DSL: routed to the governor).")
+@click.option("--about-staff", metavar="STAFF_ID",
+              help="The concern is about this member of staff (about a DSL: routed to the governor).")
 @click.option("--occurred", required=True, metavar="ISO_TIME", help="When it happened, e.g. 2026-11-28T10:40 (school time).")
 @click.option("--body", help="The text of the entry.")
 @click.option("--body-file", type=TextFile(), metavar="FILE|-", help="Read the text from FILE, or - for stdin.")
-@click.option("--meta", "meta", multiple=True, metavar="KEY=VALUE", help="Extra front-matter field a plugin reads (e.g. decision=keep-open).")
-@click.option("--strict", is_flag=True, help="Recording-quality findings (see `cpoms lint`) are errors: exit 2, nothing recorded.")
+@click.option("--meta", "meta", multiple=True, metavar="KEY=VALUE",
+              help="Extra front-matter field a plugin reads (e.g. decision=keep-open).")
+@click.option("--strict", is_flag=True,
+              help="Recording-quality findings (see `cpoms lint`) are errors: exit 2, nothing recorded.")
 @json_option
 @with_store
 def add(store, by, etype, pupils, category, tags, follows, amends, action, status, assign,

@@ -50,7 +50,8 @@ def open_(store, pupil, kind, received, requester, due, note, by, as_json):
 @request.command("extend")
 @click.argument("request_id")
 @click.option("--months", type=click.IntRange(1, 2), default=2, show_default=True, help="Further months (two at most in all).")
-@click.option("--reason", required=True, metavar="TEXT", help="Why (complexity, number of requests); tell the requester within the first month.")
+@click.option("--reason", required=True, metavar="TEXT",
+              help="Why (complexity, number of requests); tell the requester within the first month.")
 @by_option
 @json_option
 @with_store
@@ -118,8 +119,8 @@ def export(store, request_id, out_dir, to, unredact, reasons, withhold, by, as_j
             raise InputError(f"--withhold {item!r} must be ENTRY_ID=EXEMPTION")
         held[entry_id.strip()] = code.strip()
     path, entry, pack = do_export(store, request_id, Path(out_dir), by, to, dict(zip(unredact, reasons, strict=True)), held)
-    click.secho(f"warning: {path} is PLAINTEXT for release. Send it securely, then delete it; the release is logged as {entry.id}.",
-                err=True, fg="red")
+    click.secho(f"warning: {path} is PLAINTEXT for release. Send it securely, then delete it; "
+                f"the release is logged as {entry.id}.", err=True, fg="red")
     if as_json:
         emit_json({"pack": str(path), "disclosure": entry.id, "sha256": pack.sha256, "entries": len(pack.entries),
                    "redactions": pack.redactions, "withheld": pack.withheld})

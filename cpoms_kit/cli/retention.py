@@ -42,7 +42,8 @@ def list_(store, only_due, as_json):
 
 @retention.command("set")
 @click.argument("pupil_id")
-@click.option("--code", required=True, metavar="CODE", help="DOB+N, or a named code (standard, extended, csa-inquiry, or [retention.codes]).")
+@click.option("--code", required=True, metavar="CODE",
+              help="DOB+N, or a named code (standard, extended, csa-inquiry, or [retention.codes]).")
 @click.option("--reason", required=True, metavar="TEXT")
 @by_option
 @with_store

@@ -84,7 +84,8 @@ def set_role(store, staff_id, role, by):
 
 @staff.command("set-key")
 @click.argument("staff_id")
-@click.option("--key", "fingerprint", required=True, metavar="NEW_FPR", help="Full 40-hex fingerprint of the new key, already in your keyring.")
+@click.option("--key", "fingerprint", required=True, metavar="NEW_FPR",
+              help="Full 40-hex fingerprint of the new key, already in your keyring.")
 @_by
 @with_store
 def set_key(store, staff_id, fingerprint, by):

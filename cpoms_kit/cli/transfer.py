@@ -31,7 +31,8 @@ def transfer():
 @click.option("--to-key", required=True, type=click.Path(dir_okay=False), metavar="FILE.asc",
               help="The receiving DSL's armored public key (never imported into your keyring).")
 @click.option("--school", required=True, metavar="NAME", help="The receiving school.")
-@click.option("--out", "out", required=True, type=click.Path(dir_okay=False), metavar="FILE", help="Where to write the encrypted bundle.")
+@click.option("--out", "out", required=True, type=click.Path(dir_okay=False), metavar="FILE",
+              help="Where to write the encrypted bundle.")
 @by_option
 @json_option
 @with_store
@@ -54,7 +55,8 @@ def out_(store, pupil_id, to_key, school, out, by, as_json):
 
 @transfer.command("in")
 @click.argument("bundle", type=click.Path(dir_okay=False))
-@click.option("--as", "as_pupil", metavar="PUPIL_ID", help="Enrol (or match) the pupil under this id here (default: the sender's id).")
+@click.option("--as", "as_pupil", metavar="PUPIL_ID",
+              help="Enrol (or match) the pupil under this id here (default: the sender's id).")
 @click.option("--sender-key", type=click.Path(dir_okay=False), metavar="FILE.asc",
               help="The sending DSL's public key, obtained separately, to verify the signature.")
 @click.option("--receipt", "receipt_out", type=click.Path(dir_okay=False), metavar="FILE", help="Where to write the receipt.")

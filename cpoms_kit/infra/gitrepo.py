@@ -107,7 +107,8 @@ def _call(argv: list[str], env: dict[str, str] | None = None, text: bool = True)
                     proc.kill()
                     proc.wait()
             for pipe in (proc.stdout, proc.stderr):
-                pipe.close()
+                if pipe is not None:  # both are PIPEs: for the type checker
+                    pipe.close()
         raise
     return subprocess.CompletedProcess(argv, proc.returncode, out, err)
 
@@ -313,6 +314,13 @@ def _nothing_else_staged(root: Path, paths: list[str]) -> bool:
 
 def is_ancestor(root: Path, ancestor: str, rev: str) -> bool:
     return call(root, "merge-base", "--is-ancestor", ancestor, rev).returncode == 0
+
+
+def refs(root: Path, *patterns: str) -> list[tuple[str, str]]:
+    """(ref name, object id) of every ref under `patterns` ("refs/remotes": the remote-tracking
+    branches); none when git cannot list them."""
+    done = call(root, "for-each-ref", "--format=%(refname) %(objectname)", *patterns, text=True)
+    return [(ref, sha) for ref, sha in (line.split() for line in done.stdout.split("\n") if line)]
 
 
 def is_bare(path: Path) -> bool:

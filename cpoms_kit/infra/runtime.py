@@ -151,7 +151,8 @@ def prefetch(*jobs: tuple[Ahead, str, Callable[[], Any]]) -> None:
         return
     todo = []
     for owner, name, read in jobs:
-        owner._pending[name] = future = Future()
+        future: Future[Any] = Future()
+        owner._pending[name] = future
         todo.append((future, read))
 
     def work() -> None:

@@ -231,6 +231,10 @@ def build(store: Store, request: Entry, entries: list[Entry], by: str, to: str, 
             })
     key_rows = sorted({(r["label"], r["status"]) for r in redactions})
     subject = red.subject
+    kind, received = (html.escape(str(request.extra.get(k))) for k in ("request_kind", "received"))
+    exemption_rows = "".join(
+        f'<tr><td>[{html.escape(label)}]</td><td>{html.escape(EXEMPTIONS["third-party"])}</td></tr>'
+        for label, status in key_rows if status == "redacted")
     doc = f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8">
 <meta http-equiv="Content-Security-Policy" content="default-src 'none'; style-src 'unsafe-inline'">
@@ -242,7 +246,7 @@ Do not store it on a shared drive; delete the file once it has been sent or prin
 <table>
 <tr><th>Date of birth</th><td>{subject.dob}</td></tr>
 <tr><th>School</th><td>{html.escape(store.config.school)}</td></tr>
-<tr><th>Request</th><td>{html.escape(str(request.extra.get('request_kind')))} received {html.escape(str(request.extra.get('received')))} (ref. {html.escape(request.id)})</td></tr>
+<tr><th>Request</th><td>{kind} received {received} (ref. {html.escape(request.id)})</td></tr>
 <tr><th>Released to</th><td>{html.escape(to)}</td></tr>
 <tr><th>Released on</th><td>{now.astimezone(tz):%d %B %Y}</td></tr>
 <tr><th>Entries</th><td>{len(included)} included, {len(withheld)} withheld</td></tr>
@@ -252,7 +256,7 @@ Do not store it on a shared drive; delete the file once it has been sent or prin
 <h2>Redactions</h2>
 <p>Information about other people has been removed where marked, under the exemption shown.</p>
 <table><tr><th>Marked as</th><th>Exemption</th></tr>
-{''.join(f'<tr><td>[{html.escape(label)}]</td><td>{html.escape(EXEMPTIONS["third-party"])}</td></tr>' for label, status in key_rows if status == 'redacted')}
+{exemption_rows}
 {''.join(f'<tr><td>withheld entry</td><td>{html.escape(w["exemption"])}</td></tr>' for w in withheld)}
 </table>
 </body></html>

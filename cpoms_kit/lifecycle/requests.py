@@ -52,7 +52,8 @@ def sar_due(received: date, cal: Calendar, months: int = 1) -> tuple[date, date]
 def compute_due(kind: str, received: date, cal: Calendar, given: date | None) -> tuple[date | None, date | None]:
     if kind == "sar":
         if given:
-            raise InputError("a SAR's deadline is set by law (one calendar month); --due is for police, court and professional requests")
+            raise InputError("a SAR's deadline is set by law (one calendar month); "
+                             "--due is for police, court and professional requests")
         return sar_due(received, cal)
     if kind == "parent-educational":
         if given:

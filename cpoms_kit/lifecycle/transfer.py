@@ -54,7 +54,8 @@ def key_file_info(path: Path) -> str:
     if run.code != 0 or len(pubs) != 1:
         raise InputError(f"--to-key {path} must hold exactly one OpenPGP public key (found {len(pubs)})")
     if pubs[0][1] in ("e", "r", "d", "i"):
-        raise GpgError(f"--to-key {path}: the key is {dict(e='expired', r='revoked').get(pubs[0][1], 'unusable')}; ask the receiving DSL for a current key")
+        state = dict(e="expired", r="revoked").get(pubs[0][1], "unusable")
+        raise GpgError(f"--to-key {path}: the key is {state}; ask the receiving DSL for a current key")
     if "E" not in pubs[0][11]:
         raise GpgError(f"--to-key {path}: the key has no usable encryption subkey")
     fpr = next(r[9] for r in rows if r[0] == "fpr")
@@ -91,7 +92,8 @@ def summary(chron: list[Entry], now: datetime) -> dict[str, Any]:
         "last": chron[-1].occurred_at.date().isoformat() if chron else None,
         "categories": cats, "high_priority": sum(1 for e in chron if e.high_priority),
         "case_status": case.status if case else None, "complex": bool(case and case.complex),
-        "open_actions": [{"action": a.action, "planned": a.recorded_at.date().isoformat()} for a in (case.open_actions if case else [])],
+        "open_actions": [{"action": a.action, "planned": a.recorded_at.date().isoformat()}
+                         for a in (case.open_actions if case else [])],
         "main_concerns": [{
             "date": e.occurred_at.date().isoformat(), "type": e.type, "category": e.category,
             "subcategories": list(e.subcategories), "high_priority": e.high_priority,
@@ -211,6 +213,25 @@ def open_bundle(store: Store, data: bytes, sender_key: bytes | None) -> tuple[di
     return doc, how
 
 
+def _original(o: Entry, staff_there: dict[str, Any], from_school: str) -> dict[str, Any]:
+    """What the sending school recorded about an entry, kept beside its copy here: staff there are
+    named (their ids mean nothing here), the original id, type and author stay."""
+    who = staff_there.get(o.recorded_by, {})
+    original = {"id": o.id, "type": o.type, "school": from_school, "recorded_by": o.recorded_by,
+                "recorded_by_name": who.get("name", o.recorded_by), "recorded_by_role": who.get("role"),
+                "recorded_at": o.recorded_at.isoformat()}
+    for fld in ("action", "status", "follows", "amends"):
+        if getattr(o, fld):
+            original[fld] = getattr(o, fld)
+    for fld in ("about_staff", "assigned_to"):
+        sid = getattr(o, fld)
+        if sid:
+            original[fld] = staff_there.get(sid, {}).get("name", sid)
+    if o.extra:
+        original["extra"] = o.extra
+    return original
+
+
 def receive(store: Store, bundle: Path, by: str, as_pupil: str | None, sender_key: Path | None,
             receipt_out: Path | None) -> tuple[Entry, dict[str, Any]]:
     from ulid import ULID
@@ -253,19 +274,7 @@ def receive(store: Store, bundle: Path, by: str, as_pupil: str | None, sender_ke
     ids = {o.id: str(ULID.from_datetime(now)) for o in olds}
     new_entries = []
     for o in olds:
-        who = staff_there.get(o.recorded_by, {})
-        original = {"id": o.id, "type": o.type, "school": doc["from_school"], "recorded_by": o.recorded_by,
-                    "recorded_by_name": who.get("name", o.recorded_by), "recorded_by_role": who.get("role"),
-                    "recorded_at": o.recorded_at.isoformat()}
-        for fld in ("action", "status", "follows", "amends"):
-            if getattr(o, fld):
-                original[fld] = getattr(o, fld)
-        for fld in ("about_staff", "assigned_to"):
-            sid = getattr(o, fld)
-            if sid:
-                original[fld] = staff_there.get(sid, {}).get("name", sid)
-        if o.extra:
-            original["extra"] = o.extra
+        original = _original(o, staff_there, doc["from_school"])
         subject_role = next((r.role for r in o.pupils), "subject")
         new_entries.append(Entry(
             id=ids[o.id], type="transferred", occurred_at=o.occurred_at, recorded_at=now, recorded_by=signer.id,
@@ -364,7 +373,8 @@ def record_receipt(store: Store, path: Path, by: str) -> Entry:
     if run.first("BADSIG") or not valid:
         raise GpgError("the receipt's signature is bad, missing, or not by the key the file was sent to")
     if valid[-1].upper() != str(sent.extra.get("to_fingerprint")).upper():
-        raise GpgError(f"the receipt is signed by {valid[-1]}, not by the key the file was sent to ({sent.extra.get('to_fingerprint')})")
+        raise GpgError(f"the receipt is signed by {valid[-1]}, "
+                       f"not by the key the file was sent to ({sent.extra.get('to_fingerprint')})")
     extra = {"bundle_id": doc["bundle_id"], "received_at": doc["received_at"], "received_by": doc["by"],
              "receiving_school": doc.get("school"), "entries_received": doc.get("entries_received"),
              "receipt_sha256": hashlib.sha256(data).hexdigest()}

@@ -10,9 +10,10 @@ import pluggy
 
 from cpoms_kit import hookspecs
 from cpoms_kit.errors import CpomsError
+from cpoms_kit.infra import layout
 
 GROUP = "cpoms_kit"
-LOCAL_DIR = "plugins"
+LOCAL_DIR = layout.PLUGINS
 
 
 def get_plugin_manager(root: Path | None = None, disabled: tuple[str, ...] = ()) -> pluggy.PluginManager:
@@ -40,6 +41,8 @@ def _load_local(pm: pluggy.PluginManager, folder: Path) -> None:
         if pm.is_blocked(name) or pm.is_blocked(path.stem):
             continue
         spec = importlib.util.spec_from_file_location(f"cpoms_local_plugin_{path.stem}", path)
+        if spec is None or spec.loader is None:  # never for a .py file; said plainly if it were
+            raise CpomsError(f"local plugin {path.name} cannot be loaded as a Python module")
         module = importlib.util.module_from_spec(spec)
         # No __pycache__ inside the records repository: it would be an untracked file there.
         writes, sys.dont_write_bytecode = sys.dont_write_bytecode, True

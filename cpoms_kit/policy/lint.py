@@ -16,6 +16,7 @@ Nothing here writes anything: a draft's plaintext stays in memory.
 
 from __future__ import annotations
 
+import builtins
 import re
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -258,12 +259,13 @@ class LintContext:
             out[ref.id] = ref.role
         return out
 
+    # `builtins.list`: in this class, after `def list`, a bare `list` names that method.
     @cached_property
-    def people(self) -> list[Person]:
+    def people(self) -> builtins.list[Person]:
         return ([Person(i, n, "pupil") for i, n in self.pupils.items()]
                 + [Person(i, n, "staff") for i, n in self.staff.items()])
 
-    def mentions(self, name: str, text: str | None = None) -> list[re.Match]:
+    def mentions(self, name: str, text: str | None = None) -> builtins.list[re.Match]:
         """Where a name is written as a whole word, case as on the roster."""
         text = self.body if text is None else text
         parts = name.split()
@@ -292,7 +294,8 @@ class LintReport:
 
 
 def split_registered(registered) -> tuple[list[Any], list[WordList]]:
-    checks, lists = [], []
+    checks: list[Any] = []
+    lists: list[WordList] = []
     for obj in registered.values():
         (lists if isinstance(obj, WordList) else checks).append(obj)
     return checks, lists

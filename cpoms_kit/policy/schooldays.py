@@ -131,7 +131,8 @@ class Calendar:
         while left:
             d += timedelta(days=1)
             if d > last_term_end:
-                raise CpomsError(f"cpoms.toml has no term dates after {last_term_end}: add next term's [[terms]] to count {n} school days from {start}")
+                raise CpomsError(f"cpoms.toml has no term dates after {last_term_end}: "
+                                 f"add next term's [[terms]] to count {n} school days from {start}")
             if self.is_school_day(d):
                 left -= 1
         return d

@@ -32,6 +32,7 @@ from typing import Any, Callable, Protocol
 from cpoms_kit.infra.atomicfile import replace_file
 from cpoms_kit.errors import CpomsError, GpgError
 from cpoms_kit.infra.gitrepo import blob_id  # noqa: F401 - the cache's key, re-exported for tests
+from cpoms_kit.infra import layout
 from cpoms_kit.infra.gpg import Gpg
 from cpoms_kit.model import Entry, PupilRef, Staff, parse_entry
 from cpoms_kit.infra.runtime import alongside, behind, cache_on, paused, settle
@@ -51,7 +52,7 @@ class EntrySource(Protocol):
     def entry_blobs(self, shas: dict[str, str]) -> dict[str, bytes]: ...
 
 
-CACHE_DIR = "cpoms-cache"
+CACHE_DIR = layout.ENTRY_CACHE
 VERSION = 2
 DELTA_MAX = 500  # entries; past this the base is rewritten with them
 
@@ -151,7 +152,7 @@ class EntryCache:
 
     def __init__(self, store: EntrySource):
         self.store = store
-        folder = store.root / ".git" / CACHE_DIR
+        folder = layout.dot_git(store.root, CACHE_DIR)
         self.path = folder / "entries.json.gpg"
         self.delta_path = folder / "delta.bin"
         self._base: dict[str, Row | None] = {}
@@ -209,6 +210,8 @@ class EntryCache:
             return None  # unreadable or stale format: rebuilt from the entries themselves
 
     def _read_delta(self) -> dict[str, Row | None]:
+        if self._delta_key is None:
+            return {}  # no trusted base read yet: its key is what seals the delta
         try:
             sealed = self.delta_path.read_bytes()
         except OSError:
@@ -275,7 +278,7 @@ def _load_entries(store: EntrySource, progress: Callable[[int, int], None] | Non
     fresh: dict[str, Entry | None] = {}
     damaged: dict[str, str] = {}
     with store.gpg.decrypting(todo) as batch:
-        built = {i: from_row(cached[shas[i]]) for i in ids if i not in todo and cached[shas[i]] is not None}
+        built = {i: from_row(row) for i in ids if i not in todo and (row := cached[shas[i]]) is not None}
         for i, data in batch:
             try:
                 fresh[i] = parse_committed(i, data) if data is not None else None

@@ -13,7 +13,8 @@ def recipients_for(entry: Entry, staff: dict[str, Staff]) -> list[Staff]:
     if about is not None and about.is_dsl:
         readers = [s for s in active if s.role == "governor"]
         if not readers:
-            raise InputError("a concern about a DSL or deputy DSL must go to the safeguarding governor, and none is enrolled (`cpoms staff add … --role governor`)")
+            raise InputError("a concern about a DSL or deputy DSL must go to the safeguarding governor, and none is enrolled "
+                             "(`cpoms staff add … --role governor`)")
     else:
         readers = [s for s in active if s.is_dsl]
         if not readers:

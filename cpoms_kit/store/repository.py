@@ -296,19 +296,19 @@ class Store:
         """Encrypt the pupil roster to every active member of staff (they name pupils on concerns)."""
         rows = [asdict(p) for p in pupils.values()]
         plain = json.dumps(rows, default=str, ensure_ascii=False, indent=1).encode()
-        staff = [s for s in (staff or self.staff()).values() if s.active]
-        if not staff:
+        active = [s for s in (staff or self.staff()).values() if s.active]
+        if not active:
             raise InputError("enrol staff first (`cpoms staff add`): the pupil roster is encrypted to them")
         # One person's expired or revoked key must not stop enrolling pupils or changing the staff
         # roster (least of all removing or re-keying that person): they are left out, by name, and
         # included again when their key is renewed (`staff set-key` rewrites the roster).
         self.ensure_public_keys()
-        bad = self.gpg.unusable([s.fingerprint for s in staff])
-        for s in staff:
+        bad = self.gpg.unusable([s.fingerprint for s in active])
+        for s in active:
             if s.fingerprint in bad:
                 self.warn_once(f"the pupil roster was not encrypted to {s.id}: key {s.fingerprint} {bad[s.fingerprint]} "
                                f"(renew it, then `cpoms staff set-key {s.id} --key FPR`)")
-        usable = [s for s in staff if s.fingerprint not in bad]
+        usable = [s for s in active if s.fingerprint not in bad]
         if not any(s.is_dsl for s in usable):
             raise GpgError("the pupil roster must be readable by the DSL team, and no DSL or deputy has a usable key "
                            "(`cpoms doctor` shows each key's state)")
@@ -459,10 +459,11 @@ class Store:
             path.with_name(f".{path.name}.tmp").unlink(missing_ok=True)
             if path not in backups:
                 continue
-            if backups[path] is None:
+            backup = backups[path]
+            if backup is None:
                 path.unlink(missing_ok=True)
             else:
-                os.replace(backups[path], path)
+                os.replace(backup, path)
         try:
             gitrepo.run(self.root, "reset", "-q", "--", *rels)
         except Exception as exc:  # noqa: BLE001 - say exactly what is left to do
