@@ -24,7 +24,7 @@ import pluggy
 if TYPE_CHECKING:  # types only: this module sits below everything it names
     from cpoms_kit.model import Entry
     from cpoms_kit.pluginhost.contracts import (
-        AlertChannel, Category, DeadlineRule, EntryType, LintCheck, Register, Report,
+        AlertChannel, Category, DeadlineRule, EntryType, LintCheck, Register, Report, RepositorySecret,
     )
     from cpoms_kit.policy.lint import WordList
     from cpoms_kit.store.repository import Store
@@ -98,6 +98,24 @@ def cpoms_register_reports(register: Register[Report]) -> None:
     ``title`` and ``render(view, now, findings) -> str`` (Markdown). A report whose ``html`` is true
     returns finished, escaped HTML instead, which skips Markdown (much faster for big tables).
     Called by `cpoms site build`; a report that raises shows its error on its own page.
+    """
+
+
+@hookspec
+def cpoms_register_secrets(register: Register[RepositorySecret]) -> None:
+    """Register the files of the records repository that are encrypted to the people who may read
+    them (the site passwords, the pupil roster, anything a plugin keeps there), one per call.
+
+    Call ``register(secret)`` with a :class:`~cpoms_kit.pluginhost.contracts.RepositorySecret`:
+    ``path`` (a repository path, "/" separated; ``*`` matches within a folder), ``description`` and
+    ``readers(staff) -> people`` who may read it now, optionally ``revoke(plaintext, lost, now)``,
+    the plaintext to keep once someone in ``lost`` may no longer read it (new passwords, say), with
+    a notice for whoever ran the command. Every staff change (`cpoms staff remove`, ``set-role``,
+    ``set-key``) and `cpoms reencrypt` re-encrypt each such file whose recipients are not its
+    readers, in the same signed commit; `cpoms doctor` reports one still addressed to someone who
+    may no longer read it. Entries are not registered here: they are re-encrypted one by one, each
+    proven unchanged by `cpoms verify`. A plugin that raises here stops those commands: a secret
+    left out would stay readable by someone who left.
     """
 
 

@@ -8,6 +8,7 @@ import gzip
 import html
 import json
 import os
+import zlib
 from datetime import date
 from pathlib import Path
 from types import SimpleNamespace
@@ -130,6 +131,143 @@ def test_vendor_files_are_not_read_but_their_paths_are(tmp_path, secrets):
     assert leakscan.scan(folder, secrets, leakscan.vendor_hashes()) == []
     (folder / "assets" / src.name).write_bytes(src.read_bytes() + b"//" + NAME.encode())
     assert "name" in kinds(leakscan.scan(folder, secrets, leakscan.vendor_hashes()))
+
+
+# -- what a human would read (issue 16, point 5) ------------------------------------------------
+# Each of these passed the scan before: a reader sees the name, the scan saw other words or bytes.
+
+def _hide(text: str) -> str:
+    """Every character of `text` percent-encoded, then the '%' encoded again: "%254C%2569..."."""
+    return "".join(f"%25{b:02X}" for b in text.encode())
+
+
+@pytest.mark.parametrize("data", [
+    "<p>Lily-Mae Thorn\u00adbury</p>",  # soft hyphen
+    "<p>Lily-Mae Thorn&shy;bury</p>",
+    "<p>Lily-Mae Thorn\u200bbury</p>",  # zero-width space
+    "<p>Li\u2060ly-Mae Thorn\ufeffbury</p>",  # word joiner, byte-order mark
+    "<p>Lily-Mae Th\u043ernbury</p>",  # Cyrillic o
+    "<p>\u041c\u0430\u0435</p><p>L\u0456ly-\u041c\u0430\u0435 \u03a4h\u03bfrnbury</p>",  # Cyrillic and Greek
+    "<p>\uff2c\uff49\uff4c\uff59-\uff2d\uff41\uff45 \uff34\uff48\uff4f\uff52\uff4e\uff42\uff55\uff52\uff59</p>",  # full width
+    "<p>Lily-Mae Thorn<span>bury</span></p>",  # split across tags
+    "<p>Lily-Mae <b>Thorn</b><i>bury</i></p>",
+    "<p>Lily-Mae Thorn<!-- -->bury</p>",
+    "var t = '\\x4c\\x69\\x6c\\x79-Mae Thornbury';",  # JS byte escapes
+], ids=["soft-hyphen", "shy-entity", "zero-width-space", "word-joiner-bom", "cyrillic-o", "cyrillic-greek",
+        "fullwidth", "split-span", "split-b-i", "split-comment", "js-x-escapes"])
+def test_finds_a_name_as_a_reader_sees_it(tmp_path, secrets, data):
+    leaks = scan_one(tmp_path, secrets, "page.html", data)
+    assert "name" in kinds(leaks) and any("P003" in str(x) for x in leaks), leaks
+
+
+@pytest.mark.parametrize("text", ["Zoe Angstrom", "Zoe\u0308 A\u030angstro\u0308m", "ZO\u00cb \u0104NGSTR\u00d6M"],
+                         ids=["no-accents", "combining-accents", "other-accents"])
+def test_finds_an_accented_name_however_accented(tmp_path, secrets, text):
+    assert "name" in kinds(scan_one(tmp_path, secrets, "p.html", f"<p>{text}</p>"))
+
+
+@pytest.mark.parametrize("data", [
+    lambda: zlib.compress(f"<h1>{NAME}</h1>".encode()),
+    lambda: f"x('{base64.b64encode(zlib.compress(NAME.encode())).decode()}');".encode(),
+    lambda: f"<p data-x='{NAME.encode().hex()}'></p>".encode(),
+    lambda: f"id={NAME.encode().hex().upper()};".encode(),
+    lambda: f"id=fad{NAME.encode().hex()};".encode(),  # glued to a word of hex digits: an odd run
+    lambda: f"<p>{NAME}</p>".encode("utf-16-le"),
+    lambda: f"<p>{NAME}</p>".encode("utf-16"),  # with a byte-order mark
+    lambda: f"<p>{NAME}</p>".encode("utf-16-be"),
+    lambda: base64.b64encode(f"<p>{NAME}</p>".encode("utf-16-le")),
+    lambda: f"?q={_hide(NAME)}".encode(),  # %254C: percent-encoded twice
+    lambda: f"?q={quote(quote(NAME))}".encode(),  # %2520 between the words
+], ids=["zlib", "base64-zlib", "hex", "hex-upper", "hex-odd", "utf-16-le", "utf-16-bom", "utf-16-be",
+        "base64-utf-16", "double-percent", "double-percent-space"])
+def test_finds_a_name_through_more_encodings(tmp_path, secrets, data):
+    leaks = scan_one(tmp_path, secrets, "x.bin", data())
+    assert "name" in kinds(leaks) and any("P003" in str(x) for x in leaks), leaks
+    assert all(NAME not in str(x) and "Thornbury" not in str(x) for x in leaks)
+
+
+def test_finds_a_hex_encoded_name_in_a_file_shaped_like_one_already_read(tmp_path, secrets):
+    """Shell pages differing only in hex names are read once; what a hex run decodes to is still read."""
+    folder = tmp_path / "out"
+    (folder / "c").mkdir(parents=True)
+    (folder / "c" / "a.html").write_text(f'<html data-bundle="{os.urandom(10).hex()}"><h1>Records</h1></html>')
+    (folder / "c" / "b.html").write_text(f'<html data-bundle="{NAME.encode().hex()}"><h1>Records</h1></html>')
+    assert [(x.path, x.kind) for x in leakscan.scan(folder, secrets)] == [("c/b.html", "name")]
+
+
+@pytest.fixture(scope="module")
+def staff_secrets():
+    pupils = [SimpleNamespace(id="P003", name=NAME, dob=date(2017, 1, 30))]
+    staff = [SimpleNamespace(id="rpatel", name="Raj Patel"), SimpleNamespace(id="dquayle", name="Dan Quayle-Reid"),
+             SimpleNamespace(id="office", name="Office")]  # one word: too common to look for
+    return leakscan.Secrets.from_records(pupils, [], [], staff=staff)
+
+
+@pytest.mark.parametrize("text, sid", [("Raj Patel", "rpatel"), ("PATEL, Raj", "rpatel"), ("Dan Quayle-Reid", "dquayle"),
+                                       ("R\u0430j P\u0430tel", "rpatel")])
+def test_finds_staff_names(tmp_path, staff_secrets, text, sid):
+    leaks = scan_one(tmp_path, staff_secrets, "index.html", f"<p>Recorded by {text}</p>")
+    assert [(x.kind, x.detail) for x in leaks] == [("staff-name", f"staff {sid}")]
+    assert "Patel" not in str(leaks[0])
+    assert not scan_one(tmp_path / "2", staff_secrets, "index.html", "<p>Office hours: ask Raj or Mr Patel</p>")
+
+
+@pytest.mark.parametrize("text", ["20170130", "dob=30012017;", "id_20170130", "\uff12\uff10\uff11\uff17\uff10\uff11\uff13\uff10"])
+def test_finds_a_date_of_birth_written_as_eight_digits(tmp_path, secrets, text):
+    leaks = scan_one(tmp_path, secrets, "x.js", f"let d = '{text}';")
+    assert ("dob", "pupil P003") in {(x.kind, x.detail) for x in leaks}, leaks
+
+
+def test_eight_digits_that_are_not_a_date_of_birth_find_nothing(tmp_path, secrets):
+    assert not scan_one(tmp_path, secrets, "x.js", "let d = ['20170131', '201701301', '1700000000', '30012016'];")
+
+
+def test_every_format_character_is_invisible_to_the_scan():
+    import sys
+    import unicodedata
+
+    from cpoms_kit.site.leakscan.normalise import INVISIBLE
+
+    missing = [hex(c) for c in range(sys.maxunicode + 1) if unicodedata.category(chr(c)) == "Cf"
+               and not INVISIBLE.fullmatch(chr(c))]
+    assert not missing
+
+
+def test_the_generic_shell_and_theme_assets_find_nothing_new(tmp_path, secrets, staff_secrets):
+    """No false positive on the kit's own shell and the theme's assets read as output files (not as
+    vendor files): only the URLs their source mentions, as before."""
+    import material
+
+    from cpoms_kit.site.paths import shell_dir
+
+    theme = Path(material.__file__).parent / "templates" / "assets"
+    sources = [*shell_dir().iterdir(), *(theme / "javascripts").rglob("*.js"), *(theme / "stylesheets").rglob("*.css")]
+    folder = tmp_path / "out"
+    folder.mkdir()
+    for i, src in enumerate(s for s in sources if s.is_file()):
+        (folder / f"{i}{src.suffix}").write_bytes(src.read_bytes())
+    for found in (leakscan.scan(folder, secrets), leakscan.scan(folder, staff_secrets)):
+        assert kinds(found) <= {"url"}, [x for x in found if x.kind != "url"]
+
+
+def test_a_title_holding_a_name_is_refused_before_anything_is_built(cpoms, tmp_path):
+    toml = cpoms.repo / "cpoms.toml"
+    base = toml.read_text()
+    out = tmp_path / "site"
+    for title, who in [("Sami\\u00adra Okonkwo-Bright", "pupil P001"), ("Records of Alison Lead", "staff dsl1"),
+                       ("Jack P\\u0435nnywh\\u0456stle", "pupil P002")]:
+        toml.write_text(base + f'\n[site]\ntitle = "{title}"\n')
+        res = cpoms.fails("site", "build", "--out", str(out))
+        assert "[site] title" in res.stderr and who in res.stderr, res.stderr
+        assert "Okonkwo" not in res.stderr and "Lead" not in res.stderr and "stle" not in res.stderr
+        assert not out.exists() and not (cpoms.repo / "site").exists()
+
+
+def test_a_generic_title_is_accepted(secrets):
+    pupils = [SimpleNamespace(id="P003", name=NAME, dob=date(2017, 1, 30))]
+    staff = [SimpleNamespace(id="rpatel", name="Raj Patel")]
+    for title in ("Records", "Follifoot Primary: safeguarding chronology", "DSL team 2026-27"):
+        leakscan.refuse_secrets_in_setting("[site] title", title, pupils, staff)
 
 
 # -- the shortcuts ----------------------------------------------------------------------------
@@ -278,11 +416,5 @@ def test_shingles_equal_every_slice(bodies):
 @given(st.lists(st.sampled_from([b"a", b"0", b"f9", b"G", b"+", b"<", b"\xc3", b"deadbeef" * 2, b"0123456789abcde"]),
                 max_size=60).map(b"".join))
 def test_shape_is_the_hex_name_regex_done_fast(data):
-    """The scan's de-duplication key: the fast way gives the regex's answer on any bytes (a run
-    that decodes to something readable is kept: it is not one of the kit's random names)."""
-    from cpoms_kit.site.leakscan.decoding import hex_decoded, opaque
-
-    def name(m):
-        return b"0" if all(opaque(d) for d in hex_decoded(m.group())) else m.group()
-
-    assert leakscan.shape(data) == leakscan.HEX_NAME.sub(name, data)
+    """The scan's de-duplication key: the fast way gives the regex's answer on any bytes."""
+    assert leakscan.shape(data) == leakscan.HEX_NAME.sub(b"0", data)

@@ -13,10 +13,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from cpoms_kit.site import crypto
-from cpoms_kit.site.package import Bundle, package_site
-
-from browser import ARGS, CHROMIUM, require_chromium
+from browser import ARGS, CHROMIUM, package_cases, require_chromium
 
 pytestmark = pytest.mark.browser
 
@@ -36,8 +33,8 @@ def _page(title: str, body: str, depth: int) -> str:
             f"<body><nav><a href='{up}index.html'>Home</a></nav><article>{body}</article></body></html>")
 
 
-def make_rendered(root: Path) -> Path:
-    files = {
+def rendered_pages() -> dict[str, str]:
+    return {
         "index.html": _page("Team reports", "<h1>Team reports</h1>"
                             "<a id='to-gov' href='reports/governors.html'>Governors</a> "
                             "<a id='to-case' href='cases/k9/'>Case k9</a> "
@@ -57,28 +54,12 @@ def make_rendered(root: Path) -> Path:
         "cases/m2/index.html": _page(OTHER_NAME, f"<h1>Chronology of {OTHER_NAME}</h1>", 2),
         "assets/stylesheets/main.css": "body { color: rgb(17, 17, 17); }",
     }
-    for rel, text in files.items():
-        (root / rel).parent.mkdir(parents=True, exist_ok=True)
-        (root / rel).write_text(text, encoding="utf-8")
-    return root
 
 
 def make_site(tmp: Path, iterations: int = FAST, idle_minutes: float = 15, real: tuple = ()) -> tuple[Path, dict[str, str]]:
     """`real`: bundle names whose slots use the full KDF cost (the rest use `iterations`)."""
-    rendered = make_rendered(tmp / "rendered")
-    keys = {n: crypto.new_content_key() for n in ("team", "P001", "P002")}
-    def slots(name, pw):
-        n = crypto.KDF_ITERATIONS if name in real else iterations
-        own = [crypto.wrap_key(keys[name], pw, "case", n)] if pw else []
-        return own + [crypto.wrap_key(keys[name], TEAM_PW, "team", n)]
-    bundles = [
-        Bundle("team", "", "index.html", keys["team"], slots("team", None), grants=["P001", "P002"]),
-        Bundle("P001", "cases/k9/", "cases/k9/index.html", keys["P001"], slots("P001", CASE_PW)),
-        Bundle("P002", "cases/m2/", "cases/m2/index.html", keys["P002"], slots("P002", OTHER_PW)),
-    ]
-    out = tmp / "site"
-    shells = package_site(rendered, out, bundles, idle_minutes=idle_minutes)
-    shutil.rmtree(rendered)  # the browser sees only what package_site wrote
+    cases = {"P001": ("cases/k9/", CASE_PW), "P002": ("cases/m2/", OTHER_PW)}
+    out, shells, _ = package_cases(tmp, rendered_pages(), cases, TEAM_PW, iterations, real, idle_minutes)
     return out, shells
 
 

@@ -177,12 +177,13 @@ def test_package_site_writes_only_ciphertext_and_generic_shells(tmp_path):
     # Decrypt it back the way the viewer does: slot -> key -> manifest -> page; team grants the case.
     team = _load_data(out, "index.html")
     key = crypto.unwrap_key(team["slots"][0], "team-pass")
-    manifest = json.loads(crypto.decrypt_file(key, team["id"], "/manifest", base64.b64decode(team["manifest"])))
+    manifest = json.loads(crypto.decrypt_file(key, team["id"], "/manifest", base64.b64decode(team["manifest"]), team["build"]))
     assert set(manifest["files"]) == {"index.html", "reports/governors.html", "reports/chart.svg",
                                       "assets/chart-in-assets.svg", "sitemap.xml"}
     i, mime = manifest["files"]["reports/chart.svg"]
     assert mime == "image/svg+xml"
-    assert b"Neglect 4" in crypto.decrypt_file(key, team["id"], "reports/chart.svg", base64.b64decode(team["files"][i]))
+    assert b"Neglect 4" in crypto.decrypt_file(key, team["id"], "reports/chart.svg", base64.b64decode(team["files"][i]),
+                                              team["build"])
     (grant,) = manifest["grants"]
     assert grant["prefix"] == "cases/k9/" and base64.b64decode(grant["key"]) == bundles[1].content_key
     case = _load_data(out, shells["P001"])
@@ -190,13 +191,14 @@ def test_package_site_writes_only_ciphertext_and_generic_shells(tmp_path):
     assert crypto.unwrap_key(case["slots"][0], "team-pass") is None
     assert crypto.unwrap_key(case["slots"][0], "case-pass") == bundles[1].content_key
     # A case blob moved into the team bundle (or to another path) does not decrypt.
-    cm = json.loads(crypto.decrypt_file(bundles[1].content_key, case["id"], "/manifest", base64.b64decode(case["manifest"])))
+    cm = json.loads(crypto.decrypt_file(bundles[1].content_key, case["id"], "/manifest", base64.b64decode(case["manifest"]),
+                                        case["build"]))
     ci, _ = cm["files"]["cases/k9/index.html"]
     moved = base64.b64decode(case["files"][ci])
     with pytest.raises(crypto.DecryptionError):
-        crypto.decrypt_file(bundles[1].content_key, team["id"], "cases/k9/index.html", moved)
+        crypto.decrypt_file(bundles[1].content_key, team["id"], "cases/k9/index.html", moved, case["build"])
     with pytest.raises(crypto.DecryptionError):
-        crypto.decrypt_file(bundles[1].content_key, case["id"], "index.html", moved)
+        crypto.decrypt_file(bundles[1].content_key, case["id"], "index.html", moved, case["build"])
 
 
 def test_package_site_names_are_random_each_build(tmp_path):

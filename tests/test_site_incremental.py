@@ -21,9 +21,9 @@ from cpoms_kit.site import crypto
 def _bundle(out: Path, data: str, key: bytes) -> tuple[dict, dict[str, str]]:
     text = (out / data).read_text(encoding="ascii")
     payload = json.loads(text[len("cpomsBundle("):-3])
-    bid = payload["id"]
-    manifest = json.loads(crypto.decrypt_file(key, bid, "/manifest", crypto._unb64(payload["manifest"])))
-    files = {path: crypto.decrypt_file(key, bid, path, crypto._unb64(payload["files"][i])).decode("utf-8")
+    bid, build = payload["id"], payload["build"]
+    manifest = json.loads(crypto.decrypt_file(key, bid, "/manifest", crypto._unb64(payload["manifest"]), build))
+    files = {path: crypto.decrypt_file(key, bid, path, crypto._unb64(payload["files"][i]), build).decode("utf-8")
              for path, (i, _mime) in manifest["files"].items()}
     return manifest, files
 

@@ -22,7 +22,8 @@ AWKWARD = {
 def awkward(cpoms):
     for pid, name in AWKWARD.items():
         cpoms("pupil", "add", pid, "--name", name, "--dob", "2016-05-05")
-        cpoms.add("tj", (pid,), "Wellbeing", "2026-11-26T10:00", f"At 10:00 in the hall {name} said they were cold. Present: Tom Jones.")
+        cpoms.add("tj", (pid,), "Wellbeing", "2026-11-26T10:00",
+                  f"At 10:00 in the hall {name} said they were cold. Present: Tom Jones.")
     cpoms.add("ms", ("P001",), "Behaviour", "2026-11-26T11:00", "At 11:00 in class a chair was thrown. Present: Mia Smith.")
     return cpoms
 

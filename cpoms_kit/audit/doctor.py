@@ -6,7 +6,7 @@ import shutil
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
-from cpoms_kit.infra import gitrepo, layout
+from cpoms_kit.infra import gitrepo, layout, textconv
 from cpoms_kit.store.repository import Store
 
 
@@ -94,6 +94,10 @@ def _repo(store: Store) -> list[Finding]:
         n = len(status.splitlines())
         out.append(Finding("warning", f"{n} uncommitted or untracked file(s) in the repository",
                            "run `cpoms verify` to see whether any is a tampered entry; remove stray files (`git status`)"))
+    if not textconv.installed(root):
+        out.append(Finding("warning", "this clone's git diff driver for entries is missing or out of date: `git log -p` "
+                           "shows ciphertext, or stops at an entry this keyring cannot decrypt",
+                           "`cpoms doctor --fix` installs it (in .git/config, for this clone only)"))
     lock = f"{layout.DOT_GIT}/{layout.INDEX_LOCK}"
     if layout.dot_git(root, layout.INDEX_LOCK).exists():
         out.append(Finding("warning", f"{lock} exists: a git command crashed or is running",
@@ -133,5 +137,33 @@ def _entries(store: Store) -> list[Finding]:
     return out
 
 
+def _secrets(store: Store) -> list[Finding]:
+    """Secret files (the `cpoms_register_secrets` hook) still addressed to someone who may no longer
+    read them, or to a key that is nobody's now; and plugins that failed to say what they keep."""
+    from cpoms_kit.audit.reencrypt import _key_index, addressed
+    from cpoms_kit.pluginhost import contracts
+
+    out = []
+    registered = store.hooks.collect(contracts.SECRETS, strict=False)
+    for plugin, why in sorted(registered.broken.items()):
+        out.append(Finding("problem", f"plugin {plugin} failed to register its secrets ({why}): they are not "
+                           "re-encrypted when someone leaves", "fix or disable the plugin (`cpoms plugins`), then "
+                           "`cpoms reencrypt --by DSL_ID`"))
+    if registered.broken:
+        return out  # `cpoms reencrypt` refuses to run until every plugin registers
+    staff = store.staff()
+    for found in addressed(store, staff, _key_index(store)):
+        if found.lost:
+            who = ", ".join(s.id for s in found.lost)
+            out.append(Finding("problem", f"{found.item.label} is still encrypted to {who}, who may no longer read it",
+                               "`cpoms reencrypt --by DSL_ID` re-encrypts it to those who may (and replaces what "
+                               "they could use: the site passwords are all new)"))
+        stale = found.stale_keys(staff)
+        if stale:
+            out.append(Finding("warning", f"{found.item.label} is still encrypted to key(s) nobody on the staff roster "
+                               f"holds now: {', '.join(stale)}", "`cpoms reencrypt --by DSL_ID`"))
+    return out
+
+
 def diagnose(store: Store, days: int = 60) -> list[Finding]:
-    return [*_keys(store, store.now(), days), *_agent(store), *_repo(store), *_entries(store)]
+    return [*_keys(store, store.now(), days), *_agent(store), *_repo(store), *_entries(store), *_secrets(store)]

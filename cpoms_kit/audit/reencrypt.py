@@ -1,9 +1,14 @@
-"""Re-encrypting entries after the DSL team (or a key) changes: only those whose recipients differ
-from what `recipients_for()` says now, all in ONE commit signed by a DSL.
+"""Re-encrypting after the DSL team (or a key) changes: the entries whose recipients differ from
+what `recipients_for()` says now, and every secret the repository holds whose recipients differ
+from its readers (the `cpoms_register_secrets` hook: site passwords, pupil roster, a plugin's
+files; cpoms_kit.store.secretfiles), all in ONE commit signed by a DSL.
 
-The plaintext is re-encrypted byte for byte (never re-rendered), so anyone who can read both the
-old and the new version can prove it unchanged: `cpoms verify` does exactly that. The commit lists
-each entry id as an `Entry:` trailer; verify refuses any entry change not listed there.
+An entry's plaintext is re-encrypted byte for byte (never re-rendered), so anyone who can read both
+the old and the new version can prove it unchanged: `cpoms verify` does exactly that. The commit
+lists each entry id as an `Entry:` trailer; verify refuses any entry change not listed there. A
+secret's plaintext is kept too, unless it is still addressed to someone who may no longer read
+it: then its `revoke` says what to keep (the site passwords: all new), and the notice it gives
+(the new team password) is returned to be told once. Each secret is named in a `Secret:` trailer.
 """
 
 from __future__ import annotations
@@ -13,10 +18,14 @@ from dataclasses import dataclass, field
 from cpoms_kit.infra import gitrepo, layout
 from cpoms_kit.audit import openpgp, rules
 from cpoms_kit.audit.signatures import KeyIndex
-from cpoms_kit.errors import CpomsError
-from cpoms_kit.model import parse_entry
+from cpoms_kit.errors import CpomsError, GpgError
+from cpoms_kit.infra.gpg import KeyLocked
+from cpoms_kit.model import Staff, parse_entry
+from cpoms_kit.store import secretfiles
 from cpoms_kit.store.recipients import recipients_for
 from cpoms_kit.store.repository import Store
+
+SECRET_TRAILER = "Secret"
 
 
 @dataclass
@@ -24,9 +33,28 @@ class Result:
     changed: list[str] = field(default_factory=list)
     unreadable: list[str] = field(default_factory=list)
     commit: str | None = None
+    secrets: list[str] = field(default_factory=list)  # paths re-encrypted (or, dry, to be)
+    unreadable_secrets: list[str] = field(default_factory=list)
+    notices: list[str] = field(default_factory=list)  # to tell whoever ran it, once (a new site password)
 
     def to_json(self) -> dict:
-        return {"changed": self.changed, "unreadable": self.unreadable, "commit": self.commit}
+        return {"changed": self.changed, "unreadable": self.unreadable, "commit": self.commit,
+                "secrets": self.secrets, "unreadable_secrets": self.unreadable_secrets, "notices": self.notices}
+
+
+@dataclass(frozen=True)
+class Addressed:
+    """Whom one secret file is encrypted to, against whom it should be."""
+
+    item: secretfiles.Held
+    ciphertext: bytes
+    have: frozenset[str]  # primary fingerprints of its recipients (a key id nobody holds: as it is)
+    lost: tuple[Staff, ...]  # on the roster, among its recipients, and may no longer read it
+
+    def stale_keys(self, staff: dict[str, Staff]) -> list[str]:
+        """Recipients that are nobody's key now (a replaced key, a key never enrolled)."""
+        current = {s.fingerprint for s in staff.values()}
+        return sorted(self.have - current)
 
 
 def _key_index(store: Store) -> KeyIndex:
@@ -34,6 +62,38 @@ def _key_index(store: Store) -> KeyIndex:
     fprs = [s.fingerprint for s in store.staff().values()]
     exported = store.gpg._gpg.export_keys(fprs, armor=False) if fprs else b""
     return KeyIndex.from_blobs(blobs, exported if isinstance(exported, bytes) else exported.encode("latin-1"))
+
+
+def recipients(blob: bytes, keys: KeyIndex) -> set[str]:
+    """The primary fingerprints an OpenPGP message is encrypted to (a key id no key here holds, as it is)."""
+    have = set()
+    for kid in openpgp.recipient_keyids(blob) or []:
+        found = keys.by_keyid.get(kid)
+        have.add(found[0].fingerprint if found else kid)
+    return have
+
+
+def addressed(store: Store, staff: dict[str, Staff], keys: KeyIndex) -> list[Addressed]:
+    """Every secret file the repository holds, with its recipients and who among them has lost it."""
+    by_fpr = {s.fingerprint: s for s in staff.values()}
+    out = []
+    for item in secretfiles.held(store):
+        blob = (store.root / item.path).read_bytes()
+        have = recipients(blob, keys)
+        readers = secretfiles.may_read(item.secret, staff)
+        lost = tuple(by_fpr[f] for f in sorted(have) if f in by_fpr and by_fpr[f].id not in readers)
+        out.append(Addressed(item, blob, frozenset(have), lost))
+    return out
+
+
+def _secrets_todo(store: Store, staff: dict[str, Staff], keys: KeyIndex) -> list[tuple[Addressed, list[Staff]]]:
+    """The secret files whose recipients are not those who may read them (with a usable key)."""
+    todo = []
+    for found in addressed(store, staff, keys):
+        to = secretfiles.encrypt_to(store, found.item, staff)
+        if found.have != {s.fingerprint for s in to}:
+            todo.append((found, to))
+    return todo
 
 
 def reencrypt(store: Store, by: str | None = None, dry_run: bool = False, progress: bool = True) -> Result:
@@ -55,15 +115,12 @@ def reencrypt(store: Store, by: str | None = None, dry_run: bool = False, progre
         except (CpomsError, UnicodeDecodeError):
             raise CpomsError(f"entry {eid} decrypts but is malformed; nothing was re-encrypted") from None
         readers = recipients_for(entry, staff)
-        want = {s.fingerprint for s in readers}
-        have = set()
-        for kid in openpgp.recipient_keyids(blobs[eid]) or []:
-            found = keys.by_keyid.get(kid)
-            have.add(found[0].fingerprint if found else kid)
-        if have != want:
+        if recipients(blobs[eid], keys) != {s.fingerprint for s in readers}:
             todo.append((eid, data, readers))
     result.changed = [t[0] for t in todo]
-    if dry_run or not todo:
+    secrets = _secrets_todo(store, staff, keys)
+    result.secrets = [found.item.path for found, _ in secrets]
+    if dry_run or not (todo or secrets):
         return result
 
     from rich.progress import Progress
@@ -74,10 +131,42 @@ def reencrypt(store: Store, by: str | None = None, dry_run: bool = False, progre
         for eid, data, readers in todo:
             encrypted[eid] = store.encrypt(data, readers)  # the same bytes, new recipients
             bar.advance(task)
-    trailers = "\n".join(f"{rules.REENCRYPT_TRAILER}: {eid}" for eid in result.changed)
-    message = f"{rules.REENCRYPT_SUBJECT}{len(todo)} entries\n\n{trailers}\n"
-    with store.transaction(message, signer) as tx:
+    written = _secret_files(store, secrets, result)
+    if not (encrypted or written):
+        return result  # only secrets this keyring cannot read: nothing to commit
+    with store.transaction(_message(result), signer) as tx:
         for eid, data in encrypted.items():
             tx.write(store.entry_path(eid).relative_to(store.root).as_posix(), data)
+        for path, (read, data) in written.items():
+            if (store.root / path).read_bytes() != read:
+                raise CpomsError(f"{path} was changed by another command while this one ran; nothing was "
+                                 "re-encrypted: run it again")
+            tx.write(path, data)
     result.commit = gitrepo.run(store.root, "rev-parse", "HEAD").strip()
     return result
+
+
+def _secret_files(store: Store, secrets: list[tuple[Addressed, list[Staff]]], result: Result) -> dict[str, tuple[bytes, bytes]]:
+    """Each secret re-encrypted: path -> (the ciphertext read, the one replacing it). Those this
+    keyring cannot read go to `result.unreadable_secrets`; notices to `result.notices`."""
+    written: dict[str, tuple[bytes, bytes]] = {}
+    for found, to in secrets:
+        try:
+            data, notice = secretfiles.reencrypted(store, found.item, found.ciphertext, to, list(found.lost))
+        except KeyLocked:
+            raise  # says how to unlock the key; nothing is committed
+        except GpgError:
+            result.unreadable_secrets.append(found.item.path)
+            continue
+        written[found.item.path] = (found.ciphertext, data)
+        if notice:
+            result.notices.append(notice)
+    result.secrets = list(written)
+    return written
+
+
+def _message(result: Result) -> str:
+    what = f"{len(result.changed)} entries" + (f" and {len(result.secrets)} secret files" if result.secrets else "")
+    trailers = [f"{rules.REENCRYPT_TRAILER}: {eid}" for eid in result.changed]
+    trailers += [f"{SECRET_TRAILER}: {path}" for path in result.secrets]
+    return f"{rules.REENCRYPT_SUBJECT}{what}\n\n" + "\n".join(trailers) + "\n"

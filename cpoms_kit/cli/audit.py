@@ -75,14 +75,21 @@ def log(store, pupil, since, staff_id, as_json):
 @click.command()
 @click.option("--by", metavar="DSL_ID", help="The DSL signing the re-encryption (default: the DSL whose key is here).")
 @click.option("--dry-run", is_flag=True, help="Only say which entries would be re-encrypted.")
+@click.option("--verbose", is_flag=True, help="Also count the entries this keyring cannot read (left as they are).")
 @json_option
 @with_store
-def reencrypt(store, by, dry_run, as_json):
-    """Re-encrypt the entries whose recipients no longer match the roster, in one signed commit.
+def reencrypt(store, by, dry_run, verbose, as_json):
+    """Re-encrypt the entries whose recipients no longer match the roster, and every secret file the
+    repository holds (site passwords, pupil roster, a plugin's) whose recipients are not its
+    readers, in one signed commit. Site passwords still addressed to someone who left the DSL team
+    are all replaced; the new team password is printed once.
 
     Run it after someone joins or leaves the DSL team, a governor changes, or a key is replaced.
     Someone removed keeps what they could already read: old versions stay in git history, and
     anything they copied is beyond reach. Re-encryption protects entries from now on.
+    Entries this keyring cannot read are left as they are, and not counted unless --verbose (on a
+    DSL's machine a count would tell of a concern about the DSL team): when a governor changes, a
+    governor runs it too.
     """
     from cpoms_kit.audit.reencrypt import reencrypt as run
 
@@ -90,27 +97,34 @@ def reencrypt(store, by, dry_run, as_json):
     if as_json:
         emit_json(result.to_json())
         return
-    if result.unreadable:
+    if result.unreadable and verbose:
         click.echo(f"{len(result.unreadable)} entries are not readable with this keyring and were left as they are; "
                    "someone who can read them (e.g. the safeguarding governor) must run `cpoms reencrypt` too", err=True)
-    if not result.changed:
-        click.echo("every entry you can read already has the right recipients")
+    for path in result.unreadable_secrets:
+        click.echo(f"{path} is not readable with this keyring and was left as it is; someone who can read it must "
+                   "run `cpoms reencrypt` too", err=True)
+    for notice in result.notices:  # a new site password: said once
+        click.echo(notice)
+    secrets = f" and {len(result.secrets)} secret files ({', '.join(result.secrets)})" if result.secrets else ""
+    if not (result.changed or result.secrets):
+        click.echo("every entry and secret file you can read already has the right recipients")
     elif dry_run:
-        click.echo(f"would re-encrypt {len(result.changed)} entries: {' '.join(result.changed)}")
-    else:
-        click.echo(f"re-encrypted {len(result.changed)} entries in commit {result.commit[:12]}")
+        click.echo(f"would re-encrypt {len(result.changed)} entries{secrets}: {' '.join(result.changed)}")
+    elif result.commit:
+        click.echo(f"re-encrypted {len(result.changed)} entries{secrets} in commit {result.commit[:12]}")
 
 
 @click.command()
 @click.option("--days", default=60, show_default=True, help="Warn about keys expiring within this many days.")
 @click.option("--fix", is_flag=True, help="Settle files under entries/ that are not committed: commit each whole "
-              "entry (signed by its author) and remove or restore the rest.")
+              "entry (signed by its author) and remove or restore the rest; install this clone's git diff driver.")
 @json_option
 @with_store
 def doctor(store, days, fix, as_json):
     """Health check: keys expired or expiring soon, missing public keys, gpg-agent and pinentry,
-    git, the repository itself, damaged entries and files a stopped command left behind; with the
-    fix for each. Exit 1 when something needs fixing."""
+    git, the repository itself, damaged entries and files a stopped command left behind, secret
+    files (site passwords, pupil roster) still encrypted to someone who left; with the fix for
+    each. Exit 1 when something needs fixing."""
     from cpoms_kit.audit.doctor import diagnose
 
     if fix:
@@ -118,6 +132,11 @@ def doctor(store, days, fix, as_json):
 
         for line in strays.fix(store):
             click.echo(f"fixed: {line}", err=True)
+        from cpoms_kit.infra import textconv
+
+        if not textconv.installed(store.root):
+            textconv.install(store.root)
+            click.echo("fixed: installed the git diff driver (`git log -p` shows entries decrypted)", err=True)
     findings = diagnose(store, days=days)
     if as_json:
         emit_json([f.to_json() for f in findings])

@@ -6,7 +6,8 @@ import click
 
 from cpoms_kit.cli.common import emit_json, json_option, with_store
 
-by_option = click.option("--by", metavar="DSL_ID", help="The DSL signing the passwords file (default: the DSL whose key is here).")
+by_option = click.option("--by", metavar="DSL_ID",
+                         help="The DSL signing the passwords file (default: the DSL whose key is here).")
 
 
 @click.group()
@@ -20,6 +21,7 @@ def site():
     cpoms site password                           the team password
     cpoms site password P001                      that case's own password
     cpoms site password --rotate P001             replace it (old copies keep the old one)
+    cpoms site verify ~/case-review               check a copy against its signed SHA256SUMS
     """
 
 
@@ -75,7 +77,8 @@ def build(store, out, cases, full, by, as_json):
 
 @site.command("password")
 @click.argument("pupil_id", required=False)
-@click.option("--rotate", is_flag=True, help="Replace the password (and its key) with a new one.")
+@click.option("--rotate", is_flag=True, help="Replace the password and its key (the team's: every case's key "
+              "too); the next build re-keys them under new names, so the old password opens none of it.")
 @by_option
 @json_option
 @with_store
@@ -89,3 +92,30 @@ def password(store, pupil_id, rotate, by, as_json):
         emit_json({"pupil": pupil_id, "password": value, "rotated": rotate})
     else:
         click.echo(value)
+
+
+@site.command("verify")
+@click.argument("folder", type=click.Path(), metavar="DIR")
+@json_option
+@with_store
+def verify(store, folder, as_json):
+    """Check a built site (a copy on a stick, a shared drive) before opening it: its SHA256SUMS is
+    signed by an active member of this repository's DSL team, every file has the hash listed, and
+    nothing else is in the folder. A changed viewer or data file could capture the password.
+
+    Exit 0 if the site is as built, 1 with one line per problem if not, 2 if DIR is not a site.
+    """
+    import sys
+    from pathlib import Path
+
+    from cpoms_kit.site.integrity import verify_site
+
+    verdict = verify_site(store, Path(folder))
+    if as_json:
+        emit_json(verdict.to_json())
+    elif verdict.ok:
+        click.echo(f"{folder}: {verdict.files} files as built and signed by {verdict.signer}")
+    else:
+        for problem in verdict.problems:
+            click.echo(f"PROBLEM {problem}")
+    sys.exit(0 if verdict.ok else 1)

@@ -59,14 +59,25 @@ _by = click.option("--by", metavar="DSL_ID", help="The DSL signing this roster c
 def remove_staff(store, staff_id, by):
     """Mark STAFF_ID as having left (kept in the roster, inactive, so history stays attributable).
 
-    Their commits before today still verify; commits they sign from now on do not. Then run
-    `cpoms reencrypt` so new and re-encrypted entries stop going to them. They keep whatever they
-    could already read: old ciphertexts stay in git history.
+    Their commits before today still verify; commits they sign from now on do not. In the same
+    commit every secret the repository holds (the pupil roster, the site passwords, a plugin's)
+    is re-encrypted to those who may still read it; when they were on the DSL team, every site
+    password and content key is replaced, and the new team password is printed here, once (the
+    next `cpoms site build` re-keys every case). Then run `cpoms reencrypt` so entries stop going
+    to them. They keep whatever they could already read: old ciphertexts stay in git history, and
+    a site built before opens with the old passwords: delete old copies.
     """
     from cpoms_kit.store.roster import remove_staff as run
 
-    member = run(store, staff_id, by)
-    click.echo(f"removed {member.id}; now run `cpoms reencrypt` so entries stop going to their key")
+    done = run(store, staff_id, by)
+    _tell(done.notices)
+    click.echo(f"removed {done.member.id}; now run `cpoms reencrypt` so entries stop going to their key")
+
+
+def _tell(notices: list[str]) -> None:
+    """What a staff change did to the repository's secrets (a new site password), said once."""
+    for notice in notices:
+        click.echo(notice)
 
 
 @staff.command("set-role")
@@ -75,11 +86,14 @@ def remove_staff(store, staff_id, by):
 @_by
 @with_store
 def set_role(store, staff_id, role, by):
-    """Change STAFF_ID's role (e.g. promote to deputy-dsl). Then run `cpoms reencrypt`."""
+    """Change STAFF_ID's role (e.g. promote to deputy-dsl). Then run `cpoms reencrypt`.
+
+    Leaving the DSL team this way replaces the site passwords as `staff remove` does."""
     from cpoms_kit.store.roster import set_role as run
 
-    member = run(store, staff_id, role, by)
-    click.echo(f"{member.id} is now {member.role}; run `cpoms reencrypt` to bring entries' recipients in line")
+    done = run(store, staff_id, role, by)
+    _tell(done.notices)
+    click.echo(f"{done.member.id} is now {done.member.role}; run `cpoms reencrypt` to bring entries' recipients in line")
 
 
 @staff.command("set-key")
@@ -93,5 +107,6 @@ def set_key(store, staff_id, fingerprint, by):
     so their earlier commits still verify; then run `cpoms reencrypt` so they can read with the new key."""
     from cpoms_kit.store.roster import set_key as run
 
-    member = run(store, staff_id, fingerprint, by)
-    click.echo(f"{member.id} now uses key {member.fingerprint}; run `cpoms reencrypt` next")
+    done = run(store, staff_id, fingerprint, by)
+    _tell(done.notices)
+    click.echo(f"{done.member.id} now uses key {done.member.fingerprint}; run `cpoms reencrypt` next")

@@ -119,6 +119,21 @@ def run_gpg(args: list[str], data: bytes | None = None, home: str | None = None,
     return GpgRun(done.stdout, status, done.returncode)
 
 
+def verify_detached(data: bytes, signature: bytes, keys: bytes, timeout: float = 60) -> GpgRun:
+    """Check a detached signature over `data` against `keys` (public keys, armored or binary,
+    concatenated) and nothing else: in a throwaway keyring, so the user's keys and their trust play
+    no part, with no gpg-agent started (public keys need none). The caller reads the status lines
+    (GOODSIG, VALIDSIG whose last word is the primary key's fingerprint, BADSIG, ERRSIG...)."""
+    import tempfile
+
+    with tempfile.TemporaryDirectory(prefix="cpoms-verify-") as home:
+        opts = ["--no-autostart", "--trust-model", "always"]
+        run_gpg([*opts, "--import"], keys, home=home, timeout=timeout)
+        sig = Path(home) / "signature.asc"
+        sig.write_bytes(signature)
+        return run_gpg([*opts, "--verify", str(sig), "-"], data, home=home, timeout=timeout)
+
+
 def export_keys(fingerprints: list[str], home: str | None = None, timeout: float = 60) -> bytes:
     """The keyring's copies of these keys (binary OpenPGP); b"" if gpg could not give them."""
     try:
@@ -276,6 +291,14 @@ class Gpg:
                                    extra_args=extra)
         if not result.ok:
             raise (sign and _refusal(result, "sign", sign)) or GpgError(f"gpg could not encrypt: {result.status}")
+        return result.data
+
+    def detach_sign(self, data: bytes, fingerprint: str) -> bytes:
+        """An armored detached signature over `data` by `fingerprint`'s key (a file beside it)."""
+        result = self._gpg.sign(data, keyid=fingerprint, detach=True, clearsign=False, binary=False)
+        if not result or not result.data:
+            raise _refusal(result, "sign", fingerprint) or GpgError(f"gpg could not sign with {fingerprint}: "
+                                                                    f"{result.status or 'failed'}")
         return result.data
 
     def decrypt(self, ciphertext: bytes) -> bytes:

@@ -68,6 +68,10 @@ class Hooks:
     def reports(self) -> Registered[c.Report]:
         return self.collect(c.REPORTS)
 
+    @property
+    def secrets(self) -> Registered[c.RepositorySecret]:
+        return self.collect(c.SECRETS)
+
     def entry_recorded(self, store: Store, entry: Entry) -> None:
         """Every plugin's `cpoms_entry_recorded`, after the entry's commit has landed, each on its
         own: pluggy calls the last-registered plugin first and stops at the first exception, so a

@@ -1,5 +1,6 @@
 """The chronology site: `build` (records to an encrypted folder, by way of tmpfs) with `content`
 (what the site is made of, in memory), `chronology` (the pages' Markdown), `mkdocs_plugin` (MkDocs
 renders it), `stamping` (case pages without a render each), `incremental` (re-render only what
-changed), `package` and `crypto` (per-case encryption), `passwords` (the site's passwords, kept
-encrypted), `paths` (the site's configuration and templates) and `leakscan` (the last check)."""
+changed), `package` and `crypto` (per-case encryption), `integrity` (the signed SHA256SUMS and
+`cpoms site verify`), `passwords` (the site's passwords, kept encrypted), `paths` (the site's
+configuration and templates) and `leakscan` (the last check)."""

@@ -56,12 +56,16 @@ def collect(store, cases: list[str] | tuple[str, ...] = (), progress: Progress =
     """Decrypt and evaluate everything a site shows (one batch decryption, no per-entry gpg)."""
     from cpoms_kit.policy.cases import build_cases
     from cpoms_kit.policy.deadlines import EntryView, evaluate
+    from cpoms_kit.site.leakscan import refuse_secrets_in_setting
     from cpoms_kit.store.recipients import team_can_read
 
     progress("decrypting entries", 0.05)
     entries = store.entries(lambda done, total: progress("decrypting entries", 0.05 + 0.2 * done / total)).entries
     pupils = store.pupils()
     staff = store.staff()
+    title = str(store.config.section("site").get("title", "Records"))
+    # The title is plaintext on every shell page: a name in it is refused before anything is built.
+    refuse_secrets_in_setting("[site] title", title, pupils.values(), staff.values())
     # Concerns about a DSL or deputy belong to the governors, never to the team's site.
     entries = [e for e in entries if team_can_read(e, staff)]
     now = store.now()
@@ -75,11 +79,9 @@ def collect(store, cases: list[str] | tuple[str, ...] = (), progress: Progress =
             raise InputError(f"--case {pid!r} is not an enrolled pupil (see `cpoms pupil list`)")
     pids = wanted or sorted(set(all_cases) | {p for e in entries for p in e.pupil_ids})
     reports = _reports(store)
-    settings = store.config.section("site")
     site = SiteView(
         view=view, pupils=pupils, cases=all_cases, findings=findings, broken=broken, now=now,
-        categories=list(store.categories), reports=reports,
-        title=str(settings.get("title", "Records")),
+        categories=list(store.categories), reports=reports, title=title,
     )
     # A fresh random folder per case per build: paths never carry an id or a name.
     tokens: set[str] = set()
@@ -184,7 +186,7 @@ def build_site(store, out: Path, cases: list[str] | tuple[str, ...] = (), by: st
     `out`. `full` ignores an earlier build of `out` (everything is rendered, with new names).
     `tamper` (tests only) runs on the packaged output before the scan."""
     from cpoms_kit.site import incremental, leakscan, passwords
-    from cpoms_kit.site.package import Bundle, package_site
+    from cpoms_kit.site.package import Bundle, package_site, stamp_times
     from cpoms_kit.site.paths import templates_root
     from cpoms_kit.infra.tmpfs import secure_tmpdir
 
@@ -196,7 +198,8 @@ def build_site(store, out: Path, cases: list[str] | tuple[str, ...] = (), by: st
         idle = float(settings.get("idle_minutes", 15))
     except (TypeError, ValueError):
         raise InputError("[site] idle_minutes in cpoms.toml must be a number") from None
-    store.signer(by, must_be_dsl=True)  # only a DSL builds; fail before decrypting anything
+    # Only a DSL builds (fail before decrypting anything); their key signs the site's SHA256SUMS.
+    builder = store.signer(by, must_be_dsl=True)
 
     # Waits overlap (~0.3 s of a rebuild): the pupil roster and the passwords decrypt, and the
     # plugins load, while the entries are read; the previous build's data files are hashed
@@ -209,7 +212,9 @@ def build_site(store, out: Path, cases: list[str] | tuple[str, ...] = (), by: st
         progress("site passwords", 0.35)
         pw = passwords.ensure(stored.result(), list(site.case_paths), site.now)
         hashes = hashed.result() if hashed else None
-    previous = incremental.Manifest() if full else incremental.load(out, pw.team_secret.key)
+    # A re-keyed case (a rotation) is left out of `previous`: new names, nothing of it reused.
+    previous = incremental.Manifest() if full else incremental.load(
+        out, pw.team_secret.key, {pid: secret.key for pid, secret in pw.cases.items()})
     _keep_names(site, previous)
     plan = incremental.plan(site, previous, pw, out, mkdocs_yml(), templates_root(), hashes)
     reuse = plan.reuse
@@ -233,22 +238,28 @@ def build_site(store, out: Path, cases: list[str] | tuple[str, ...] = (), by: st
             if pid in reuse and kept is not None:
                 b.reuse, b.sha256 = True, kept.sha256  # checked against the file just above
             bundles.append(b)
+
+        def build_record() -> dict[str, bytes]:
+            # For the next build into `out`: written with the rest (one time, in SHA256SUMS).
+            manifest = plan.manifest(team, {b.name.split(":", 1)[1]: b for b in bundles[1:]}, site.case_paths)
+            return {incremental.MANIFEST: manifest.seal(pw.team_secret.key)}
+
         shells = package_site(rendered.site_dir, out, bundles, idle_minutes=idle, title=site.title,
-                              update=bool(reuse))
+                              update=bool(reuse), when=site.now.timestamp(), extra=build_record,
+                              sign=lambda sums: store.gpg.detach_sign(sums, builder.fingerprint))
     # From here on only ciphertext and the shell exist, on the real disk.
     try:
-        manifest = plan.manifest(team, {b.name.split(":", 1)[1]: b for b in bundles[1:]}, site.case_paths)
-        (out / incremental.MANIFEST).write_bytes(manifest.seal(pw.team_secret.key))
         if tamper is not None:
             tamper(out)
         progress("leak scan", 0.9)
-        secrets = leakscan.Secrets.from_records(site.pupils.values(), site.entries, site.categories)
+        secrets = leakscan.Secrets.from_records(site.pupils.values(), site.entries, site.categories, site.staff.values())
         # A carried-over data file was scanned when it was written, and is byte for byte the same.
         carried = frozenset(kept.data for kept in reuse.values())
         leaks = leakscan.scan(out, secrets, leakscan.vendor_files(), carried=carried)
         if leaks:
             shown = "; ".join(str(x) for x in leaks[:3]) + (f"; and {len(leaks) - 3} more" if len(leaks) > 3 else "")
             raise LeakError(f"the leak scan failed, so the site was removed: {shown}")
+        stamp_times(out, site.now.timestamp())  # the scan's reads moved the access times
         passwords.save(store, pw, by, message="site: create passwords")
     except BaseException:
         if out.exists():

@@ -100,14 +100,17 @@ def _entry_html(view: SiteView, e: Entry, kids: dict[str, list[Entry]], cats: di
             _entry_html(view, c, kids, cats, on_page, depth + 1) for c in children) + "</ol>"
     return (
         f'<li class="{" ".join(classes)}" id="e-{esc(e.id)}">'
-        f'<div class="cpoms-when">{high}<time class="cpoms-occurred" datetime="{esc(e.occurred_at.isoformat())}">{esc(view.when(e.occurred_at))}</time>'
-        f' <span class="cpoms-recorded">recorded <time datetime="{esc(e.recorded_at.isoformat())}">{esc(view.when(e.recorded_at))}</time>'
+        f'<div class="cpoms-when">{high}<time class="cpoms-occurred" datetime="{esc(e.occurred_at.isoformat())}">'
+        f'{esc(view.when(e.occurred_at))}</time>'
+        f' <span class="cpoms-recorded">recorded <time datetime="{esc(e.recorded_at.isoformat())}">'
+        f'{esc(view.when(e.recorded_at))}</time>'
         f" by {view.staff_label(e.recorded_by)}</span></div>"
         f'<div class="cpoms-meta">{" · ".join(meta)}</div>'
         + (f'<div class="cpoms-pupils">{"; ".join(roles)}</div>' if roles else "")
         + (f'<div class="cpoms-links">{"; ".join(links)}</div>' if links else "")
         + f'<div class="cpoms-body">{_body_html(e.body)}</div>'
-        + (f'<div class="cpoms-attachments">attachments: {", ".join(esc(a) for a in e.attachments)}</div>' if e.attachments else "")
+        + (f'<div class="cpoms-attachments">attachments: {", ".join(esc(a) for a in e.attachments)}</div>'
+           if e.attachments else "")
         + nested + "</li>"
     )
 
@@ -191,7 +194,8 @@ def index_page(view: SiteView, path: str = "index.md") -> tuple[str, str]:
         n_entries = len(view.entries_for(pid))
         rows.append(
             f"<tr><td>{view.case_link(pid, path)}</td><td>{esc(case.status if case else '')}"
-            f"{' · complex' if case is not None and case.complex else ''}</td><td>{n_entries}</td><td>{esc(worst) or '—'}</td></tr>"
+            f"{' · complex' if case is not None and case.complex else ''}</td>"
+            f"<td>{n_entries}</td><td>{esc(worst) or '—'}</td></tr>"
         )
     reports = "".join(
         f'<li><a href="reports/{esc(r.id)}.html">{esc(r.title)}</a></li>' for r in view.reports)

@@ -8,14 +8,25 @@ Formats (version 1):
 * Slot: the 32-byte content key sealed with AES-256-GCM under the key-encryption key; the slot's
   own header (kdf, params, salt, version) is the associated data, so nobody can swap parameters.
 * File blob: ``0x01 || nonce(12) || AES-256-GCM(content key, padded plaintext, AD)`` where
-  AD = ``"cpoms-site/1" NUL bundle_id NUL path`` binds the blob to its bundle and its place: a
-  blob moved to another path or bundle fails authentication. The plaintext is padded
-  (ISO/IEC 7816-4: 0x80 then zeros) to a multiple of `PAD_BLOCK` so sizes leak less.
+  AD = ``"cpoms-site/2" NUL bundle_id NUL build NUL path`` binds the blob to its bundle, to the
+  build that wrote its data file (`build`: random, fresh for every data file written) and to its
+  place: a blob moved to another path or bundle, or taken from an older copy of the same data
+  file, fails authentication. Without a build the AD is the version-1 one,
+  ``"cpoms-site/1" NUL bundle_id NUL path``: the committed test vector and the build manifest
+  (cpoms_kit.site.incremental) use it; the viewer never opens site content without a build.
+  The plaintext is padded (ISO/IEC 7816-4: 0x80 then zeros) to a multiple of `PAD_BLOCK` so
+  sizes leak less.
+* Seal of a data file: SHA-256 (hex) of its sealed manifest blob, the bytes of base64-decoding
+  the ``manifest`` field of ``cpomsBundle({...})`` (`seal_of`). Whoever points at a data file (the
+  team's grant, the shell page) records its seal; the viewer recomputes it from what the data file
+  delivered and refuses a mismatch, so an older or foreign copy is an integrity error. The seal
+  pins the manifest, whose AD names the build, and the build pins every blob of that data file.
 """
 
 from __future__ import annotations
 
 import base64
+import hashlib
 import os
 import re
 import secrets
@@ -30,7 +41,8 @@ KDF_ITERATIONS = 1_000_000
 KDF_NAME = "PBKDF2-HMAC-SHA256"
 SLOT_VERSION = 1
 BLOB_VERSION = 1
-AD_CONTEXT = "cpoms-site/1"
+AD_CONTEXT = "cpoms-site/1"  # files without a build (see the module docstring)
+AD_CONTEXT_BUILD = "cpoms-site/2"
 PAD_BLOCK = 256
 SALT_BYTES = 16
 NONCE_BYTES = 12
@@ -142,10 +154,17 @@ def public_slot(slot: dict) -> dict:
     return {k: v for k, v in slot.items() if k != "label"}
 
 
-def file_ad(bundle_id: str, path: str) -> bytes:
-    if "\0" in bundle_id or "\0" in path:
-        raise ValueError("NUL in bundle id or path")
-    return f"{AD_CONTEXT}\0{bundle_id}\0{path}".encode("utf-8")
+def file_ad(bundle_id: str, path: str, build: str | None = None) -> bytes:
+    if "\0" in bundle_id or "\0" in path or (build is not None and ("\0" in build or not build)):
+        raise ValueError("NUL in bundle id, build or path, or an empty build")
+    if build is None:
+        return f"{AD_CONTEXT}\0{bundle_id}\0{path}".encode("utf-8")
+    return f"{AD_CONTEXT_BUILD}\0{bundle_id}\0{build}\0{path}".encode("utf-8")
+
+
+def seal_of(sealed_manifest: bytes) -> str:
+    """The seal of a data file: SHA-256 (hex) of its sealed manifest blob (see the docstring)."""
+    return hashlib.sha256(sealed_manifest).hexdigest()
 
 
 def _pad(data: bytes) -> bytes:
@@ -160,17 +179,17 @@ def _unpad(data: bytes) -> bytes:
     return end[:-1]
 
 
-def encrypt_file(content_key: bytes, bundle_id: str, path: str, data: bytes) -> bytes:
+def encrypt_file(content_key: bytes, bundle_id: str, path: str, data: bytes, build: str | None = None) -> bytes:
     nonce = os.urandom(NONCE_BYTES)
-    sealed = AESGCM(content_key).encrypt(nonce, _pad(data), file_ad(bundle_id, path))
+    sealed = AESGCM(content_key).encrypt(nonce, _pad(data), file_ad(bundle_id, path, build))
     return bytes([BLOB_VERSION]) + nonce + sealed
 
 
-def decrypt_file(content_key: bytes, bundle_id: str, path: str, blob: bytes) -> bytes:
+def decrypt_file(content_key: bytes, bundle_id: str, path: str, blob: bytes, build: str | None = None) -> bytes:
     if len(blob) < 1 + NONCE_BYTES + 16 or blob[0] != BLOB_VERSION:
         raise DecryptionError("not a cpoms site blob")
     nonce, sealed = blob[1 : 1 + NONCE_BYTES], blob[1 + NONCE_BYTES :]
     try:
-        return _unpad(AESGCM(content_key).decrypt(nonce, sealed, file_ad(bundle_id, path)))
+        return _unpad(AESGCM(content_key).decrypt(nonce, sealed, file_ad(bundle_id, path, build)))
     except InvalidTag as exc:
         raise DecryptionError(f"integrity check failed for {path!r}") from exc

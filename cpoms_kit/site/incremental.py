@@ -16,6 +16,12 @@ unchanged and the file still has the hash it was written with; everything else i
 encrypted and leak-scanned as in a first build. Names stay stable for the life of the folder (a
 rebuilt case keeps its token and shell), so links and bookmarks survive a rebuild; two folders
 built separately still share no names. `cpoms site build --full` ignores the manifest.
+
+Except across a re-key (cpoms_kit.site.passwords: a rotation, or someone leaving the DSL team): a
+case whose content key is not the one its files were sealed under starts again with new names
+(token, bundle id, data file, shell), so nothing from before the rotation is reused, not even a
+name an old copy knows; and after the team password's rotation the manifest, sealed under the old
+team key, no longer opens, so the whole site is packaged afresh.
 """
 
 from __future__ import annotations
@@ -27,11 +33,12 @@ import json
 from dataclasses import asdict, dataclass, field
 from importlib import metadata
 from pathlib import Path
+from typing import Mapping
 
 from cpoms_kit.site import crypto
 
 MANIFEST = ".cpoms-build"
-VERSION = 1
+VERSION = 2  # 2 added each case's key digest
 _AD_BUNDLE = "build-manifest"  # in place of a bundle id: no bundle of the site can take this name
 
 
@@ -43,6 +50,7 @@ class CaseState:
     shell: str  # c/<opaque>.html
     sha256: str = ""  # of the data file as written
     fingerprint: str = ""
+    key: str = ""  # key_digest of the content key its files were sealed under
 
 
 @dataclass
@@ -60,19 +68,31 @@ class Manifest:
         return base64.b64encode(sealed) + b"\n"
 
 
-def load(out: Path, team_key: bytes) -> Manifest:
+def key_digest(key: bytes) -> str:
+    """What the manifest keeps of a content key: enough to tell a re-keyed case, never the key."""
+    return hashlib.sha256(b"cpoms-site-content-key\0" + key).hexdigest()
+
+
+def load(out: Path, team_key: bytes, case_keys: Mapping[str, bytes] | None = None) -> Manifest:
     """The manifest of the site in `out`, or an empty one (nothing to reuse) if there is none, it
-    was sealed under another team key, or it does not read."""
+    was sealed under another team key, or it does not read. With `case_keys` (pupil id -> content
+    key now), a case whose files were sealed under another key is left out: re-keyed, it gets new
+    names everywhere."""
     path = Path(out) / MANIFEST
     try:
         sealed = base64.b64decode(path.read_bytes(), validate=False)
         body = json.loads(crypto.decrypt_file(team_key, _AD_BUNDLE, MANIFEST, sealed))
         if body.get("v") != VERSION:
             return Manifest()
-        return Manifest(setup=body["setup"], team_bundle_id=body["team_bundle_id"], team_data=body["team_data"],
-                        cases={pid: CaseState(**c) for pid, c in body["cases"].items()})
+        cases = {pid: CaseState(**c) for pid, c in body["cases"].items()}
+        found = Manifest(setup=body["setup"], team_bundle_id=body["team_bundle_id"], team_data=body["team_data"],
+                         cases=cases)
     except (OSError, ValueError, KeyError, TypeError, binascii.Error, crypto.DecryptionError):
         return Manifest()
+    if case_keys is not None:
+        found.cases = {pid: c for pid, c in cases.items()
+                       if pid in case_keys and c.key == key_digest(case_keys[pid])}
+    return found
 
 
 def _digest(*parts) -> str:
@@ -145,7 +165,8 @@ class Plan:
         out = Manifest(setup=self.setup, team_bundle_id=team.bundle_id, team_data=team.data)
         for pid, b in case_bundles.items():
             out.cases[pid] = CaseState(token=case_paths[pid].split("/")[1], bundle_id=b.bundle_id, data=b.data,
-                                       shell=b.shell, sha256=b.sha256, fingerprint=self.prints[pid])
+                                       shell=b.shell, sha256=b.sha256, fingerprint=self.prints[pid],
+                                       key=key_digest(b.content_key))
         return out
 
 

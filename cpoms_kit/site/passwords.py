@@ -11,12 +11,25 @@ which is also YAML; older files are YAML and still read):
 Why keep the content keys and key slots as well as the passwords: a slot costs one PBKDF2 run at
 >= 1,000,000 iterations (about 0.2 s here); a school with 500 cases would pay minutes on every
 build. A slot made once is valid for as long as its password and key are, so a build only derives
-keys for new or rotated passwords. A content key is reused across builds; every file is still
-sealed under a fresh random nonce (AES-GCM), so reuse across builds is safe.
+keys for new or rotated passwords. A content key is reused across builds while nobody who held it
+is to lose the site; every file is still sealed under a fresh random nonce (AES-GCM).
 
-Rotating replaces the password, the key and the slots (for the team password: every case's
-team slot too). A site folder built before the rotation still opens with the old password: it is
-a copy, and delete old copies as the policy asks.
+Rotation revokes: whoever held an old password may also hold an old copy of the site, and with
+it the content keys that password unwrapped, so a rotated password's keys never seal anything
+again. Rotating a case password gives that case a new password and a new content key. Rotating
+the team password gives the team a new password and key, and every case a new content key (the
+team's slots unwrapped them all; case passwords stay). The next build packages every re-keyed
+case afresh, under new names and bundle ids (cpoms_kit.site.incremental), so an old password
+with an old copy opens nothing of it. A rotation makes the slots of what it rotated (the team's:
+every case's too); a key with no slot yet (`slot: {}`) gets it from the first build that needs it.
+
+Someone leaving the DSL team (`cpoms staff remove`, `set-role`) could read this file, so knows
+every password in it: `revoke`, called by the staff change through the `cpoms_register_secrets`
+hook (plugins/repository_secrets.py), replaces every password and content key in the same
+commit that re-encrypts the file to the remaining team, and the new team password is printed
+to whoever made the change, once. Their slots are made by the next build, which re-keys every
+case. A site folder built before still opens with the old passwords: it is a copy, and delete
+old copies as the policy asks.
 """
 
 from __future__ import annotations
@@ -29,7 +42,7 @@ from datetime import datetime
 
 from cpoms_kit.errors import CpomsError, GpgError, InputError
 from cpoms_kit.infra.layout import SITE_PASSWORDS as PATH
-from cpoms_kit.model import check_id, load_json_or_yaml
+from cpoms_kit.model import Staff, check_id, load_json_or_yaml
 
 
 @dataclass
@@ -80,12 +93,25 @@ def load(store) -> Passwords:
         plain = store.gpg.decrypt(ciphertext)
     except GpgError:
         raise GpgError(f"cannot decrypt {PATH} with this keyring: only the DSL team can read the site passwords") from None
+    pw = parse(plain)
+    pw.read_from = ciphertext
+    return pw
+
+
+def parse(plain: bytes) -> Passwords:
+    """The passwords in the file's plaintext."""
     # Written as JSON (a slot pair per case: libyaml took ~0.2 s of every build at 500 cases, the
     # json module a tenth of it); files written as YAML by earlier versions still read.
     data = load_json_or_yaml(plain.decode("utf-8")) or {}
     team = Secret.from_yaml(data["team"]) if data.get("team") else None
-    return Passwords(team=team, cases={k: Secret.from_yaml(v) for k, v in (data.get("cases") or {}).items()},
-                     read_from=ciphertext)
+    return Passwords(team=team, cases={k: Secret.from_yaml(v) for k, v in (data.get("cases") or {}).items()})
+
+
+def plaintext(pw: Passwords) -> bytes:
+    """The file's plaintext for these passwords (JSON, which is also YAML)."""
+    data = {"team": pw.team.to_yaml() if pw.team else None,
+            "cases": {pid: s.to_yaml() for pid, s in sorted(pw.cases.items())}}
+    return json.dumps(data, indent=1).encode("utf-8")
 
 
 def _wrap_all(jobs: list[tuple[bytes, str, str]]) -> list[dict]:
@@ -98,38 +124,67 @@ def _wrap_all(jobs: list[tuple[bytes, str, str]]) -> list[dict]:
         return list(pool.map(lambda j: wrap_key(*j), jobs))
 
 
-def ensure(pw: Passwords, pupil_ids: list[str], now: datetime, rotate_team: bool = False,
-           rotate_cases: tuple[str, ...] = ()) -> Passwords:
-    """Generate (in memory) whatever is missing or to be rotated; marks `pw.dirty` when it did."""
+def _new(stamp: str, password: str | None = None) -> Secret:
+    """A new content key (for a new password, or `password` kept), its slots not made yet."""
     from cpoms_kit.site.crypto import generate_password, new_content_key
 
+    return Secret(password or generate_password(), new_content_key(), {}, stamp)
+
+
+def ensure(pw: Passwords, pupil_ids: list[str], now: datetime, rotate_team: bool = False,
+           rotate_cases: tuple[str, ...] = ()) -> Passwords:
+    """Generate (in memory) whatever is missing or to be rotated, and the key slots of the team and
+    of the cases in `pupil_ids`; marks `pw.dirty` when it did. Rotating the team password re-keys
+    every case (see the module docstring) and makes all their slots."""
     stamp = now.isoformat(timespec="seconds")
     if pw.team is None or rotate_team:
-        password, key = generate_password(), new_content_key()
-        (slot,) = _wrap_all([(key, password, "team")])
-        pw.team = Secret(password, key, slot, stamp)
+        pw.team = _new(stamp)
         pw.dirty = True
-        # Every case's team slot was made for the old team password.
-        for secret in pw.cases.values():
-            secret.team_slot = None
-    fresh: list[str] = []
-    for pid in pupil_ids:
+        # The old team password unwrapped every case's key: none of them seals anything again.
+        for pid, secret in pw.cases.items():
+            pw.cases[pid] = _new(secret.created, secret.password)
+    for pid in dict.fromkeys([*pupil_ids, *rotate_cases]):
         if pid not in pw.cases or pid in rotate_cases:
-            pw.cases[pid] = Secret(generate_password(), new_content_key(), {}, stamp)
-            fresh.append(pid)
-    jobs, where = [], []
-    for pid, secret in pw.cases.items():
-        if pid in fresh:
+            pw.cases[pid] = _new(stamp)
+            pw.dirty = True
+    team = pw.team_secret
+    jobs: list[tuple[bytes, str, str]] = []
+    where: list[tuple[Secret, str]] = []
+    if not team.slot:
+        jobs.append((team.key, team.password, "team"))
+        where.append((team, "slot"))
+    wanted = pw.cases if rotate_team else dict.fromkeys([*pupil_ids, *rotate_cases])
+    for pid in wanted:
+        secret = pw.cases[pid]
+        if not secret.slot:
             jobs.append((secret.key, secret.password, "case"))
-            where.append((pid, "slot"))
-        if secret.team_slot is None and (pid in pupil_ids or pid in fresh or rotate_team):
-            jobs.append((secret.key, pw.team.password, "team"))
-            where.append((pid, "team_slot"))
-    for (pid, attr), slot in zip(where, _wrap_all(jobs), strict=True):
-        setattr(pw.cases[pid], attr, slot)
+            where.append((secret, "slot"))
+        if secret.team_slot is None:
+            jobs.append((secret.key, team.password, "team"))
+            where.append((secret, "team_slot"))
+    for (secret, attr), slot in zip(where, _wrap_all(jobs), strict=True):
+        setattr(secret, attr, slot)
     if jobs:
         pw.dirty = True
     return pw
+
+
+def revoke(plain: bytes, lost: list[Staff], now: datetime) -> tuple[bytes, str]:
+    """The passwords file once `lost` (who could read it) may no longer: every password and content
+    key new, no slot made yet (the next build makes them and re-keys every case); and the notice
+    with the new team password for whoever made the change."""
+    pw = parse(plain)
+    if pw.team is None and not pw.cases:
+        return plain, ""
+    stamp = now.isoformat(timespec="seconds")
+    pw.team = _new(stamp)
+    pw.cases = {pid: _new(stamp) for pid in pw.cases}
+    who = ", ".join(sorted(s.id for s in lost))
+    notice = (f"{who} could read the site passwords, so every one was replaced. The DSL team's site password is now "
+              f"{pw.team.password} (give it to the team; `cpoms site password` shows it again). Every case password "
+              "changed too (`cpoms site password PUPIL_ID`). The next `cpoms site build` re-keys every case; a site "
+              "built before opens only with the old passwords: delete every old copy.")
+    return plaintext(pw), notice
 
 
 def save(store, pw: Passwords, by: str | None = None, message: str = "site: passwords") -> None:
@@ -140,9 +195,7 @@ def save(store, pw: Passwords, by: str | None = None, message: str = "site: pass
     if not team:
         raise InputError("no active DSL or deputy DSL on the staff roster to keep the site passwords")
     signer = store.signer(by, must_be_dsl=True)
-    data = {"team": pw.team.to_yaml() if pw.team else None,
-            "cases": {pid: s.to_yaml() for pid, s in sorted(pw.cases.items())}}
-    plain = json.dumps(data, indent=1).encode("utf-8")
+    plain = plaintext(pw)
     recipients = list({s.fingerprint: s for s in [*team, signer]}.values())
     with store.transaction(message, signer) as tx:
         path = store.root / PATH

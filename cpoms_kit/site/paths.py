@@ -17,7 +17,8 @@ def kit_data() -> Path:
     for root in candidates:
         if (root / "mkdocs.yml").is_file() and (root / "site_templates" / "shell" / "shell.html").is_file():
             return root
-    raise CpomsError(f"the site's mkdocs.yml and site_templates/ are missing (looked in {', '.join(map(str, candidates))}); reinstall cpoms-kit")
+    raise CpomsError(f"the site's mkdocs.yml and site_templates/ are missing (looked in {', '.join(map(str, candidates))}); "
+                     "reinstall cpoms-kit")
 
 
 def mkdocs_yml() -> Path:

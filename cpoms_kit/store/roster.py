@@ -5,13 +5,14 @@ from __future__ import annotations
 import csv
 import io
 import re
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import date
 
 from cpoms_kit.store.clock import not_before
 from cpoms_kit.errors import CpomsError, InputError
 from cpoms_kit.infra.layout import key_file
 from cpoms_kit.model import ROLES, Pupil, Staff, check_id
+from cpoms_kit.store import secretfiles
 from cpoms_kit.store.repository import Store
 from cpoms_kit.store.staffrows import FPR_RE
 from cpoms_kit.store.textcheck import NAME_MAX, check_line
@@ -161,8 +162,15 @@ def _last_dsl_guard(roster: dict[str, Staff], leaving: str) -> None:
         raise InputError(f"{leaving} is the last DSL; enrol or promote another DSL first")
 
 
-def _change_staff(store: Store, staff_id: str, by: str | None, message: str, change) -> Staff:
-    """One roster change in one DSL-signed commit; the pupil roster follows who is active."""
+@dataclass(frozen=True)
+class StaffChange:
+    member: Staff  # as the change left them
+    notices: list[str]  # to tell whoever made it, once (new site passwords: see store.secretfiles)
+
+
+def _change_staff(store: Store, staff_id: str, by: str | None, message: str, change) -> StaffChange:
+    """One roster change in one DSL-signed commit; the pupil roster follows who is active, and
+    every secret the repository holds follows who may read it (store.secretfiles)."""
     check_id(staff_id, "staff id")
     signer = store.signer(by, must_be_dsl=True)
     with store.transaction(f"{message} {staff_id}", signer) as tx:
@@ -173,16 +181,18 @@ def _change_staff(store: Store, staff_id: str, by: str | None, message: str, cha
         if not member.active:
             raise InputError(f"{staff_id!r} has already left the staff roster")
         updated, extra_files = change(roster, member)
+        before = dict(roster)
         roster[staff_id] = updated
         store.write_staff(tx, roster)
         for rel, data in extra_files.items():
             tx.write(rel, data)
         if store.pupils_path.exists():
             store.write_pupils(tx, store.pupils(), staff=roster)
-    return updated
+        notices = secretfiles.follow_roster(store, tx, before, roster)
+    return StaffChange(updated, notices)
 
 
-def remove_staff(store: Store, staff_id: str, by: str | None = None) -> Staff:
+def remove_staff(store: Store, staff_id: str, by: str | None = None) -> StaffChange:
     """Mark someone as left. They stay in staff.yaml (active: false) so history stays attributable."""
     def change(roster, member):
         _last_dsl_guard(roster, member.id)
@@ -191,7 +201,7 @@ def remove_staff(store: Store, staff_id: str, by: str | None = None) -> Staff:
     return _change_staff(store, staff_id, by, "remove staff", change)
 
 
-def set_role(store: Store, staff_id: str, role: str, by: str | None = None) -> Staff:
+def set_role(store: Store, staff_id: str, role: str, by: str | None = None) -> StaffChange:
     if role not in ROLES:
         raise InputError(f"--role must be one of {', '.join(ROLES)}")
 
@@ -205,7 +215,7 @@ def set_role(store: Store, staff_id: str, role: str, by: str | None = None) -> S
     return _change_staff(store, staff_id, by, "set role", change)
 
 
-def set_key(store: Store, staff_id: str, fingerprint: str, by: str | None = None) -> Staff:
+def set_key(store: Store, staff_id: str, fingerprint: str, by: str | None = None) -> StaffChange:
     """Replace someone's key (lost, expiring, compromised). The old key file stays in keys/ so their
     earlier commits still verify against it."""
     fpr = fingerprint.replace(" ", "").upper()

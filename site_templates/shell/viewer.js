@@ -7,12 +7,23 @@
  *  - ciphertext arrives by <script src> (file:// forbids fetch/XHR), no network APIs are used, and
  *    the page CSP sets connect-src 'none';
  *  - pages are shown in a sandboxed iframe WITHOUT allow-scripts: nothing inside a record can run;
- *    links are followed by this viewer, which decrypts the target from memory.
+ *    links are followed by this viewer, which decrypts the target from memory;
+ *  - a data file is opened only if its seal (SHA-256 of its sealed manifest) is the one recorded by
+ *    whoever points at it: the shell (data-seal) or the grant. Every blob's AD names the build that
+ *    wrote the file, so an older copy of a file, or one re-made by a case password holder, shows an
+ *    integrity error, never content (see cpoms_kit/site/package.py);
+ *  - every bundle is confined to its path prefix: a path goes to the longest prefix among the
+ *    bundle the password opened and its grants, a manifest listing a path outside its bundle's
+ *    prefix is refused, and grants are read only from the bundle the password opened;
+ *  - Lock, the idle lock and leaving the page (pagehide) forget every key and all plaintext.
  */
 (() => {
   "use strict";
   const html = document.documentElement;
   const OWN_ID = html.dataset.bundle || "";
+  const OWN_SEAL = html.dataset.seal || "";
+  const SEAL = /^[0-9a-f]{64}$/, BUILD = /^[0-9a-f]{20}$/;
+  const hasOwn = (obj, key) => Object.prototype.hasOwnProperty.call(obj, key);
   const IDLE_MS = Math.max(0.05, parseFloat(html.dataset.idleMinutes || "15")) * 60000;
   // The site root as an absolute URL: pages are given <base href> under it so theme assets load.
   const ROOT_URL = new URL(html.dataset.root || "./", document.baseURI).href;
@@ -26,7 +37,7 @@
   const registry = new Map();
   const waiting = new Map();
   window.cpomsBundle = (data) => {
-    if (!data || typeof data.id !== "string") return;
+    if (!data || typeof data.id !== "string" || registry.has(data.id)) return; // the first one stays; its seal decides
     registry.set(data.id, data);
     (waiting.get(data.id) || []).forEach((resolve) => resolve(data));
     waiting.delete(data.id);
@@ -86,18 +97,20 @@
     return key;
   }
 
-  function fileAD(bundleId, path) {
-    return enc.encode(`cpoms-site/1\u0000${bundleId}\u0000${path}`);
+  // With a build: the AD of every site file. Without: version 1 (the fixed test vector only).
+  function fileAD(bundleId, path, build) {
+    if (build === undefined) return enc.encode(`cpoms-site/1\u0000${bundleId}\u0000${path}`);
+    return enc.encode(`cpoms-site/2\u0000${bundleId}\u0000${build}\u0000${path}`);
   }
 
-  async function decryptBlob(key, bundleId, path, blobB64) {
+  async function decryptBlob(key, bundleId, path, blobB64, build) {
     let blob;
     try { blob = b64d(blobB64); } catch (e) { throw new IntegrityError(`damaged file (${path})`); }
     if (blob.length < 29 || blob[0] !== 1) throw new IntegrityError(`damaged file (${path})`);
     let padded;
     try {
       padded = new Uint8Array(await subtle.decrypt(
-        { name: "AES-GCM", iv: blob.subarray(1, 13), additionalData: fileAD(bundleId, path) }, key, blob.subarray(13)));
+        { name: "AES-GCM", iv: blob.subarray(1, 13), additionalData: fileAD(bundleId, path, build) }, key, blob.subarray(13)));
     } catch (e) {
       throw new IntegrityError(`integrity check failed (${path})`);
     }
@@ -107,11 +120,29 @@
     return padded.subarray(0, end - 1);
   }
 
+  // The seal of a data file: SHA-256 (hex) of its sealed manifest blob, as cpoms_kit.site.crypto.seal_of.
+  async function sealOf(data) {
+    let sealed;
+    try { sealed = b64d(data.manifest); } catch (e) { throw new IntegrityError("damaged data file"); }
+    const digest = new Uint8Array(await subtle.digest("SHA-256", sealed));
+    return Array.from(digest, (b) => b.toString(16).padStart(2, "0")).join("");
+  }
+
+  async function checkSeal(data, seal) {
+    if (!data || data.v !== 2 || typeof data.manifest !== "string" || !Array.isArray(data.files)) {
+      throw new IntegrityError("a data file of this site is not in this viewer's format");
+    }
+    if (!SEAL.test(seal) || (await sealOf(data)) !== seal) {
+      throw new IntegrityError("a data file of this site is not the one it was built with (an older or altered copy)");
+    }
+  }
+
   // Exposed for the fixed test vector; holds no keys or state.
   window.cpomsCrypto = Object.freeze({ normalize, unwrap, importKey, decryptBlob });
 
   // ---- state: everything here is dropped by lock() ---------------------------------------------
-  let state = null; // {bundles: Map(id -> {id, key, data, manifest}), grants: [], history: [], current, blobs: Map, index}
+  // {own, bundles: Map(id -> {id, key, build, prefix, data, manifest}), grants: [], history: [], current, blobs: Map, index}
+  let state = null;
   let lastActivity = Date.now();
   let idleTimer = null;
 
@@ -125,51 +156,97 @@
     msg.className = "cpoms-message" + (kind ? " cpoms-" + kind : "");
   }
 
-  async function openBundle(id, key, data) {
-    const manifest = JSON.parse(utf8.decode(await decryptBlob(key, id, "/manifest", data.manifest)));
-    const bundle = { id, key, data, manifest };
-    state.bundles.set(id, bundle);
-    for (const g of manifest.grants || []) {
-      state.grants.push({ id: g.id, data: g.data, prefix: g.prefix, entry: g.entry, key: await importKey(b64d(g.key)) });
+  // Opens a data file whose seal was checked. `expect` is what pointed at it: a grant ({build,
+  // prefix, ...}) or, for the bundle the password opened, nothing (its build and prefix are its own).
+  async function openBundle(session, id, key, data, expect) {
+    const build = expect ? expect.build : data.build;
+    if (!BUILD.test(build || "")) throw new IntegrityError("a data file of this site names no build");
+    let manifest;
+    try {
+      manifest = JSON.parse(utf8.decode(await decryptBlob(key, id, "/manifest", data.manifest, build)));
+    } catch (e) {
+      if (e instanceof IntegrityError) throw e;
+      throw new IntegrityError("a manifest of this site does not read");
     }
+    const prefix = manifest && manifest.prefix;
+    if (!manifest || manifest.v !== 2 || manifest.build !== build || typeof prefix !== "string" ||
+        (expect && prefix !== expect.prefix) || typeof manifest.files !== "object" || manifest.files === null ||
+        typeof manifest.entry !== "string") {
+      throw new IntegrityError("a manifest of this site is not the one expected");
+    }
+    // Confinement: a bundle speaks only for its own part of the site.
+    const paths = Object.keys(manifest.files);
+    if (!manifest.entry.startsWith(prefix) || paths.some((p) => !p.startsWith(prefix))) {
+      throw new IntegrityError("a data file lists a page outside its own part of the site");
+    }
+    const bundle = { id, key, build, prefix, data, manifest };
+    session.bundles.set(id, bundle);
+    if (!expect) await acceptGrants(session, bundle);
     return bundle;
+  }
+
+  // Grants come only from the bundle the password opened, each for a prefix strictly inside its own.
+  async function acceptGrants(session, own) {
+    const seen = new Set([own.id]), prefixes = new Set();
+    for (const g of own.manifest.grants || []) {
+      if (!g || typeof g.id !== "string" || seen.has(g.id) || typeof g.data !== "string" || !BUILD.test(g.build || "") ||
+          !SEAL.test(g.seal || "") || typeof g.prefix !== "string" || !g.prefix.endsWith("/") ||
+          !g.prefix.startsWith(own.prefix) || g.prefix === own.prefix || prefixes.has(g.prefix)) {
+        throw new IntegrityError("a grant of this site reaches outside its own part of the site");
+      }
+      seen.add(g.id);
+      prefixes.add(g.prefix);
+      session.grants.push({ id: g.id, build: g.build, seal: g.seal, data: g.data, prefix: g.prefix, entry: g.entry,
+                            key: await importKey(b64d(g.key)), opening: null });
+    }
+  }
+
+  function openGrant(session, g) {
+    if (!g.opening) {
+      g.opening = (async () => {
+        const data = await loadData(g.id, g.data);
+        await checkSeal(data, g.seal);
+        return openBundle(session, g.id, g.key, data, g);
+      })();
+    }
+    return g.opening;
   }
 
   async function unlock(password) {
     const own = registry.get(OWN_ID);
     if (!subtle) throw new IntegrityError("this browser has no Web Crypto here; open the site from a file:// or https:// address");
     if (!own) throw new IntegrityError("the data file of this site is missing");
+    await checkSeal(own, OWN_SEAL); // an older or altered copy of this page's data file opens nothing
     for (const slot of own.slots) {
       const raw = await unwrap(slot, password);
       if (!raw) continue;
-      state = { bundles: new Map(), grants: [], history: [], current: null, blobs: new Map(), index: null };
-      const key = await importKey(raw);
-      const bundle = await openBundle(OWN_ID, key, own);
-      return bundle;
+      const session = { own: null, bundles: new Map(), grants: [], history: [], current: null, blobs: new Map(), index: null };
+      state = session;
+      session.own = await openBundle(session, OWN_ID, await importKey(raw), own, null);
+      return session.own;
     }
     return null;
   }
 
   // ---- routing ---------------------------------------------------------------------------------
+  // The bundle owning a path: the longest prefix among the opened bundle and its grants, never
+  // whichever manifest happens to list it.
   async function bundleFor(path) {
-    for (const b of state.bundles.values()) if (Object.prototype.hasOwnProperty.call(b.manifest.files, path)) return b;
-    const grant = state.grants
-      .filter((g) => path.startsWith(g.prefix))
-      .sort((a, b) => b.prefix.length - a.prefix.length)[0];
-    if (!grant) return null;
-    if (!state.bundles.has(grant.id)) {
-      const data = await loadData(grant.id, grant.data);
-      await openBundle(grant.id, grant.key, data);
+    const session = state;
+    let best = path.startsWith(session.own.prefix) ? session.own : null;
+    for (const g of session.grants) {
+      if (path.startsWith(g.prefix) && (!best || g.prefix.length > best.prefix.length)) best = g;
     }
-    const b = state.bundles.get(grant.id);
-    return Object.prototype.hasOwnProperty.call(b.manifest.files, path) ? b : null;
+    if (!best) return null;
+    const b = best === session.own ? best : await openGrant(session, best);
+    return hasOwn(b.manifest.files, path) ? b : null;
   }
 
   async function readFile(path) {
     const b = await bundleFor(path);
     if (!b) return null;
     const [index, mime] = b.manifest.files[path];
-    const bytes = await decryptBlob(b.key, b.id, path, b.data.files[index]);
+    const bytes = await decryptBlob(b.key, b.id, path, b.data.files[index], b.build);
     return { bytes, mime, bundle: b };
   }
 
@@ -193,17 +270,19 @@
   const dirOf = (path) => path.slice(0, path.lastIndexOf("/") + 1);
 
   // ---- rendering -------------------------------------------------------------------------------
-  const PAGE_CSP = "default-src 'none'; style-src 'self' file: 'unsafe-inline'; img-src 'self' file: data: blob:; " +
+  // Images are blob: URLs decrypted from memory (or data:): no page reads an image file from disk.
+  const PAGE_CSP = "default-src 'none'; style-src 'self' file: 'unsafe-inline'; img-src data: blob:; " +
     "font-src 'self' file: data:; connect-src 'none'; script-src 'none'; form-action 'none'; object-src 'none'";
 
   async function rewriteResources(doc, base) {
     const jobs = [];
     const attrs = [["img", "src"], ["source", "src"], ["link", "href"], ["image", "href"], ["use", "href"], ["image", "xlink:href"], ["video", "src"], ["audio", "src"]];
     for (const [tag, attr] of attrs) {
-      for (const el of doc.getElementsByTagName(tag)) {
+      for (const el of Array.from(doc.getElementsByTagName(tag))) { // a copy: elements are removed on the way
         const value = el.getAttribute(attr);
         if (!value || value.startsWith("data:") || value.startsWith("#")) continue;
-        if (tag === "link" && !/stylesheet|icon/i.test(el.getAttribute("rel") || "")) { el.remove(); continue; }
+        // Only stylesheets: a frame shows no favicon, and img-src has no file: to load one from.
+        if (tag === "link" && !/stylesheet/i.test(el.getAttribute("rel") || "")) { el.remove(); continue; }
         let url;
         try { url = new URL(value, base); } catch (e) { el.removeAttribute(attr); continue; }
         const path = sitePath(url);
@@ -298,13 +377,12 @@
   async function buildIndex() {
     const index = [];
     // Team holders search every case they were granted, too.
-    for (const g of state.grants) {
-      if (!state.bundles.has(g.id)) await openBundle(g.id, g.key, await loadData(g.id, g.data));
-    }
-    for (const b of state.bundles.values()) {
+    const session = state;
+    for (const g of session.grants) await openGrant(session, g);
+    for (const b of session.bundles.values()) {
       for (const [path, [i, mime]] of Object.entries(b.manifest.files)) {
         if (!/html/.test(mime)) continue;
-        const doc = new DOMParser().parseFromString(utf8.decode(await decryptBlob(b.key, b.id, path, b.data.files[i])), "text/html");
+        const doc = new DOMParser().parseFromString(utf8.decode(await decryptBlob(b.key, b.id, path, b.data.files[i], b.build)), "text/html");
         for (const el of doc.querySelectorAll("script, style, nav, header, footer, .md-sidebar")) el.remove();
         const main = doc.querySelector("article") || doc.querySelector("main") || doc.body;
         const title = (doc.querySelector("h1") || doc.querySelector("title") || { textContent: path }).textContent.trim();
@@ -432,5 +510,8 @@
   // Checked often rather than one long timer, so a laptop waking from sleep locks at once.
   setInterval(checkIdle, Math.min(IDLE_MS, 5000));
   document.addEventListener("visibilitychange", checkIdle);
+  // Leaving the page locks it like the Lock button: a page kept in the back/forward cache comes
+  // back showing the password form, with no key, plaintext or half-typed password left in it.
+  window.addEventListener("pagehide", () => lock(state ? "Locked when the page was left. Enter the password to continue." : null));
   html.classList.add("cpoms-ready");
 })();

@@ -1,7 +1,10 @@
-"""The ways a leak hides, undone: HTML entities, percent-encoding, tags between words and JSON
-escapes (`text_views`), base64 (`b64`, standard and URL-safe), gzip (`inflate`); and what decodes
-to binary (ciphertext, mostly), read only for its islands of text (`islands`), since reading it
-whole as text costs much and finds nothing. `reader` applies these layer upon layer."""
+"""The ways a leak hides, undone: HTML entities, percent-encoding (twice over too: `%2541`), tags
+between and inside words, JSON and JS escapes, and what a reader cannot see or tell apart (format
+characters, lookalike letters: `normalise.fold`) (`text_views`); base64 (`b64`, standard and
+URL-safe), hex (`hex_decoded`), gzip and zlib (`inflate`), UTF-16 (`utf16`);
+and what decodes to binary (ciphertext, mostly), read only for its islands of text (`islands`),
+since reading it whole as text costs much and finds nothing. `reader` applies these layer upon
+layer."""
 
 from __future__ import annotations
 
@@ -13,10 +16,16 @@ import warnings
 import zlib
 from urllib.parse import unquote, unquote_plus
 
+from cpoms_kit.site.leakscan.normalise import fold
+
 MAX_INFLATE = 64 * 1024 * 1024  # refuse gzip bombs: anything bigger is itself a finding
 B64_RUN = re.compile(rb"[A-Za-z0-9+/_-]{8,}+={0,2}")  # possessive: no backtracking into a long run
 TAG = re.compile(r"<[^>]{0,2000}>")
+# Tags a browser draws no space for ("Ame<b>lia</b>" shows "Amelia"), and comments.
+INLINE_TAG = re.compile(r"<!--.{0,2000}?-->|</?(?:a|abbr|b|bdi|bdo|cite|code|data|del|dfn|em|font|i|ins|kbd|mark|q|s"
+                        r"|samp|small|span|strong|sub|sup|time|u|var|wbr)\b[^>]{0,2000}>", re.I | re.S)
 GZIP_MAGIC = b"\x1f\x8b"
+ZLIB_MAGICS = (b"\x78\x01", b"\x78\x5e", b"\x78\x9c", b"\x78\xda")  # deflate, 32K window, no preset dictionary
 
 _UNESCAPED: dict[str, str] = {}  # the last few texts unescaped: views and base64 runs both need them
 
@@ -34,8 +43,10 @@ def unescape(text: str) -> str:
     return done
 
 
-def text_views(data: bytes) -> list[str]:
-    """The views of one layer of bytes that a reader (or a browser) could see as text."""
+def text_views(data: bytes, human: bool = True) -> list[str]:
+    """The views of one layer of bytes that a reader (or a browser) could see as text. `human`
+    adds the views a reader sees (no inline tags, format characters or lookalikes): not for
+    binary read whole, whose text is noise (its islands of text get them)."""
     raw = data.decode("utf-8", errors="replace")
     views = {raw}
     unesc = unescape(raw)
@@ -44,18 +55,37 @@ def text_views(data: bytes) -> list[str]:
         if "%" in v:
             views.add(unquote(v))
             views.add(unquote_plus(v))
-    # Tags split words ("said<br>nobody"); a tag-free view rejoins them as a browser shows them.
-    views |= {TAG.sub(" ", v) for v in list(views) if "<" in v}
+            if "%25" in v:  # percent-encoded twice (or more): "%2541" is "%41" is "A"
+                views.add(unquote_all(unquote(v)))
+    # Tags split words ("said<br>nobody"): a tag-free view rejoins them as separate words; a
+    # rendered one also joins what inline tags split ("Ame<span>lia</span>"), as a browser shows it.
+    tagged = [v for v in views if "<" in v]
+    views |= {TAG.sub(" ", v) for v in tagged}
+    if human:
+        views |= {TAG.sub(" ", INLINE_TAG.sub("", v)) for v in tagged}
     views |= {unescape(v) for v in list(views) if "&" in v}
-    # JSON/JS string escapes of non-ASCII and slashes
-    if "\\u" in raw or "\\/" in raw:
+    # JSON/JS string escapes of non-ASCII, slashes and bytes ("\\x41")
+    if "\\u" in raw or "\\/" in raw or "\\x" in raw:
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
                 views.add(raw.encode("latin-1", "ignore").decode("unicode_escape", errors="ignore"))
         except Exception:  # noqa: BLE001 - an odd escape is just not a view
             pass
+    # What a reader sees: no invisible characters, lookalike letters read as Latin (ASCII is as read).
+    if human:
+        views |= {fold(v) for v in list(views) if not v.isascii()}
     return list(views)
+
+
+def unquote_all(text: str, times: int = 4) -> str:
+    """`text` percent-decoded until nothing changes (at most `times` times)."""
+    for _ in range(times):
+        done = unquote(text)
+        if done == text:
+            break
+        text = done
+    return text
 
 
 _TEXT_BYTES = bytes([9, 10, 13, *range(32, 127), *range(0xC2, 256)])
@@ -64,11 +94,19 @@ _UPPER = bytes(range(65, 91))
 
 
 def looks_texty(data: bytes) -> bool:
+    """Mostly ASCII text, or UTF-8 (text in other scripts, or with invisible characters, is as
+    much text as English: its continuation bytes are not counted against it)."""
     if not data:
         return False
     sample = data[:4096]
     other = len(sample.translate(None, _TEXT_BYTES))  # bytes that are not text
-    return other / len(sample) < 0.1
+    if other / len(sample) < 0.1:
+        return True
+    try:
+        sample.decode("utf-8")
+    except UnicodeDecodeError as exc:  # random bytes fail within a few bytes; a cut-off tail is still text
+        return exc.reason == "unexpected end of data" and exc.start >= len(sample) - 3 and exc.start > 0
+    return b"\0" not in sample
 
 
 def b64(run: bytes) -> bytes | None:
@@ -83,10 +121,67 @@ def b64(run: bytes) -> bytes | None:
 
 
 def inflate(data: bytes | memoryview) -> bytes:
+    """A gzip or zlib stream inflated (the window bits' +32 reads either header)."""
     try:
-        return zlib.decompressobj(16 + zlib.MAX_WBITS).decompress(data, MAX_INFLATE)
+        return zlib.decompressobj(32 + zlib.MAX_WBITS).decompress(data, MAX_INFLATE)
     except zlib.error:
         return b""
+
+
+# Hex: runs of at least HEX_MIN hex digits (5 bytes: "Zoe Ng"), found as `shape` finds the kit's
+# names, in a translated copy (a regex tries a match at every hex digit of base64 text).
+HEX_MIN = 10
+_HEX_ANY = bytes(0x68 if chr(b) in "0123456789abcdefABCDEF" else 0x2E for b in range(256))  # hex -> 'h'
+
+
+def hex_runs(data: bytes, least: int = HEX_MIN) -> list[tuple[int, int]]:
+    """(start, end) of each run of at least `least` hex digits in `data`."""
+    cls = data.translate(_HEX_ANY)
+    need = b"h" * least
+    out = []
+    at = cls.find(need)
+    while at >= 0:
+        end = cls.find(b".", at + least)
+        end = len(data) if end < 0 else end
+        out.append((at, end))
+        at = cls.find(need, end)
+    return out
+
+
+def hex_decoded(run: bytes) -> list[bytes]:
+    """What a run of hex digits decodes to: an odd run either way (a digit too many at one end)."""
+    if len(run) % 2 == 0:
+        return [bytes.fromhex(run.decode("ascii"))]
+    return [bytes.fromhex(run[:-1].decode("ascii")), bytes.fromhex(run[1:].decode("ascii"))]
+
+
+BOMS = {b"\xff\xfe": "utf-16-le", b"\xfe\xff": "utf-16-be"}
+
+
+def utf16(data: bytes) -> bytes | None:
+    """The UTF-8 of binary `data` read as UTF-16, if it is that: it starts with a byte-order mark,
+    or (text in the Latin script) every other byte of it is zero. Decoded strictly: random bytes
+    (ciphertext that starts like a mark) hold unpaired surrogates and are not UTF-16."""
+    codec = BOMS.get(data[:2])
+    body = data[2:] if codec else data
+    if codec is None:
+        if 0 not in data[:2]:  # the first character of Latin text has a zero byte, either way round
+            return None
+        sample = data[:4096]
+        half = len(sample) // 2
+        if half < 4:
+            return None
+        even, odd = sample[0::2].count(0), sample[1::2].count(0)
+        if odd * 10 >= half * 6 and even * 10 < half:
+            codec = "utf-16-le"
+        elif even * 10 >= half * 6 and odd * 10 < half:
+            codec = "utf-16-be"
+        else:
+            return None
+    try:
+        return body[: len(body) // 2 * 2].decode(codec).encode("utf-8")
+    except UnicodeDecodeError:
+        return None
 
 
 # Text inside binary. Decoded ciphertext is random bytes and is not read as text (that was most of

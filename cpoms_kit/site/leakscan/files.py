@@ -32,16 +32,19 @@ _PAGE_404 = re.compile(r"(^|/)404(\.[^/]*)?$")
 @dataclass(frozen=True)
 class Leak:
     path: str  # relative to the scanned folder
-    kind: str  # name, dob, entry-text, category-pupil, url, forbidden-file, undecodable
+    kind: str  # name, staff-name, dob, entry-text, category-pupil, url, forbidden-file (…-in-file-name)
     detail: str  # never the secret itself
 
     def __str__(self) -> str:
         return f"{self.path}: {self.kind} ({self.detail})"
 
 
-def scan_bytes(relpath: str, data: bytes, secrets: Secrets, reader: Reader | None = None) -> list[Leak]:
+def scan_bytes(relpath: str, data: bytes, secrets: Secrets, reader: Reader | None = None,
+               hex_only: bool = False) -> list[Leak]:
+    """The leaks in one file's bytes (`hex_only`: only in what its long runs of hex decode to)."""
     found: dict[tuple[str, str], Leak] = {}
-    for kind, detail, how in (reader or Reader(secrets)).layer(data):
+    reader = reader or Reader(secrets)
+    for kind, detail, how in reader.hex_names(data) if hex_only else reader.layer(data):
         found.setdefault((kind, detail), Leak(relpath, kind, detail + (f", after {how}" if how else "")))
     return list(found.values())
 
@@ -136,9 +139,11 @@ def scan(folder: Path, secrets: Secrets, vendor: frozenset[str] | VendorFiles = 
             leaks.append(Leak(rel, "forbidden-file", "a 404 page with content"))
         if len(data) <= SHAPE_MAX:
             # A file that differs from one already scanned only in long runs of lower-case hex
-            # (the kit's random names: every case's shell page) holds nothing new to find.
+            # (the kit's random names: every case's shell page) holds nothing new to find but
+            # what those runs decode to (random bytes, unless hex hides text in one).
             seen = shape(data)
             if seen in shapes:
+                leaks.extend(scan_bytes(rel, data, secrets, reader, hex_only=True))
                 continue
             shapes.add(seen)
         leaks.extend(scan_bytes(rel, data, secrets, reader))

@@ -2,7 +2,8 @@
 found as the words "jack pennywhistle" whatever the punctuation, tags or entities between them,
 while random ciphertext (long unbroken base64 runs) cannot make a multi-word match by chance.
 Entry text is matched as `SHINGLE`-word fragments held in a set: the cost is linear in the text,
-not in the number of entries. Dates of birth are read in the usual spellings, day or month first."""
+not in the number of entries. Dates of birth are read in the usual spellings, day or month first,
+and as eight digits (`YYYYMMDD`, `DDMMYYYY`). Staff names are found as pupils' names are."""
 
 from __future__ import annotations
 
@@ -75,7 +76,10 @@ _U_NUMERIC_HINT = re.compile(r"\d[-/.]\d")  # the same two for any text
 _U_YEAR_HINT = re.compile(r"\s\d{4}\b")
 # Any of the two ASCII ones, or a URL, in one pass (most text has none): one set of first characters.
 _ANY_HINT = re.compile(r"[0-9hH](?:(?<=[0-9])[-/.][0-9]|(?<=[\t-\r\x1c-\x1f ][0-9])[0-9]{3}(?![0-9A-Za-z_])"
+                       r"|(?<=[0-9])(?<![0-9]{2})[0-9]{7}(?![0-9])"
                        r"|(?<=[hH])[tT][tT][pP][sS]?:(?://|\\/\\/))")
+# Eight digits, not part of a longer number: a date written without separators.
+_EIGHT = re.compile(r"(?<![0-9])[0-9]{8}(?![0-9])")
 
 
 _CHAR_REF = re.compile(rb"&#([0-9]+);")
@@ -129,8 +133,10 @@ def scan_text(text: str, secrets: Secrets) -> list[tuple[str, str]]:
         people = sorted(names_at + [i for p in secrets.pupil_ids.intersection(tokens) for i in _positions(tokens, p)])
         if people and any(abs(p - c) <= NEAR for p in people for c in cats_at):
             out.append(("category-pupil", f"a category within {NEAR} words of a pupil"))
-    dates, url = _dates_and_url(text, ascii_text)
+    dates, eights, url = _dates_and_url(text, ascii_text)
     out += [("dob", f"pupil {secrets.dobs[d]}") for d in dates if d in secrets.dobs]
+    if eights:
+        out += [("dob", f"pupil {secrets.compact_dobs[d]}") for d in eights if d in secrets.compact_dobs]
     if url:
         out.append(("url", "an http(s):// address"))
     return out
@@ -140,7 +146,7 @@ def _names_and_fragments(words: list[str], secrets: Secrets) -> tuple[list[tuple
     """(position, kind, detail) of each name and entry-text fragment in `words`, in order of
     position; and where each name starts. Only positions that start a known name or fragment (its
     first word, or first two) are tried."""
-    names, shingles = secrets.names, secrets.shingles
+    names, shingles, staff = secrets.names, secrets.shingles, secrets.staff
     hits: list[tuple[int, str, str]] = []
     names_at: list[int] = []
 
@@ -154,6 +160,8 @@ def _names_and_fragments(words: list[str], secrets: Secrets) -> tuple[list[tuple
                 names_at.append(i)
             if gram in shingles:
                 hits.append((i, "entry-text", f"entry {shingles[gram]}"))
+            if gram in staff:
+                hits.append((i, "staff-name", f"staff {staff[gram]}"))
 
     if secrets.single and not secrets.single.isdisjoint(words):
         for w in secrets.single.intersection(words):
@@ -177,15 +185,15 @@ def _categories_at(words: list[str], secrets: Secrets) -> list[int]:
             for n in secrets.cat_lengths if tuple(words[i : i + n]) in secrets.categories]
 
 
-def _dates_and_url(text: str, ascii_text: str | None) -> tuple[set[date], re.Match | None]:
-    """The dates in `text` and its first URL; each date pattern is tried only where a necessary
-    part of it (a digit, separator, digit; a space and four digits) is present."""
+def _dates_and_url(text: str, ascii_text: str | None) -> tuple[set[date], set[str], re.Match | None]:
+    """The dates in `text`, its runs of eight digits and its first URL; each date pattern is tried
+    only where a necessary part of it (a digit, separator, digit; a space and four digits) is present."""
     if ascii_text is None:
         patterns = (DATE_PATTERNS[:2] if _U_NUMERIC_HINT.search(text) else ()) + (
             DATE_PATTERNS[2:] if _U_YEAR_HINT.search(text) else ())
-        return _dates(text, patterns), URL.search(text)
+        return _dates(text, patterns), set(_EIGHT.findall(text)), URL.search(text)
     if _ANY_HINT.search(ascii_text) is None:
-        return set(), None
+        return set(), set(), None
     patterns = (DATE_PATTERNS[:2] if _NUMERIC_HINT.search(ascii_text) else ()) + (
         DATE_PATTERNS[2:] if _YEAR_HINT.search(ascii_text) else ())
-    return _dates(ascii_text, patterns), URL.search(ascii_text)
+    return _dates(ascii_text, patterns), set(_EIGHT.findall(ascii_text)), URL.search(ascii_text)

@@ -1,0 +1,48 @@
+"""The secrets the kit itself keeps in a records repository, registered like any plugin's.
+
+- `site/passwords.yaml.gpg`: every site password and content key, for the DSL team (dsl and
+  deputy-dsl). When someone leaves the team, every password and content key in it is replaced
+  (cpoms_kit.site.passwords.revoke) and the new team password is printed, once.
+- `pupils.yaml.gpg`: the pupil roster, for every active member of staff (they name pupils on
+  concerns). Its content is kept as it is: the names are no secret to anyone who has read them.
+
+A staff change and `cpoms reencrypt` re-encrypt each to its readers; `cpoms doctor` reports one
+still addressed to someone who may no longer read it (cpoms_kit.store.secretfiles).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Iterable, Mapping
+
+from cpoms_kit.hookspecs import hookimpl
+from cpoms_kit.infra import layout
+from cpoms_kit.model import Staff
+from cpoms_kit.pluginhost.contracts import Register, RepositorySecret, Revoked, SecretBase
+
+
+class SitePasswords(SecretBase):
+    path = layout.SITE_PASSWORDS
+    description = "the chronology site's passwords and content keys"
+
+    def readers(self, staff: Mapping[str, Staff]) -> Iterable[Staff]:
+        return [s for s in staff.values() if s.active and s.is_dsl]
+
+    def revoke(self, plaintext: bytes, lost: list[Staff], now: datetime) -> Revoked:
+        from cpoms_kit.site.passwords import revoke
+
+        return Revoked(*revoke(plaintext, lost, now))
+
+
+class PupilRoster(SecretBase):
+    path = layout.PUPILS
+    description = "the pupil roster"
+
+    def readers(self, staff: Mapping[str, Staff]) -> Iterable[Staff]:
+        return [s for s in staff.values() if s.active]
+
+
+@hookimpl
+def cpoms_register_secrets(register: Register[RepositorySecret]) -> None:
+    register(SitePasswords())
+    register(PupilRoster())
