@@ -4,11 +4,15 @@
     command = "notify-send"        # default; any program taking notify-send's arguments
     show_governor_alerts = false   # a concern about a DSL is not shown on a shared screen
 
-URGENT alerts use the critical urgency, which stays on screen until dismissed.
+URGENT alerts use the critical urgency, which stays on screen until dismissed. On in a new
+repository: where there is no desktop (a server, cron, ssh, notify-send not installed) and no
+`command` is set, alerts are skipped quietly rather than queued and warned about on every entry.
+It reaches only whoever sits at this screen, so it never counts as reaching the DSL team.
 """
 
 from __future__ import annotations
 
+import os
 from typing import Any, Mapping
 
 from cpoms_kit.hookspecs import hookimpl
@@ -23,7 +27,17 @@ class DesktopChannel(ChannelBase):
     def accepts(self, alert, settings: Mapping[str, Any]) -> tuple[bool, str]:
         if alert.confidential and not settings.get("show_governor_alerts"):
             return False, "a governor-only alert is not shown on this screen (show_governor_alerts)"
+        if not settings.get("command"):
+            import shutil
+
+            if not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
+                return False, "no desktop session here"
+            if shutil.which("notify-send") is None:
+                return False, "notify-send is not installed here"
         return True, ""
+
+    def reaches(self, recipients, settings: Mapping[str, Any]) -> list[str]:
+        return []  # this screen only
 
     def send(self, alert, recipients, settings: Mapping[str, Any]) -> None:
         import shutil

@@ -6,21 +6,22 @@
     security = "starttls"        # none | starttls | tls
     from = "cpoms@school.example"
     username = "cpoms@school.example"
-    password_env = "CPOMS_SMTP_PASSWORD"   # the password is read from this environment variable, or
-    # password_command = "secret-tool lookup service cpoms-smtp"   # … from the user's keyring
+    password = "keyring:cpoms-kit/smtp"    # or "env:CPOMS_SMTP_PASSWORD": a reference, never the password
     encrypt_entry = false        # true: attach the whole entry, PGP-encrypted to each reader's key
 
-Addresses come from the staff roster (`cpoms staff add … --email`). smtplib is imported only when
-an alert is sent, so `cpoms add` does not pay for it.
+`cpoms alerts setup email --by DSL_ID` asks for these, keeps the password in this machine's keyring,
+sends a test and commits the table. Still read, from before references: `password_env = "VAR"` and
+`password_command = "secret-tool lookup …"`. Addresses come from the staff roster (`cpoms staff add …
+--email`). smtplib is imported only when an alert is sent, so `cpoms add` does not pay for it.
 """
 
 from __future__ import annotations
 
-import os
 from typing import TYPE_CHECKING, Any, Iterable, Mapping
 
 from cpoms_kit.hookspecs import hookimpl
 from cpoms_kit.pluginhost.contracts import AlertChannel, ChannelBase, Register
+from cpoms_kit.store.config import SECRET_REF
 
 if TYPE_CHECKING:
     import smtplib
@@ -30,29 +31,23 @@ PORTS = {"none": 25, "starttls": 587, "tls": 465}
 
 
 def _password(settings: Mapping[str, Any]) -> str:
-    """The SMTP password from the environment or from the user's keyring (through a command such as
-    `secret-tool lookup …` or `pass show …`, run without a shell); never from cpoms.toml."""
+    """The SMTP password, from where `password` (a reference) or an older key names it; never
+    from cpoms.toml itself (cpoms_kit.store.secretref)."""
+    from cpoms_kit.errors import CpomsError
     from cpoms_kit.policy.alerts import ChannelError
+    from cpoms_kit.store import secretref
 
-    command = settings.get("password_command")
-    if command:
-        import shlex
-        import subprocess
-
-        try:
-            done = subprocess.run(shlex.split(str(command)), capture_output=True, text=True, timeout=30)
-        except (OSError, subprocess.TimeoutExpired) as exc:
-            raise ChannelError(f"[alerts.email] password_command failed: {exc}") from None
-        password = done.stdout.splitlines()[0] if done.returncode == 0 and done.stdout else ""
-        if not password:
-            raise ChannelError(f"[alerts.email] password_command gave no password (exit {done.returncode})")
-        return password
-    var = settings.get("password_env")
-    from_env = os.environ.get(var) if var else None
-    if not from_env:
-        raise ChannelError("[alerts.email] username is set: name an environment variable with password_env, or a "
-                           f"keyring lookup with password_command ({var or 'neither is set'})")
-    return from_env
+    try:
+        if settings.get("password"):
+            return secretref.resolve(str(settings["password"]), "[alerts.email] password")
+        if settings.get("password_command"):
+            return secretref.from_command(str(settings["password_command"]), "[alerts.email] password_command")
+        if settings.get("password_env"):
+            return secretref.resolve(f"env:{settings['password_env']}", "[alerts.email] password_env")
+    except CpomsError as exc:
+        raise ChannelError(exc.format_message()) from None
+    raise ChannelError('[alerts.email] username is set but no password: add password = "env:VARIABLE" or '
+                       '"keyring:cpoms-kit/smtp" (`cpoms alerts setup email` stores it in this machine\'s keyring)')
 
 
 def _with_email(recipients: Iterable[Any]) -> tuple[list[Any], list[str], list[str]]:
@@ -77,12 +72,15 @@ def _connect(security: str, host: str, port: int, timeout: float, tls: ssl.SSLCo
 
 class EmailChannel(ChannelBase):
     name = "email"
-    settings = {"host": str, "port": int, "security": str, "from": str, "username": str, "password_env": str,
-                "password_command": str, "encrypt_entry": bool, "cafile": str}
+    settings = {"host": str, "port": int, "security": str, "from": str, "username": str, "password": SECRET_REF,
+                "password_env": str, "password_command": str, "encrypt_entry": bool, "cafile": str}
     wants_context = True
 
     def accepts(self, alert, settings: Mapping[str, Any]) -> tuple[bool, str]:
         return True, ""  # one message per person: safe for the governor route too
+
+    def reaches(self, recipients, settings: Mapping[str, Any]) -> list[str]:
+        return [person.id for person in recipients if person.email]
 
     def send(self, alert, recipients, settings: Mapping[str, Any], context=None) -> None:
         import smtplib

@@ -5,7 +5,8 @@
 
 The line holds the time, alert id, kind, urgency, entry id, entry type and category, who recorded
 it and who was alerted: never names or text. A path inside the records repository is refused (the
-log must not be committed). Off unless the table is present, like every channel.
+log must not be committed). On in a new repository (`cpoms init` writes the table); like every
+channel, off without it. It stays on this machine, so it never counts as reaching the DSL team.
 """
 
 from __future__ import annotations
@@ -27,6 +28,9 @@ class LogChannel(ChannelBase):
     name = "log"
     settings = {"path": str}
     wants_context = True
+
+    def reaches(self, recipients, settings: Mapping[str, Any]) -> list[str]:
+        return []  # a file on this machine
 
     def send(self, alert, recipients, settings: Mapping[str, Any], context=None) -> None:
         from cpoms_kit.policy.alerts import ChannelError

@@ -23,7 +23,7 @@ from cpoms_kit.policy.deadlines import (
 )
 from cpoms_kit.hookspecs import hookimpl
 from cpoms_kit.pluginhost.contracts import DeadlineRule, Register, RuleBase
-from cpoms_kit.model import Entry
+from cpoms_kit.model import EVENT_ORDER, Entry
 
 Settings = Mapping[str, Any]
 
@@ -33,9 +33,28 @@ def _recorded_when(recorded_at: datetime, due: datetime, tz: tzinfo) -> str:
     return f"recorded {local(recorded_at, tz):%a %d %b %H:%M}, due by {due:%H:%M}"
 
 
-def _anchor(view: EntryView, plan: Entry) -> Entry:
-    """The "initial alert" a plan's clock runs from: the concern it follows, else the plan itself."""
-    return root_concern(view, plan) or plan
+def _started(view: EntryView, plan: Entry) -> datetime:
+    """When a plan's clock starts (the "initial alert"): when the concern it follows was recorded,
+    else when the plan was. On the assignee's machine that concern is not theirs to read, but the id
+    of the entry the plan follows (a ULID, made from the time it was recorded) still says when: the
+    assignee is told the same due time as the DSL team."""
+    root = root_concern(view, plan)
+    if root is not None:
+        return root.recorded_at
+    if plan.follows and plan.follows not in view.by_id:
+        recorded = _id_time(plan.follows)
+        if recorded is not None and recorded <= plan.recorded_at:
+            return recorded
+    return plan.recorded_at
+
+
+def _id_time(entry_id: str) -> datetime | None:
+    from ulid import ULID
+
+    try:
+        return ULID.from_str(entry_id).datetime
+    except ValueError:  # not an id the kit made
+        return None
 
 
 @dataclass(frozen=True)
@@ -85,6 +104,9 @@ class PlannedWithin(RuleBase):
     description: str
     also_types: tuple[str, ...] = ()
     same_day_warning: bool = False
+    # A check-in (a `check-in` entry or a done check-in action) on the plan, or on its concern after
+    # it, carries the plan out: how the member of staff assigned to monitor a pupil records doing so.
+    check_ins: bool = False
     settings: ClassVar[dict[str, Any]] = {"hours": float, "same_day": bool}
 
     def evaluate(self, view: EntryView, now: datetime, settings: Settings) -> list[Finding]:
@@ -94,14 +116,21 @@ class PlannedWithin(RuleBase):
         same_day = bool(settings.get("same_day", True)) and self.same_day_warning
         out = []
         for plan in plans(view, self.kind):
-            start = _anchor(view, plan).recorded_at
+            start = _started(view, plan)
             due = plus_hours(start, hours, tz)
-            done = fulfilment(view, plan, self.also_types)
+            done = self._done(view, plan)
             soon = end_of_day(start, tz) if same_day else None
             out += timed(self.id, plan, due, done.occurred_at if done else None, now,
                          plan.assigned_to or DSL_TEAM,
                          f"{self.kind} not yet done" if done is None else f"{self.kind} done late", soon)
         return out
+
+    def _done(self, view: EntryView, plan: Entry) -> Entry | None:
+        done = fulfilment(view, plan, self.also_types)
+        if self.check_ins:
+            checked = fulfilment(view, plan.with_(action="check-in"), ("check-in",))
+            done = min((e for e in (done, checked) if e is not None), key=EVENT_ORDER, default=None)
+        return done
 
 
 @dataclass(frozen=True)
@@ -313,7 +342,8 @@ RULES = (
     RecordTimely(),
     DslResponse(),
     PlannedWithin("monitoring-24h", "monitoring",
-                  "A planned monitoring action is done within 24 hours of the concern being recorded (setting: hours)."),
+                  "A planned monitoring action is done (a done monitoring action, or a check-in, on it or on its "
+                  "concern) within 24 hours of the concern being recorded (setting: hours).", check_ins=True),
     PlannedWithin("referral-24h", "referral",
                   "A planned referral is made (a done referral action or a referral entry) within 24 hours of the "
                   "concern being recorded; due-soon once past the end of that day (settings: hours, same_day).",

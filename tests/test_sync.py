@@ -21,7 +21,9 @@ def pair(cpoms, tmp_path, monkeypatch):
     return cpoms, Cpoms(other), bare
 
 
-def test_two_clones_add_entries_then_sync_all_entries_on_both(pair):
+def test_two_clones_add_entries_then_sync_all_entries_on_both(pair, monkeypatch):
+    # Offline machines: their entries wait for `cpoms sync` instead of being pushed as recorded.
+    monkeypatch.setenv("CPOMS_OFFLINE", "1")
     a, b, bare = pair
     mine = [a.add(), a.add(by="dsl1", body="From machine A.")]
     theirs = [b.add(by="ms", body="From machine B."), b.add(by="dep1", body="Also from machine B.")]

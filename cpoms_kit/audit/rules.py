@@ -87,7 +87,7 @@ def _signer(c: Commit, is_root: bool, signed_ok: bool, sig_problem: str | None, 
         paths = {ch.path for ch in c.changes}
         init_ok = is_root and c.subject.startswith("init:") and paths <= INIT_FILES and not before and not after
         if not init_ok:
-            p("unsigned", "commit is not signed")
+            p("unsigned", "commit is not signed" + _settings_hint(c))
         return None
     if not signed_ok:
         kind = "unknown-key" if sig_problem and "never held" in sig_problem else (
@@ -98,8 +98,16 @@ def _signer(c: Commit, is_root: bool, signed_ok: bool, sig_problem: str | None, 
     if why:
         p("not-on-roster", why)
     elif row is not None and row["id"] != c.author:
-        p("author-mismatch", f"authored as {c.author!r} but signed by {row['id']}")
+        p("author-mismatch", f"authored as {c.author!r} but signed by {row['id']}" + _settings_hint(c))
     return row
+
+
+def _settings_hint(c: Commit) -> str:
+    """The supported way to change settings, for a hand-made commit of cpoms.toml."""
+    if not any(ch.path == layout.CONFIG for ch in c.changes):
+        return ""
+    return (f"; {layout.CONFIG} is changed with `cpoms config set KEY VALUE --by DSL_ID` or `cpoms alerts setup`, "
+            "which sign and author the commit as that DSL")
 
 
 def _roster_shrinks(c: Commit, before: Roster, after: Roster, p: Callable[..., None]) -> None:

@@ -14,15 +14,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from cpoms_kit.infra import gitrepo, layout
+from cpoms_kit.infra import gitrepo, interrupts, layout
 from cpoms_kit.audit.pins import Pins
 from cpoms_kit.errors import GitError, InputError
+from cpoms_kit.store import pushing
 from cpoms_kit.store.repository import Store
 
 if TYPE_CHECKING:
     import subprocess
 
-BRANCH = "main"
+BRANCH = pushing.BRANCH
 
 
 @dataclass
@@ -53,16 +54,26 @@ def add_remote(store: Store, url: str, name: str = "origin") -> None:
     _git(store, "remote", "add", name, url)
 
 
+def _remote(store: Store, timeout: float | None, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+    """A fetch or push: as typed (`cpoms sync`), or unattended within `timeout` (after a commit)."""
+    done = gitrepo.remote_call(store.root, *args, timeout=timeout)
+    if check and done.returncode != 0:
+        raise GitError(f"git {args[0]} failed: {gitrepo.failure_line(done.stderr or done.stdout) or done.returncode}")
+    return done
+
+
 def _rev(store: Store, ref: str) -> str | None:
-    done = _git(store, "rev-parse", "--verify", "-q", f"{ref}^{{commit}}", check=False)
-    return done.stdout.strip() or None
+    return gitrepo.rev(store.root, ref)
 
 
 def _changed_paths(store: Store, spec: str) -> set[str]:
     return set(_git(store, "log", "--format=", "--name-only", spec).stdout.split())
 
 
-def sync(store: Store, remote: str = "origin") -> SyncResult:
+def sync(store: Store, remote: str = "origin", timeout: float | None = None) -> SyncResult:
+    """`cpoms sync`; also what a push after a commit falls back on when the remote has moved on
+    (store.pushing, with a `timeout`: then nothing may prompt). On success nothing waits in the
+    push outbox."""
     if remote not in _git(store, "remote").stdout.split():
         raise InputError(f"no remote {remote!r}: add one with `cpoms remote add URL`")
     tracking = f"refs/remotes/{remote}/{BRANCH}"
@@ -71,30 +82,33 @@ def sync(store: Store, remote: str = "origin") -> SyncResult:
         root_commit = _git(store, "rev-list", "--max-parents=0", "HEAD").stdout.split()[0]
         pins = Pins.load(store.root, root_commit)
         seen = pins.remotes.get(tracking) or _rev(store, tracking)
-        _git(store, "fetch", "-q", remote)
+        _remote(store, timeout, "fetch", "-q", remote)
         theirs = _rev(store, tracking)
         if seen and theirs and seen != theirs and not gitrepo.is_ancestor(store.root, seen, theirs):
             raise GitError(f"the remote's history was rewritten (force-push): {remote}/{BRANCH} was at {seen[:12]}, "
                            "now at a commit that does not descend from it. Nothing was changed here; ask who did it, "
                            "and run `cpoms verify`")
         if theirs is None:  # an empty remote: publish
-            _git(store, "push", "-q", "-u", remote, f"HEAD:refs/heads/{BRANCH}")
+            _remote(store, timeout, "push", "-q", "-u", remote, f"HEAD:refs/heads/{BRANCH}")
             result.pushed = int(_git(store, "rev-list", "--count", "HEAD").stdout)
         else:
             _integrate(store, theirs, result)
             ahead = int(_git(store, "rev-list", "--count", f"{theirs}..HEAD").stdout)
             if ahead:
-                push = _git(store, "push", "-q", remote, f"HEAD:refs/heads/{BRANCH}", check=False)
-                if push.returncode != 0:
+                push = _remote(store, timeout, "push", "-q", remote, f"HEAD:refs/heads/{BRANCH}", check=False)
+                if push.returncode != 0 and ("(fetch first)" in push.stderr or "(non-fast-forward)" in push.stderr):
                     raise GitError("the remote moved while syncing (another DSL pushed); run `cpoms sync` again")
+                if push.returncode != 0:
+                    raise GitError(f"git push failed: {gitrepo.failure_line(push.stderr) or push.returncode}")
                 result.pushed = ahead
             _git(store, "branch", "-q", f"--set-upstream-to={remote}/{BRANCH}", check=False)
-        _git(store, "fetch", "-q", remote)
+        _remote(store, timeout, "fetch", "-q", remote, check=False)  # only the tracking ref: pushed is pushed
         pins.forget(set(result.rebased))
         now_theirs = _rev(store, tracking)
         if now_theirs:
             pins.remotes[tracking] = now_theirs
         pins.save()
+        pushing.delivered(store.root)
     result.head = _rev(store, "HEAD")
     return result
 
@@ -108,6 +122,11 @@ def _integrate(store: Store, theirs: str, result: SyncResult) -> None:
     if not mine:
         _git(store, "merge", "-q", "--ff-only", theirs)
         return
+    if any(p.startswith(f"{layout.DISPOSALS}/") for p in _changed_paths(store, f"{theirs}..HEAD")):
+        # Replayed on the remote's old history, the disposal would keep the entries it removed.
+        raise InputError("this machine's history was rewritten by a retention disposal the remote does not have: "
+                         "replaying it would bring the disposed entries back. Nothing was changed; publish the new "
+                         "history as docs/retention.md says")
     base = _git(store, "merge-base", "HEAD", theirs).stdout.strip()
     both = {p for p in _changed_paths(store, f"{base}..HEAD") & _changed_paths(store, f"{base}..{theirs}")
             if not p.startswith(f"{layout.ENTRIES}/")}
@@ -120,9 +139,14 @@ def _integrate(store: Store, theirs: str, result: SyncResult) -> None:
         raise InputError("the working folder has uncommitted changes (run `cpoms verify`); sync needs it clean")
     # Replay our commits on theirs; --exec re-signs each with its own author's key.
     resign = f"{sys.executable} -m cpoms_kit.audit.sync --resign"
-    done = _git(store, "-c", "core.hooksPath=/dev/null", "-c", "user.name=cpoms", "-c", "user.email=cpoms@cpoms.invalid",
-                "-c", "commit.gpgSign=false", "rebase", "-q", "--no-autosquash", "--exec", resign, theirs,
-                check=False, env={"GIT_EDITOR": "true"})
+    try:
+        done = _git(store, "-c", "core.hooksPath=/dev/null", "-c", "user.name=cpoms", "-c", "user.email=cpoms@cpoms.invalid",
+                    "-c", "commit.gpgSign=false", "rebase", "-q", "--no-autosquash", "--exec", resign, theirs,
+                    check=False, env={"GIT_EDITOR": "true"})
+    except BaseException:  # Ctrl-C: never leave the clone mid-rebase, on no branch
+        with interrupts.deferred():
+            _git(store, "rebase", "--abort", check=False)
+        raise
     if done.returncode != 0:
         _git(store, "rebase", "--abort", check=False)
         last = (done.stderr or done.stdout).strip().splitlines()

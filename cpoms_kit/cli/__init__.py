@@ -1,6 +1,6 @@
 """The `cpoms` command: a thin click layer. Each command group lives in its own module (`init`,
-`staff`, `pupil`, `entries`, `lint`, `info`, `check`, `case`, `alerts`, `site`, `audit`, `sync`,
-`requests`, `transfer`, `retention`; what they share is in `common`) and is imported only when
+`staff`, `pupil`, `entries`, `lint`, `info`, `check`, `tasks`, `case`, `alerts`, `config`, `site`, `audit`,
+`sync`, `requests`, `transfer`, `retention`; what they share is in `common`) and is imported only when
 used, so `cpoms add` does not pay for the site builder's imports."""
 
 from __future__ import annotations
@@ -32,8 +32,10 @@ COMMANDS = {
     "plugins": "cpoms_kit.cli.info:plugins",
     # the policy's clock and the people it alerts
     "check": "cpoms_kit.cli.check:check",
+    "tasks": "cpoms_kit.cli.tasks:tasks",
     "case": "cpoms_kit.cli.case:case",
     "alerts": "cpoms_kit.cli.alerts:alerts",
+    "config": "cpoms_kit.cli.config:config",
     # the chronology site
     "site": "cpoms_kit.cli.site:site",
     # audit trail, staff changes, several machines

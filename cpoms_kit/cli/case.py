@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from cpoms_kit.cli.common import emit_json, json_option, table, with_store
+from cpoms_kit.cli.common import emit_json, fetch_first, json_option, offline_option, table, with_store
 
 
 @click.group()
@@ -29,10 +29,12 @@ def _cases(store):
 
 @case.command("list")
 @click.option("--open", "only_open", is_flag=True, help="Only open cases.")
+@offline_option
 @json_option
 @with_store
-def list_cases(store, only_open, as_json):
+def list_cases(store, only_open, offline, as_json):
     """Every case you can read: status, complex, entries, open actions, last review and decision."""
+    fetch_first(store, offline)
     _, _, cases = _cases(store)
     rows = [c for _, c in sorted(cases.items()) if c.is_open or not only_open]
     if as_json:
@@ -45,15 +47,18 @@ def list_cases(store, only_open, as_json):
 
 @case.command("show")
 @click.argument("pupil_id")
+@offline_option
 @json_option
 @with_store
-def show(store, pupil_id, as_json):
-    """One case: its chronology in the order things happened, open actions and deadline findings."""
+def show(store, pupil_id, offline, as_json):
+    """One case: its chronology in the order things happened, open actions and deadline findings.
+    First fetched from the remote, if there is one (--offline: not)."""
     from cpoms_kit.policy.deadlines import build_view, evaluate
     from cpoms_kit.errors import InputError
     from cpoms_kit.model import check_id
 
     check_id(pupil_id, "pupil id")
+    fetch_first(store, offline)
     entries, now, cases = _cases(store)
     c = cases.get(pupil_id)
     if c is None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from cpoms_kit.cli.common import emit_json, json_option, table, with_store
+from cpoms_kit.cli.common import emit_json, fetch_first, json_option, offline_option, table, with_store
 
 TITLES = {"overdue": "OVERDUE", "late": "Late (met, but after the deadline)", "due-soon": "Due soon",
           "flag": "For SLT"}
@@ -16,9 +16,10 @@ TITLES = {"overdue": "OVERDUE", "late": "Late (met, but after the deadline)", "d
               help="Remind the assignee and the DSL team of each overdue finding (at most once per finding per day).")
 @click.option("--summary", "with_summary", is_flag=True,
               help="Add the timeliness summary (recorded on time, DSL response the same day, referrals within 24 h).")
+@offline_option
 @json_option
 @with_store
-def check(store, pupil, send_alerts, with_summary, as_json):
+def check(store, pupil, send_alerts, with_summary, offline, as_json):
     """Run every deadline rule at now (CPOMS_NOW fixes it) and list what needs attention.
 
     \b
@@ -28,6 +29,8 @@ def check(store, pupil, send_alerts, with_summary, as_json):
                flag      a case to discuss at SLT
     With --alert (e.g. from cron each morning), each overdue finding is sent as a reminder,
     without names or text, to whoever should act and to the DSL team, once a day at most.
+    With a remote, the check first fetches from it (--offline: not); commits of this machine's
+    that have not reached it 15 minutes on are overdue too (rule `unpushed`).
     Exit status: 0 nothing overdue; 1 something is overdue, or a rule could not run (so its
     findings are unknown); 2 error; 3 entries addressed to your key could not be decrypted (its
     passphrase not cached: see docs/passphrases.md), so nothing could be checked (with --alert the
@@ -41,6 +44,7 @@ def check(store, pupil, send_alerts, with_summary, as_json):
 
     if pupil:
         check_id(pupil, "--pupil")
+    fetch_first(store, offline)
     with paused():  # ~0.1 s of a warm check at 10,000 entries
         return _check(store, pupil, with_summary, send_alerts, as_json)
 

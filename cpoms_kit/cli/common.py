@@ -52,6 +52,7 @@ def with_store(func):
 
         store = Store.open(repo)
         store.warn = lambda message: click.echo(f"warning: {message}", err=True)
+        store.integrate = _integrate
         bar = DecryptBar() if sys.stderr.isatty() else None
         store.read_progress = bar
         try:
@@ -61,6 +62,31 @@ def with_store(func):
                 bar.close()
 
     return wrapper
+
+
+def _integrate(store, remote: str, timeout: float) -> None:
+    """A push (after a commit, or before a read) found the remote moved on: `cpoms sync` (the audit
+    layer) replays this clone's commits on the remote's and pushes; store.pushing cannot import it."""
+    from cpoms_kit.audit.sync import sync
+
+    sync(store, remote, timeout=timeout)
+
+
+offline_option = click.option(
+    "--offline", is_flag=True, help="Do not fetch from the remote first: read what this machine has (also: CPOMS_OFFLINE=1).")
+
+
+def fetch_first(store, offline: bool, warn: bool = True):
+    """For a command that reads, once its arguments are checked: bring this clone up to date with
+    its remote and send what it has not delivered (quick: [sync] fetch_timeout), unless --offline.
+    A failure is one warning (unless not `warn`: the command words it). Returns what the fetch
+    found (store.pushing.Fetched)."""
+    from cpoms_kit.store.pushing import refresh
+
+    found = refresh(store, offline)
+    if warn and found.warning:
+        store.warn(found.warning)
+    return found
 
 
 class DecryptBar:

@@ -6,7 +6,7 @@ import sys
 
 import click
 
-from cpoms_kit.cli.common import TextFile, emit_json, json_option, table, with_store
+from cpoms_kit.cli.common import TextFile, emit_json, fetch_first, json_option, offline_option, table, with_store
 
 
 @click.command()
@@ -142,14 +142,17 @@ def _summary(e) -> dict:
 
 @click.command("list")
 @click.option("--pupil", metavar="PUPIL_ID", help="Only entries naming this pupil.")
+@offline_option
 @json_option
 @with_store
-def list_entries(store, pupil, as_json):
-    """Entries you can read, newest first (decrypted in memory, in one batch)."""
+def list_entries(store, pupil, offline, as_json):
+    """Entries you can read, newest first (decrypted in memory, in one batch). First fetched from
+    the remote, if there is one (--offline: not)."""
     from cpoms_kit.model import RECORDED_ORDER, check_id
 
     if pupil:
         check_id(pupil, "--pupil")  # a typo would otherwise list nothing, as if the pupil had no entries
+    fetch_first(store, offline)
     entries = store.entries().entries
     if pupil:
         entries = [e for e in entries if pupil in e.pupil_ids]
@@ -164,14 +167,46 @@ def list_entries(store, pupil, as_json):
 
 @click.command()
 @click.argument("entry_id")
+@offline_option
 @json_option
 @with_store
-def show(store, entry_id, as_json):
-    """One entry, whole: its front matter and text."""
+def show(store, entry_id, offline, as_json):
+    """One entry, whole: its front matter and text. First fetched from the remote, if there is one
+    (--offline: not); an id not found says whether the remote was asked."""
+    from cpoms_kit.errors import InputError
     from cpoms_kit.model import check_id
 
-    entry = store.entry(check_id(entry_id, "entry id"))
+    check_id(entry_id, "entry id")
+    found = fetch_first(store, offline, warn=False)  # an id not found says it in its one error line
+    try:
+        entry = store.entry(entry_id)
+    except InputError:
+        if store.committed_entries(entry_id):
+            raise
+        raise InputError(_not_here(store, entry_id, found)) from None
+    if found.warning:
+        store.warn(found.warning)
     if as_json:
         emit_json(entry.to_json())
     else:
         sys.stdout.write(entry.to_markdown())
+
+
+def _not_here(store, entry_id: str, found) -> str:
+    """Why an entry id is not in this clone, and whether the remote was asked (`found`: what the
+    fetch found): the DSL alerted about an entry recorded on a teacher's laptop needs to know if
+    it is still on its way."""
+    from cpoms_kit.infra import layout
+    from cpoms_kit.store.pushing import on_remote
+
+    here = f"no entry {entry_id} here"
+    if found.remote is None:
+        return f"no entry {entry_id!r} in this repository (and it has no remote to fetch from)"
+    remote = found.remote
+    if not found.asked:
+        return f"{here}; {remote} was not asked (--offline, or CPOMS_OFFLINE): run without it, or `cpoms sync`, to look there"
+    if not found.reached:
+        return f"{here}; could not reach {remote}: {found.error}; run `cpoms sync` when online"
+    if on_remote(store.root, remote, layout.entry_file(entry_id)):
+        return f"entry {entry_id} is on {remote} but not yet here ({found.error}); run `cpoms sync`"
+    return f"{here}; fetched from {remote} just now and it is not there either"

@@ -1,5 +1,6 @@
 """The machinery under everything: `gpg` (encryption over pipes, batch decryption in tmpfs),
 `gitrepo` (every git process cpoms starts: signed commits, the writer lock, the object store),
+`textconv` (the git diff driver: `git log -p` decrypted, a neutral line for what is not),
 `layout` (the one module that knows a records repository's paths), `tmpfs` (RAM-only scratch
 folders), `fslock` (one exclusive lock per file), `atomicfile` (files replaced whole), `interrupts`
 (signals during a change), `runtime` (the fast-path switch), `textin` (text from outside, decoded)

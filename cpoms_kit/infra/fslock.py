@@ -5,6 +5,7 @@ from __future__ import annotations
 import fcntl
 import os
 import threading
+import time
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
@@ -17,11 +18,17 @@ _held: dict[str, int] = {}
 _guard = threading.RLock()
 
 
+class Busy(CpomsError):
+    """Another process held the lock for longer than the caller would wait."""
+
+
 @contextmanager
-def exclusive(path: Path) -> Iterator[None]:
+def exclusive(path: Path, wait: float | None = None) -> Iterator[None]:
     """Wait for, then hold, an exclusive lock on `path` (created 0600). Released however the block
     ends, and by the kernel if the process dies, so a crash never leaves a stale lock. Re-entrant
-    within a process (a change made inside another change's lock does not wait for itself)."""
+    within a process (a change made inside another change's lock does not wait for itself).
+    `wait`: at most this many seconds, then `Busy` (a read that would rather skip a step than queue
+    behind a writer waiting on a passphrase); None waits as long as it takes."""
     key = os.path.realpath(path)
     with _guard:
         if key in _held:
@@ -37,7 +44,7 @@ def exclusive(path: Path) -> Iterator[None]:
             raise CpomsError(f"cannot write in {path.parent} ({exc.strerror or exc}): is it read-only, missing, "
                              "or owned by someone else?") from None
         try:
-            fcntl.flock(fd, fcntl.LOCK_EX)
+            _take(fd, path, wait)
             _held[key] = 1
             try:
                 yield
@@ -46,3 +53,18 @@ def exclusive(path: Path) -> Iterator[None]:
                 fcntl.flock(fd, fcntl.LOCK_UN)
         finally:
             os.close(fd)
+
+
+def _take(fd: int, path: Path, wait: float | None) -> None:
+    if wait is None:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        return
+    deadline = time.monotonic() + wait
+    while True:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return
+        except BlockingIOError:
+            if time.monotonic() >= deadline:
+                raise Busy(f"{path} is held by another process") from None
+            time.sleep(0.05)  # flock has no timeout of its own

@@ -1,12 +1,14 @@
 """git through its CLI: signed commits, one writer at a time, all-or-nothing.
 
 Every git process cpoms starts is started here: `run` (text, checked), `output` (bytes, checked),
-`call` (as subprocess.run: the caller judges the exit status), `start` (left running) and `Batch`
-(one long-lived `cat-file --batch`), so what git is given (`-C`, its environment) is decided once."""
+`call` (as subprocess.run: the caller judges the exit status), `start` (left running), `Batch`
+(one long-lived `cat-file --batch`) and `remote_call` (a fetch or push: bounded in time, asking
+nobody), so what git is given (`-C`, its environment) is decided once."""
 
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 from cpoms_kit.errors import GitError
@@ -21,9 +23,10 @@ def init_repo(root: Path):
     return git.Repo.init(root, initial_branch="main")
 
 
-def writer_lock(root: Path):
-    """Serialise writers: concurrent `cpoms add` processes queue here instead of racing on index.lock."""
-    return exclusive(layout.dot_git(root, layout.WRITER_LOCK))
+def writer_lock(root: Path, wait: float | None = None):
+    """Serialise writers: concurrent `cpoms add` processes queue here instead of racing on index.lock.
+    `wait`: give up after this many seconds (fslock.Busy)."""
+    return exclusive(layout.dot_git(root, layout.WRITER_LOCK), wait)
 
 
 def commits_touching(root: Path, path: str) -> int:
@@ -87,30 +90,43 @@ def _verb(args: tuple[str, ...]) -> str:
     return next((a for a in args if not a.startswith("-") and "=" not in a), "git")
 
 
-def _call(argv: list[str], env: dict[str, str] | None = None, text: bool = True):
+def _call(argv: list[str], env: dict[str, str] | None = None, text: bool = True, timeout: float | None = None):
     """subprocess.run(argv, capture_output=True, text=True), but git is stopped with SIGTERM if
     this process is interrupted meanwhile (a signal turned into an exception, Ctrl-C): git then
     removes its own index.lock; subprocess.run's SIGKILL leaves it behind, and the rollback's
-    `git reset` fails on it."""
+    `git reset` fails on it. Past `timeout` seconds git is stopped the same way and the exit
+    status is NO_ANSWER."""
     import subprocess
 
     proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=text, env=env)
     try:
-        out, err = proc.communicate()
+        out, err = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        _stop(proc)
+        said = f"fatal: no answer within {timeout:g} s"
+        return subprocess.CompletedProcess(argv, NO_ANSWER, "" if text else b"", said if text else said.encode())
     except BaseException:
         with interrupts.deferred():
-            if proc.poll() is None:
-                proc.terminate()
-                try:
-                    proc.wait(timeout=10)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
-                    proc.wait()
-            for pipe in (proc.stdout, proc.stderr):
-                if pipe is not None:  # both are PIPEs: for the type checker
-                    pipe.close()
+            _stop(proc)
         raise
     return subprocess.CompletedProcess(argv, proc.returncode, out, err)
+
+
+def _stop(proc) -> None:
+    """SIGTERM, then SIGKILL if git has not gone within 10 s; its pipes closed unread (an ssh it
+    started may still hold them: reading would wait for it)."""
+    import subprocess
+
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+    for pipe in (proc.stdout, proc.stderr):
+        if pipe is not None:  # both are PIPEs: for the type checker
+            pipe.close()
 
 
 def failure_line(output: str | bytes) -> str:
@@ -326,6 +342,132 @@ def refs(root: Path, *patterns: str) -> list[tuple[str, str]]:
 def is_bare(path: Path) -> bool:
     """`path` is a bare repository (a shared remote), not a working folder."""
     return call(path, "rev-parse", "--is-bare-repository", text=True).stdout.strip() == "true"
+
+
+def rev(root: Path, ref: str) -> str | None:
+    """The commit `ref` names, or None if it names none."""
+    done = call(root, "rev-parse", "--verify", "-q", f"{ref}^{{commit}}", text=True)
+    return (done.stdout.strip() or None) if done.returncode == 0 else None
+
+
+def count(root: Path, revs: str) -> int:
+    """How many commits `revs` ("A..B") names; 0 if git cannot say."""
+    done = call(root, "rev-list", "--count", revs, text=True)
+    return int(done.stdout.strip() or 0) if done.returncode == 0 else 0
+
+
+def unfinished(root: Path) -> str | None:
+    """What git is in the middle of here (a rebase, a merge), or a HEAD on no branch; None when
+    HEAD is a branch's finished tip: the only state whose commits may be sent anywhere."""
+    git_dir = layout.git_dir(root)
+    for name, what in (("rebase-merge", "a rebase"), ("rebase-apply", "a rebase"), ("MERGE_HEAD", "a merge"),
+                       ("CHERRY_PICK_HEAD", "a cherry-pick")):
+        if (git_dir / name).exists():
+            return f"git is in the middle of {what}"
+    try:
+        on_branch = (git_dir / "HEAD").read_text().startswith("ref: refs/heads/")
+    except OSError:
+        on_branch = False
+    return None if on_branch else "HEAD is not on a branch"
+
+
+def has_file(root: Path, rev: str, path: str) -> bool:
+    """`path` is in the tree of commit `rev`."""
+    return call(root, "cat-file", "-e", f"{rev}:{path}").returncode == 0
+
+
+# -- talking to the remote: bounded in time, and never waiting on a person -------------------------
+NO_ANSWER = 124  # the exit status of a git stopped at its timeout (as timeout(1) gives)
+_REMOTE_SECTION = re.compile(r'^\s*\[remote\s+"([^"]+)"\s*\]', re.MULTILINE)
+
+
+class PushRejected(GitError):
+    """The remote's branch has commits this clone lacks: the push would not be a fast-forward."""
+
+
+class RemoteRewritten(GitError):
+    """The remote's branch no longer descends from where this clone last saw it: a force-push there,
+    or a rewrite here (a retention disposal rewrites the remote-tracking refs too)."""
+
+
+def remotes(root: Path) -> list[str]:
+    """The remotes this clone's git config names, read from the file: every read command asks, and
+    a git process for it would cost every clone without a remote (most of them) a few ms."""
+    try:
+        text = (layout.git_dir(root) / "config").read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return []
+    return list(dict.fromkeys(_REMOTE_SECTION.findall(text)))
+
+
+def _unattended(root: Path, timeout: float) -> dict[str, str]:
+    """git's environment for a fetch or push nobody is waiting to answer: no password prompt
+    (GIT_TERMINAL_PROMPT, Git Credential Manager), ssh in batch mode (no passphrase or host-key
+    question) giving up connecting within the timeout. A user's own GIT_SSH program is left as it is."""
+    import math
+
+    env = {**os.environ, "GIT_TERMINAL_PROMPT": "0", "GCM_INTERACTIVE": "never"}
+    if not os.environ.get("GIT_SSH"):
+        ssh = os.environ.get("GIT_SSH_COMMAND") or call(root, "config", "--get", "core.sshCommand", text=True).stdout.strip()
+        env["GIT_SSH_COMMAND"] = f"{ssh or 'ssh'} -o BatchMode=yes -o ConnectTimeout={max(1, math.ceil(timeout))}"
+    return env
+
+
+def remote_call(root: Path, *args: str, timeout: float | None = None):
+    """A git command that talks to a remote, as `call` runs it (text). With a `timeout`: unattended
+    (nothing may ask a person) and stopped at the timeout (exit status NO_ANSWER, a `fatal:` line
+    saying so). Without one (`cpoms sync`, typed by a person): as git runs it, prompts included."""
+    argv = ["git", "-C", str(root), *args]
+    if timeout is None:
+        return _call(argv, None)
+    return _call(argv, _unattended(root, timeout), timeout=timeout)
+
+
+def fetch_branch(root: Path, remote: str, branch: str, timeout: float) -> str | None:
+    """Bring `remote`'s `branch` into refs/remotes/<remote>/<branch> and return its commit; None
+    when the remote has no such branch (a new, empty remote). Only a fast-forward of the tracking
+    ref is taken (the refspec has no "+"): a remote whose history was rewritten leaves it where it
+    was (for `cpoms sync` and `verify` to see) and raises RemoteRewritten."""
+    tracking = f"refs/remotes/{remote}/{branch}"
+    done = remote_call(root, "-c", "gc.auto=0", "-c", "maintenance.auto=false", "fetch", "--no-tags",
+                       "--no-recurse-submodules", "--", remote, f"refs/heads/{branch}:{tracking}", timeout=timeout)
+    said = done.stderr or ""
+    if done.returncode == 0:
+        return rev(root, tracking)
+    if "couldn't find remote ref" in said:
+        return None
+    if "[rejected]" in said or "non-fast-forward" in said:
+        raise RemoteRewritten(f"{remote}'s {branch} no longer descends from where this machine last saw it: it was "
+                              "force-pushed, or this machine's history was rewritten (a retention disposal)")
+    raise GitError(_remote_failure(said, done.returncode))
+
+
+def push_commit(root: Path, remote: str, commit: str, branch: str, timeout: float) -> None:
+    """Make `remote`'s `branch` point at `commit`, as a fast-forward only (never forced). Raises
+    PushRejected when the remote has moved on, GitError for anything else (unreachable, no answer
+    in time, refused by the server's hook: its reason)."""
+    done = remote_call(root, "push", "--porcelain", "--no-follow-tags", "--", remote, f"{commit}:refs/heads/{branch}",
+                       timeout=timeout)
+    if done.returncode == 0:
+        return
+    refused = [line.split("\t")[-1] for line in (done.stdout or "").splitlines() if line.startswith("!")]
+    if refused and ("fetch first" in refused[0] or "non-fast-forward" in refused[0]):
+        raise PushRejected(f"{remote} has commits this machine does not have yet")
+    if refused:  # the server's hook said why on "remote:" lines
+        why = next((ln[7:].strip() for ln in (done.stderr or "").splitlines() if ln.startswith("remote:") and ln[7:].strip()),
+                   refused[0])
+        raise GitError(f"{remote} refused the push: {why}")
+    raise GitError(_remote_failure(done.stderr or "", done.returncode))
+
+
+def _remote_failure(said: str, status: int) -> str:
+    line = failure_line(said) or f"git exited {status}"
+    return line.removeprefix("fatal: ").removeprefix("error: ")
+
+
+def fast_forward(root: Path, commit: str) -> None:
+    """Move the checked-out branch, index and working folder on to `commit`, a descendant of HEAD."""
+    run(root, "merge", "--ff-only", "-q", commit)
 
 
 class Batch:

@@ -61,6 +61,7 @@ DOT_GIT = ".git"
 WRITER_LOCK = "cpoms.lock"
 ENTRY_CACHE = "cpoms-cache"
 OUTBOX = "cpoms-outbox"
+PUSH_OUTBOX = "cpoms-push-outbox.json"  # this clone's commits not yet on its remote, since when (store.pushing)
 SIGN_WRAPPER = "cpoms-gpg-sign"  # git's gpg.program for signed commits (gitrepo.SIGN_PROGRAM)
 SIGN_STATUS = "cpoms-gpg.status"
 INDEX = "index"

@@ -101,6 +101,9 @@ class AlertChannel(Protocol):
     def wants_context(self) -> bool: ...
     def accepts(self, alert: Alert, settings: Settings) -> tuple[bool, str]:
         """(False, why) to skip this alert on this channel (a shared screen and a governor's alert)."""
+    def reaches(self, recipients: list[Staff], settings: Settings) -> list[str]:
+        """The ids of the recipients it would reach wherever they are: none for a channel that only
+        writes on this machine (a log file, this screen). `cpoms add` warns when nobody is reached."""
     def send(self, alert: Alert, recipients: list[Staff], settings: Settings) -> None: ...
 
 
@@ -112,13 +115,16 @@ class ContextChannel(Protocol):
 
 class ChannelBase:
     """The optional members' defaults for an alert channel: no settings of its own, no context,
-    and every alert accepted."""
+    every alert accepted, and every recipient reached."""
 
     settings: ClassVar[Settings] = NO_SETTINGS
     wants_context: ClassVar[bool] = False
 
     def accepts(self, alert: Alert, settings: Settings) -> tuple[bool, str]:
         return True, ""
+
+    def reaches(self, recipients: list[Staff], settings: Settings) -> list[str]:
+        return [person.id for person in recipients]
 
 
 # -- recording-quality checks and the word lists they read ---------------------------------------
@@ -159,6 +165,42 @@ class ReportBase:
     """The optional member's default for a report: it returns Markdown."""
 
     html: bool = False
+
+
+# -- secrets the records repository holds ---------------------------------------------------------
+@dataclass(frozen=True)
+class Revoked:
+    """What a secret's `revoke` keeps: the plaintext to encrypt to the remaining readers, and a
+    notice told once to whoever ran the command (a new password to hand out), or ""."""
+
+    plaintext: bytes
+    notice: str = ""
+
+
+@runtime_checkable
+class RepositorySecret(Protocol):
+    """A file of the records repository encrypted (OpenPGP) to the people who may read it. The kit
+    re-encrypts it to `readers(staff)` (those with a usable key) after every staff change and in
+    `cpoms reencrypt`; the plaintext is kept byte for byte unless someone who could read it may no
+    longer, when `revoke` says what to keep instead."""
+
+    @property
+    def path(self) -> str:
+        """The key: a path relative to the repository's root, "/" separated; `*` matches any name
+        within one folder (`myplugin/*.gpg`). Never under entries/."""
+    @property
+    def description(self) -> str: ...
+    def readers(self, staff: Mapping[str, Staff]) -> Iterable[Staff]:
+        """Who may read it now, from the staff roster (id -> Staff, those who left included)."""
+    def revoke(self, plaintext: bytes, lost: list[Staff], now: datetime) -> Revoked:
+        """`lost` could read it and may no longer (left, or not in the role): what to keep now."""
+
+
+class SecretBase:
+    """The optional member's default for a secret: the plaintext is kept as it is."""
+
+    def revoke(self, plaintext: bytes, lost: list[Staff], now: datetime) -> Revoked:
+        return Revoked(plaintext)
 
 
 # -- one contract per hook -------------------------------------------------------------------------
@@ -228,6 +270,9 @@ ALERT_CHANNELS: Contract[AlertChannel] = Contract(hookspecs.cpoms_register_alert
 LINT_CHECKS: Contract[LintCheck | WordList] = Contract(hookspecs.cpoms_register_lint_checks, "id",
                                                        (LintCheck, WordListSpec))
 REPORTS: Contract[Report] = Contract(hookspecs.cpoms_register_reports, "id", (Report,), ReportBase)
+# Strict: a secret a broken plugin failed to register would stay readable by someone who left.
+SECRETS: Contract[RepositorySecret] = Contract(hookspecs.cpoms_register_secrets, "path", (RepositorySecret,),
+                                               SecretBase, strict=True)
 
 CONTRACTS: dict[str, Contract[Any]] = {c.hook: c for c in (
-    CATEGORIES, ENTRY_TYPES, DEADLINE_RULES, ALERT_CHANNELS, LINT_CHECKS, REPORTS)}
+    CATEGORIES, ENTRY_TYPES, DEADLINE_RULES, ALERT_CHANNELS, LINT_CHECKS, REPORTS, SECRETS)}

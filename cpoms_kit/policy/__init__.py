@@ -1,4 +1,5 @@
 """The school's policy at work: `deadlines` (rules evaluated over a view of the entries), `cases`
-(open/closed/complex cases), `lint` (recording quality), `alerts` (routing, outbox, delivery,
-reminders) and `schooldays` (terms, holidays). The rules, categories and channels themselves are
+(open/closed/complex cases), `tasks` (what is assigned to one person, open and due), `lint`
+(recording quality), `alerts` (routing, outbox, delivery, reminders) and `schooldays` (terms,
+holidays). The rules, categories and channels themselves are
 plugins (top-level `plugins/`)."""

@@ -60,7 +60,19 @@ disabled = []
 # A misspelt rule or setting, or a value of the wrong type, is an error naming it.
 
 [alerts]
-# Channels: [alerts.email], [alerts.webhook], [alerts.desktop], [alerts.log]
+# Who is told when an entry is recorded (docs/alerts.md): channels email, webhook, desktop and log,
+# each an [alerts.<channel>] table. Change them with `cpoms alerts setup email --by DSL_ID` or
+# `cpoms config set alerts.email.host smtp.school.example --by DSL_ID`: each change is a signed commit.
+# Passwords and webhook tokens stay in each machine's keyring or environment, never here.
+{channels}"""
+
+# On in every new repository: the first concern is seen on this machine and leaves a line in a log.
+DEFAULT_CHANNELS = """
+# One line per alert (ids, never names or text) in a file on this machine, outside the repository.
+[alerts.log]
+
+# A notification on this computer's screen; skipped quietly where there is no desktop.
+[alerts.desktop]
 """
 
 
@@ -85,19 +97,28 @@ class Config:
         return value if isinstance(value, dict) else {}
 
 
-def render_template(school: str) -> str:
+def render_template(school: str, alerts: bool = True) -> str:
+    """A new repository's cpoms.toml; `alerts`: with the log and desktop channels on."""
     # json.dumps gives a valid TOML basic string for any school name.
     import json
 
-    return TEMPLATE.format(name=json.dumps(school))
+    return TEMPLATE.format(name=json.dumps(school), channels=DEFAULT_CHANNELS if alerts else "")
 
 
 def load(root: Path) -> Config:
     path = root / CONFIG_NAME
     try:
-        raw = tomllib.loads(decode(path.read_bytes(), str(path)))
+        text = decode(path.read_bytes(), str(path))
     except FileNotFoundError:
         raise CpomsError(f"no {CONFIG_NAME} in {root}") from None
+    return parse(text, path)
+
+
+def parse(text: str, path: Path | str = CONFIG_NAME) -> Config:
+    """cpoms.toml's text, checked against the kit's sections (`cpoms config` checks an edit with it
+    before anything is written)."""
+    try:
+        raw = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise CpomsError(f"{path} is not valid TOML: {exc}") from None
     check_settings(raw)
@@ -137,6 +158,7 @@ class Kind:
 
     name: str
     test: Callable[[Any], bool]
+    secret: bool = False  # a wrong value is not shown in the error: it may be the secret itself
 
 
 @dataclass(frozen=True)
@@ -169,6 +191,21 @@ HHMM = Kind('a time in quotes like "08:30"',
 ANY = Kind("anything", lambda v: True)
 
 
+def _secret_ref(v: Any) -> bool:
+    from cpoms_kit.store import secretref
+
+    try:
+        secretref.parse(v)
+    except CpomsError:
+        return False
+    return True
+
+
+# A setting holding a secret names where each machine finds it (cpoms_kit.store.secretref).
+SECRET_REF = Kind('a reference in quotes like "env:CPOMS_SMTP_PASSWORD" or "keyring:cpoms-kit/smtp" (never the '
+                  "secret itself)", lambda v: isinstance(v, str) and _secret_ref(v), secret=True)
+
+
 def list_of(kind: Kind, plural: str) -> Kind:
     return Kind(f"a list [ ] of {plural}", lambda v: isinstance(v, list) and all(kind.test(x) for x in v))
 
@@ -196,7 +233,26 @@ SCHEMA = Table({
     "alerts": Table({"timeout": NUMBER}, other=Table({}, other=ANY)),
     "site": Table({"title": TEXT, "idle_minutes": NUMBER}),
     "lint": Table({"dictionary": TEXT, "min_words": WHOLE}),
+    "sync": Table({"fetch_timeout": NUMBER, "push_timeout": NUMBER}),  # seconds (store.pushing)
 })
+
+
+# What `cpoms config get` shows for a key of the kit's that is not set: the defaults the code that
+# reads each one applies (tests/test_config_cli.py checks they agree). A channel's or rule's own
+# defaults are its plugin's.
+DEFAULTS: dict[str, Any] = {
+    "school.timezone": "Europe/London",
+    "calendar.region": "england-and-wales",
+    "plugins.disabled": [],
+    "retention.default": "DOB+25",
+    "recording.min_body_chars": 10,
+    "alerts.timeout": 10.0,
+    "site.title": "Records",
+    "site.idle_minutes": 15,
+    "sync.fetch_timeout": 5.0,
+    "sync.push_timeout": 20.0,
+}
+CHANNEL_DEFAULTS: dict[str, Any] = {"enabled": True}
 
 
 def check_settings(raw: Mapping[str, Any]) -> None:
@@ -224,10 +280,18 @@ def check_plugin_settings(config: Config, rules: Any = None, channels: Any = Non
 
 def _check_declared(table: Any, registered: Any, name: str, section: str, what: str,
                     common: Mapping[str, Kind]) -> None:
+    spec = _declared(registered, name, section, what, common)
+    if spec is not None:
+        _check(table, spec, f"{section}.{name}", "", name)
+
+
+def _declared(registered: Any, name: str, section: str, what: str, common: Mapping[str, Kind]) -> Table | None:
+    """The table of settings the rule or channel `name` declares (None: unknown while a plugin of
+    that hook is broken, so not refused)."""
     obj = registered.items.get(name)
     if obj is None:
         if registered.broken:
-            return
+            return None
         raise _bad(f"[{section}.{name}]: no {what} {name!r} is registered{_known(name, registered.items)} "
                    "(see `cpoms plugins`)")
     declared = obj.settings  # the contract's default (none) when the plugin declares nothing
@@ -239,7 +303,37 @@ def _check_declared(table: Any, registered: Any, name: str, section: str, what: 
         if keys[key] is None:
             raise CpomsError(f"{what} {name!r}: setting {key!r} is declared as {kind!r}; use str, int, float, "
                              "bool, date or a cpoms_kit.store.config Kind")
-    _check(table, Table(keys), f"{section}.{name}", "", name)
+    return Table(keys)
+
+
+def setting_spec(path: tuple[str, ...], rules: Any = None, channels: Any = None) -> Any:
+    """What the setting (or table) at `path` (("alerts", "email", "host")) must be: a Kind, Table or
+    Tables; a CpomsError naming the first part nobody declares (with "did you mean"). A rule's or
+    channel's keys are looked up in `rules` / `channels` (each a `Registered`)."""
+    spec: Any = SCHEMA
+    for n, part in enumerate(path):
+        where = path[:n]
+        if isinstance(spec, Tables):
+            raise _bad(f"[[{'.'.join(where)}]] is a list of tables, which `cpoms config` does not edit: add each "
+                       f"under its own [[{'.'.join(where)}]] line in {CONFIG_NAME}")
+        if not isinstance(spec, Table):
+            raise _bad(f"{'.'.join(where)} is a setting, not a table: {'.'.join(path)} names nothing")
+        plugin = {("deadlines",): (rules, "deadline rule", {}), ("alerts",): (channels, "alert channel", CHANNEL_SETTINGS)}
+        if where in plugin and part not in spec.keys and plugin[where][0] is not None:
+            registered, what, common = plugin[where]
+            spec = _declared(registered, part, where[0], what, common) or Table({}, other=ANY)
+            continue
+        sub = spec.keys.get(part, spec.other)
+        if sub is None:
+            label = f"[{'.'.join(where)}]" if where else "cpoms.toml"
+            raise _bad(f"{label} has no setting {part!r}{_known(part, spec.keys)}")
+        spec = sub
+    return spec
+
+
+def check_value(path: tuple[str, ...], value: Any, spec: Any) -> None:
+    """One setting's value (at `path`, e.g. ("alerts", "email", "port")) against what it must be."""
+    _check(value, spec, ".".join(path), f"[{'.'.join(path[:-1])}]", path[-1])
 
 
 def _check(value: Any, spec: Any, path: str, label: str, key: str) -> None:
@@ -252,7 +346,7 @@ def _check(value: Any, spec: Any, path: str, label: str, key: str) -> None:
         for n, table in enumerate(value, start=1):
             _check_table(table, spec.table, path, f"[[{path}]] #{n}")
     elif not spec.test(value):
-        raise _bad(f"{label} {key} must be {spec.name}, not {_shown(value)}")
+        raise _bad(f"{label} {key} must be {spec.name}" + ("" if spec.secret else f", not {_shown(value)}"))
 
 
 def _check_table(value: Any, spec: Table, path: str, label: str | None = None) -> None:

@@ -1,5 +1,6 @@
 """Who may read an entry. The DSL team and the author; a concern about a DSL or deputy goes to the
-safeguarding governor(s) and the author instead, and never to the person it is about."""
+safeguarding governor(s) and the author instead, and never to the person it is about. An action
+assigned to someone is theirs to read too: they carry it out, and record their follow-ups on it."""
 
 from __future__ import annotations
 
@@ -21,6 +22,11 @@ def recipients_for(entry: Entry, staff: dict[str, Staff]) -> list[Staff]:
             raise InputError("no DSL or deputy DSL is enrolled to receive entries (`cpoms staff add … --role dsl`)")
     author = staff[entry.recorded_by]
     readers.append(author)
+    # Emailed "assigned to you" is not enough: the assignee must read what to do, and `--follows`
+    # it (a follow-up inherits the pupils and category of what it follows, so it must be readable).
+    assignee = staff.get(entry.assigned_to) if entry.assigned_to else None
+    if assignee is not None and assignee.active:
+        readers.append(assignee)
     out = {s.id: s for s in readers if s.id != entry.about_staff}
     return list(out.values())
 

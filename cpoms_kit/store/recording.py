@@ -193,6 +193,8 @@ def record(store: Store, entry: Entry, ciphertext: bytes | None = None) -> Entry
     `ciphertext`: the entry already encrypted (one a killed `cpoms add` wrote but never committed)."""
     author = store.signer(entry.recorded_by, must_be_dsl=False)
     rel = store.entry_path(entry.id).relative_to(store.root).as_posix()
+    # The same verb and the id, whoever reads the entry: everyone's history holds this message, and
+    # one worded by route ("to the governor") would tell a DSL of a concern about them.
     with store.transaction(f"add entry {entry.id}", author) as tx:
         # Recipients from the roster as it stands under the writer lock: someone removed a moment
         # ago is never among them.

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any, Callable, Iterator
 import yaml
 
 from cpoms_kit.store import config as config_mod
-from cpoms_kit.infra import gitrepo, interrupts, layout, runtime
+from cpoms_kit.infra import gitrepo, interrupts, layout, runtime, textconv
 from cpoms_kit.errors import CpomsError, GpgError, InputError, KeyUnavailable, RepoNotFound
 from cpoms_kit.infra.gpg import Gpg, KeyLocked
 from cpoms_kit.infra.layout import ENTRIES, ENTRY_SUFFIX, KEYS, find_root
@@ -32,6 +32,7 @@ if TYPE_CHECKING:  # the plugin host is imported when plugins are first needed
     from cpoms_kit.pluginhost.contracts import Category, EntryType
     from cpoms_kit.pluginhost.hooks import Hooks
     from cpoms_kit.pluginhost.registry import Registered
+    from cpoms_kit.store.pushing import Integrate
 
 ReadProgress = Callable[[int, int], None]  # (entries decrypted so far, entries to decrypt)
 Warn = Callable[[str], None]
@@ -39,8 +40,8 @@ Warn = Callable[[str], None]
 log = logging.getLogger(__name__)
 
 GITATTRIBUTES = """\
-# Show decrypted diffs locally (`git log -p`) without ever storing plaintext: textconv runs gpg
-# over a pipe, and cachetextconv is off so git keeps no decrypted copy in its notes.
+# Show decrypted diffs locally (`git log -p`) without ever storing plaintext: the diff driver
+# (cpoms_kit.infra.textconv) runs gpg over a pipe, and git keeps no decrypted copy in its notes.
 *.gpg diff=gpg
 """
 
@@ -97,6 +98,9 @@ class Store:
         # skipped, a recipient left out of the pupil roster); the CLI prints `warning: …` lines.
         self.warn: Warn = lambda message: log.warning("%s", message)
         self._warned: set[str] = set()
+        # Replays this clone's commits on a remote that moved on, then pushes (`cpoms sync`, set by
+        # the command line: store.pushing); None, and a push the remote refuses waits for `cpoms sync`.
+        self.integrate: Integrate | None = None
 
     # -- opening ------------------------------------------------------------------------------
     @classmethod
@@ -104,7 +108,7 @@ class Store:
         return cls(Path(repo) if repo else find_root())
 
     @classmethod
-    def init(cls, root: Path, school: str) -> "Store":
+    def init(cls, root: Path, school: str, alerts: bool = True) -> "Store":
         root = Path(root)
         if (root / layout.CONFIG).exists():
             raise InputError(f"{root} already holds a records repository")
@@ -113,12 +117,9 @@ class Store:
         if root.exists() and any(p.name != "README.md" for p in root.iterdir()):
             raise InputError(f"{root} is not empty; choose a new folder")
         root.mkdir(parents=True, exist_ok=True)
-        repo = gitrepo.init_repo(root)
-        with repo.config_writer() as cw:
-            cw.set_value('diff "gpg"', "textconv", "gpg --batch --quiet --decrypt")
-            cw.set_value('diff "gpg"', "cachetextconv", "false")
-            cw.set_value('diff "gpg"', "binary", "true")
-        (root / layout.CONFIG).write_text(config_mod.render_template(school), encoding="utf-8")
+        gitrepo.init_repo(root)
+        textconv.install(root)  # `git log -p` shows entries decrypted, a neutral line for the rest
+        (root / layout.CONFIG).write_text(config_mod.render_template(school, alerts), encoding="utf-8")
         (root / layout.GITATTRIBUTES).write_text(GITATTRIBUTES, encoding="utf-8")
         (root / layout.STAFF).write_text("[]\n", encoding="utf-8")
         for folder in (ENTRIES, KEYS):
@@ -396,7 +397,8 @@ class Store:
         the block reads (rosters, settings, site passwords) is what it changes, so two people
         changing a roster at once queue instead of one silently undoing the other. Files are
         written only once the block has ended without error; a failed commit (gpg, git, a full
-        disk, a signal) puts every path back as it was."""
+        disk, a signal) puts every path back as it was. A commit made is pushed to the remote, if
+        there is one, before the lock is let go (store.pushing: a failed push never undoes it)."""
         with gitrepo.writer_lock(self.root), interrupts.signals_raise():  # SIGTERM/SIGHUP roll back too
             tx = Transaction(signer)
             yield tx
@@ -420,6 +422,12 @@ class Store:
             for backup in backups.values():
                 if backup is not None:
                     backup.unlink(missing_ok=True)
+            # Still under the writer lock, so what is pushed is this finished commit; before the
+            # plugins are told (alerts), so whoever is alerted can fetch the entry. A signal meanwhile
+            # waits for the push to end (the commit has settled).
+            from cpoms_kit.store import pushing
+
+            pushing.after_commit(self)
 
     def _refuse_uncommitted(self, rels: list[str]) -> None:
         """A file about to be rewritten must be as committed: a hand edit (or a file a killed

@@ -19,7 +19,7 @@ from cpoms_kit.model import Entry, Staff
 from cpoms_kit.policy.alerts.model import Alert, ChannelContext, ChannelError, Outcome, hm, new_id, one_line
 from cpoms_kit.policy.alerts.outbox import Outbox, new_item, pid_alive
 from cpoms_kit.policy.alerts.routing import route
-from cpoms_kit.policy.alerts.settings import channel_tables, channels, enabled_channels, quiet_until
+from cpoms_kit.policy.alerts.settings import DEFAULT_TIMEOUT, channel_tables, channels, enabled_channels, quiet_until
 
 if TYPE_CHECKING:
     from cpoms_kit.pluginhost.contracts import AlertChannel, ContextChannel
@@ -230,15 +230,19 @@ def retry(store: "Store", now: datetime | None = None) -> list[Outcome]:
 
 
 def send_test(store: "Store", channel_name: str, to: list[str] | None = None,
-              now: datetime | None = None) -> Outcome:
-    """Send a test alert straight through one channel (no outbox, no quiet hours); raise on failure."""
+              now: datetime | None = None, settings: Mapping[str, Any] | None = None) -> Outcome:
+    """Send a test alert straight through one channel (no outbox, no quiet hours); raise on failure.
+    `settings`: the channel's table to try (`cpoms alerts setup`, before committing it), instead of
+    the one in cpoms.toml."""
     installed = channels(store)
     if channel_name not in installed:
         raise InputError(f"no alert channel {channel_name!r}; installed: {', '.join(sorted(installed)) or 'none'}")
     configured = {c.name: s for c, s in enabled_channels(store)}
+    if settings is not None:
+        configured[channel_name] = {**settings, "timeout": float(settings.get("timeout", DEFAULT_TIMEOUT))}
     if channel_name not in configured:
-        raise InputError(f"channel {channel_name!r} is not configured: add an [alerts.{channel_name}] table to "
-                         "cpoms.toml (see docs/alerts.md)")
+        raise InputError(f"channel {channel_name!r} is not configured: `cpoms alerts setup {channel_name} --by DSL_ID` "
+                         f"(or add an [alerts.{channel_name}] table; see docs/alerts.md)")
     staff = store.staff()
     ids = list(to) if to else [s.id for s in store.dsl_team()]
     for sid in ids:
