@@ -135,6 +135,18 @@ done
 """
 
 
+@pytest.fixture(autouse=True)
+def hangup_not_ignored():
+    """These tests send SIGHUP, as a closed terminal does. Under `nohup` (or a CI runner that
+    ignores it) the kit rightly keeps an inherited SIG_IGN, and children inherit it too: give each
+    test the terminal's default, as a DSL's shell has it."""
+    old = signal.signal(signal.SIGHUP, signal.SIG_DFL)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGHUP, old)
+
+
 @pytest.fixture
 def waiting_repo(tmp_path):
     """dsl1 can decrypt but signing waits in the pinentry; `repo.asked` appears when it does."""
