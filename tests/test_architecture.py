@@ -20,6 +20,7 @@ LAYERS = [
     {"store"},
     {"policy"},
     {"lifecycle", "audit"},
+    {"machine"},  # join, remote, schedule: built on verify and sync
     {"site"},
     {"cli"},
     {"demo", "__main__"},

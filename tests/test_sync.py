@@ -14,8 +14,8 @@ def pair(cpoms, tmp_path, monkeypatch):
     monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
     bare = tmp_path / "remote.git"
     subprocess.run(["git", "init", "-q", "--bare", "-b", "main", str(bare)], check=True)
-    cpoms("remote", "add", str(bare))
-    assert cpoms("sync", "--json").json()["pushed"] == 9
+    assert "published 9 commit(s)" in cpoms("remote", "add", str(bare)).stdout  # a fresh remote: at once
+    assert cpoms("sync", "--json").json()["pushed"] == 0
     other = tmp_path / "other"
     subprocess.run(["git", "clone", "-q", str(bare), str(other)], check=True)
     return cpoms, Cpoms(other), bare

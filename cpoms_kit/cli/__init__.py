@@ -1,6 +1,6 @@
 """The `cpoms` command: a thin click layer. Each command group lives in its own module (`init`,
 `staff`, `pupil`, `entries`, `lint`, `info`, `check`, `tasks`, `case`, `alerts`, `config`, `site`, `audit`,
-`sync`, `requests`, `transfer`, `retention`; what they share is in `common`) and is imported only when
+`sync`, `machine`, `requests`, `transfer`, `retention`; what they share is in `common`) and is imported only when
 used, so `cpoms add` does not pay for the site builder's imports."""
 
 from __future__ import annotations
@@ -43,9 +43,12 @@ COMMANDS = {
     "log": "cpoms_kit.cli.audit:log",
     "reencrypt": "cpoms_kit.cli.audit:reencrypt",
     "doctor": "cpoms_kit.cli.audit:doctor",
-    "remote": "cpoms_kit.cli.sync:remote",
+    "remote": "cpoms_kit.cli.machine:remote",
     "sync": "cpoms_kit.cli.sync:sync",
     "hook": "cpoms_kit.cli.sync:hook",
+    # this machine's place: join the school's records, publish them, the morning check
+    "join": "cpoms_kit.cli.machine:join",
+    "schedule": "cpoms_kit.cli.machine:schedule",
     # requests, transfers, retention
     "request": "cpoms_kit.cli.requests:request",
     "transfer": "cpoms_kit.cli.transfer:transfer",

@@ -1,27 +1,10 @@
-"""`cpoms remote`, `cpoms sync`, `cpoms hook`: sharing the records between DSL machines."""
+"""`cpoms sync`, `cpoms hook`: sharing the records between DSL machines (`cpoms remote`: cli/machine.py)."""
 
 from __future__ import annotations
 
 import click
 
 from cpoms_kit.cli.common import emit_json, json_option, repo_option, with_store
-
-
-@click.group()
-def remote():
-    """The private git remote this repository syncs with (school infrastructure only)."""
-
-
-@remote.command("add")
-@click.argument("url")
-@click.option("--name", default="origin", show_default=True, help="Remote name.")
-@with_store
-def remote_add(store, url, name):
-    """Add URL (a bare repository over ssh or a local path) as the remote to sync with."""
-    from cpoms_kit.audit.sync import add_remote
-
-    add_remote(store, url, name)
-    click.echo(f"remote {name} -> {url}; now run `cpoms sync`")
 
 
 @click.command()

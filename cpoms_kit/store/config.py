@@ -25,6 +25,8 @@ timezone = "Europe/London"
 # The school day, used by deadline rules that count school days.
 day_start = "08:30"
 day_end = "15:30"
+# When each DSL machine's `cpoms schedule install` runs the morning check (`check --alert`), school days.
+# check_at = "07:30"
 
 # Terms, for the twice-a-term review of complex cases (add each term as it is published).
 # [[terms]]
@@ -221,7 +223,7 @@ PYTHON_TYPES: dict[type, Kind] = {str: TEXT, int: WHOLE, float: NUMBER, bool: FL
 CHANNEL_SETTINGS = {"enabled": FLAG, "timeout": NUMBER, "quiet_hours": TEXT, "max_per_hour": WHOLE}
 
 SCHEMA = Table({
-    "school": Table({"name": TEXT, "timezone": TEXT, "day_start": HHMM, "day_end": HHMM}),
+    "school": Table({"name": TEXT, "timezone": TEXT, "day_start": HHMM, "day_end": HHMM, "check_at": HHMM}),
     "terms": Tables(Table({"name": TEXT, "start": DATE, "end": DATE}, required=("name", "start", "end"))),
     "holidays": Tables(Table({"name": TEXT, "start": DATE, "end": DATE}, required=("start",))),
     "calendar": Table({"bank_holidays": list_of(DATE, "dates"), "region": one_of("england-and-wales", "none")}),
@@ -242,6 +244,7 @@ SCHEMA = Table({
 # defaults are its plugin's.
 DEFAULTS: dict[str, Any] = {
     "school.timezone": "Europe/London",
+    "school.check_at": "07:30",  # the morning check's time (machine.schedule)
     "calendar.region": "england-and-wales",
     "plugins.disabled": [],
     "retention.default": "DOB+25",
