@@ -110,7 +110,9 @@ def cpoms_register_secrets(register: Register[RepositorySecret]) -> None:
     ``path`` (a repository path, "/" separated; ``*`` matches within a folder), ``description`` and
     ``readers(staff) -> people`` who may read it now, optionally ``revoke(plaintext, lost, now)``,
     the plaintext to keep once someone in ``lost`` may no longer read it (new passwords, say), with
-    a notice for whoever ran the command. Every staff change (`cpoms staff remove`, ``set-role``,
+    a notice for whoever ran the command, and optionally ``merge(base, ours, theirs)`` for
+    `cpoms sync` when two machines changed the file (the site passwords merge cases added on each
+    side; by default such a file stops the sync). Every staff change (`cpoms staff remove`, ``set-role``,
     ``set-key``) and `cpoms reencrypt` re-encrypt each such file whose recipients are not its
     readers, in the same signed commit; `cpoms doctor` reports one still addressed to someone who
     may no longer read it. Entries are not registered here: they are re-encrypted one by one, each

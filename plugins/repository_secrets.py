@@ -2,7 +2,9 @@
 
 - `site/passwords.yaml.gpg`: every site password and content key, for the DSL team (dsl and
   deputy-dsl). When someone leaves the team, every password and content key in it is replaced
-  (cpoms_kit.site.passwords.revoke) and the new team password is printed, once.
+  (cpoms_kit.site.passwords.revoke) and the new team password is printed, once. Two DSLs who
+  each added cases (or each made the first team password) before syncing: `cpoms sync` merges
+  the two files (cpoms_kit.site.passwords.merge).
 - `pupils.yaml.gpg`: the pupil roster, for every active member of staff (they name pupils on
   concerns). Its content is kept as it is: the names are no secret to anyone who has read them.
 
@@ -18,7 +20,7 @@ from typing import Iterable, Mapping
 from cpoms_kit.hookspecs import hookimpl
 from cpoms_kit.infra import layout
 from cpoms_kit.model import Staff
-from cpoms_kit.pluginhost.contracts import Register, RepositorySecret, Revoked, SecretBase
+from cpoms_kit.pluginhost.contracts import Merged, Register, RepositorySecret, Revoked, SecretBase
 
 
 class SitePasswords(SecretBase):
@@ -32,6 +34,12 @@ class SitePasswords(SecretBase):
         from cpoms_kit.site.passwords import revoke
 
         return Revoked(*revoke(plaintext, lost, now))
+
+    def merge(self, base: bytes | None, here: bytes, remote: bytes) -> Merged | None:
+        from cpoms_kit.site.passwords import merge
+
+        merged = merge(base, here, remote)
+        return Merged(*merged) if merged is not None else None
 
 
 class PupilRoster(SecretBase):

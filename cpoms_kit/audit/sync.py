@@ -3,7 +3,11 @@
 `sync` = fetch, refuse a force-pushed remote, replay this machine's new commits on top of the
 remote's (each re-signed by its own author's key, so history stays linear AND signed), push.
 Entries never conflict: each is a new file. Two machines changing the roster (staff.yaml, the
-pupil roster, keys) at once is a conflict we refuse to resolve automatically.
+pupil roster, keys) at once is a conflict we refuse to resolve automatically. A registered secret
+file (cpoms_register_secrets) changed on both sides is merged by the secret itself, if it can
+(the site passwords: two DSLs who each added cases, or each made the first team password): the
+replay decrypts both sides, encrypts the merge to the file's readers, and the replayed commit is
+signed by its author as any other; what the merge dropped is said in one warning line.
 """
 
 from __future__ import annotations
@@ -11,17 +15,19 @@ from __future__ import annotations
 import os
 import sys
 from dataclasses import dataclass, field
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING
 
 from cpoms_kit.infra import gitrepo, interrupts, layout
 from cpoms_kit.audit.pins import Pins
-from cpoms_kit.errors import GitError, InputError
-from cpoms_kit.store import pushing
+from cpoms_kit.errors import GitError, GpgError, InputError
+from cpoms_kit.store import pushing, secretfiles
 from cpoms_kit.store.repository import Store
 
 if TYPE_CHECKING:
     import subprocess
+
+    from cpoms_kit.pluginhost.contracts import RepositorySecret
 
 BRANCH = pushing.BRANCH
 
@@ -32,9 +38,11 @@ class SyncResult:
     pushed: int = 0
     rebased: list[str] = field(default_factory=list)
     head: str | None = None
+    notices: list[str] = field(default_factory=list)  # what merging a secret file dropped, one line each
 
     def to_json(self) -> dict:
-        return {"pulled": self.pulled, "pushed": self.pushed, "rebased": len(self.rebased), "head": self.head}
+        return {"pulled": self.pulled, "pushed": self.pushed, "rebased": len(self.rebased), "head": self.head,
+                "notices": self.notices}
 
 
 def _git(store: Store, *args: str, check: bool = True, env: dict | None = None) -> subprocess.CompletedProcess:
@@ -109,6 +117,9 @@ def sync(store: Store, remote: str = "origin", timeout: float | None = None) -> 
             pins.remotes[tracking] = now_theirs
         pins.save()
         pushing.delivered(store.root)
+    result.notices = list(dict.fromkeys(result.notices))
+    for notice in result.notices:
+        store.warn(notice)
     result.head = _rev(store, "HEAD")
     return result
 
@@ -130,6 +141,8 @@ def _integrate(store: Store, theirs: str, result: SyncResult) -> None:
     base = _git(store, "merge-base", "HEAD", theirs).stdout.strip()
     both = {p for p in _changed_paths(store, f"{base}..HEAD") & _changed_paths(store, f"{base}..{theirs}")
             if not p.startswith(f"{layout.ENTRIES}/")}
+    secrets = _secrets(store, both)  # merged in the replay, by the secret itself, or refused there
+    both -= set(secrets)
     if both:
         raise InputError(f"roster conflict: {', '.join(sorted(both))} changed both here and on the remote since the last "
                          "sync. Nothing was changed. Agree which change stands, then on this machine: `git reset --hard "
@@ -139,11 +152,15 @@ def _integrate(store: Store, theirs: str, result: SyncResult) -> None:
         raise InputError("the working folder has uncommitted changes (run `cpoms verify`); sync needs it clean")
     # Replay our commits on theirs; --exec re-signs each with its own author's key.
     resign = f"{sys.executable} -m cpoms_kit.audit.sync --resign"
+    unsigned = ("-c", "core.hooksPath=/dev/null", "-c", "user.name=cpoms", "-c", "user.email=cpoms@cpoms.invalid",
+                "-c", "commit.gpgSign=false")
     try:
-        done = _git(store, "-c", "core.hooksPath=/dev/null", "-c", "user.name=cpoms", "-c", "user.email=cpoms@cpoms.invalid",
-                    "-c", "commit.gpgSign=false", "rebase", "-q", "--no-autosquash", "--exec", resign, theirs,
+        done = _git(store, *unsigned, "rebase", "-q", "--no-autosquash", "--exec", resign, theirs,
                     check=False, env={"GIT_EDITOR": "true"})
-    except BaseException:  # Ctrl-C: never leave the clone mid-rebase, on no branch
+        # Stopped at a secret file both sides changed: merge it, and go on.
+        while done.returncode != 0 and secrets and _merge_stopped(store, secrets, theirs, result):
+            done = _git(store, *unsigned, "rebase", "--continue", check=False, env={"GIT_EDITOR": "true"})
+    except BaseException:  # a refused merge, Ctrl-C: never leave the clone mid-rebase, on no branch
         with interrupts.deferred():
             _git(store, "rebase", "--abort", check=False)
         raise
@@ -153,6 +170,59 @@ def _integrate(store: Store, theirs: str, result: SyncResult) -> None:
         raise GitError(f"could not replay this machine's commits on the remote's: {last[-1] if last else ''}; "
                        "nothing was changed")
     result.rebased = mine
+
+
+def _secrets(store: Store, paths: set[str]) -> dict[str, RepositorySecret]:
+    """The paths among `paths` that a registered secret able to merge names (cpoms_register_secrets)."""
+    from cpoms_kit.pluginhost.contracts import SecretBase
+
+    found: dict[str, RepositorySecret] = {}
+    for secret in store.hooks.secrets.values():
+        if getattr(secret.merge, "__func__", None) is SecretBase.merge:
+            continue  # the default: never merged (the pupil roster), refused before the replay
+        pattern = PurePosixPath(secret.path)
+        for path in paths:
+            pure = PurePosixPath(path)
+            if len(pure.parts) == len(pattern.parts) and pure.match(secret.path):
+                found.setdefault(path, secret)
+    return found
+
+
+def _blob(store: Store, spec: str) -> bytes | None:
+    done = gitrepo.call(store.root, "cat-file", "blob", spec)
+    return done.stdout if done.returncode == 0 else None
+
+
+def _merge_stopped(store: Store, secrets: dict[str, RepositorySecret], theirs: str, result: SyncResult) -> bool:
+    """The replay stopped at a commit of ours whose secret files the remote changed too: write each
+    one's merge (encrypted to its readers by the roster as this commit leaves it) for the replay to
+    go on. False when it stopped for anything else; InputError when a secret cannot be merged."""
+    conflicted = _git(store, "diff", "--name-only", "--diff-filter=U").stdout.split()
+    if not conflicted or any(p not in secrets for p in conflicted):
+        return False
+    for path in conflicted:
+        here, remote = _blob(store, f"REBASE_HEAD:{path}"), _blob(store, f"HEAD:{path}")
+        if here is None or remote is None:
+            return False  # removed on one side: nothing to merge
+        base = _blob(store, f"REBASE_HEAD^:{path}")
+        try:
+            merged = secrets[path].merge(None if base is None else store.gpg.decrypt(base), store.gpg.decrypt(here),
+                                         store.gpg.decrypt(remote))
+        except GpgError:
+            merged = None
+        if merged is None:
+            raise InputError(f"{path} changed both here and on the remote since the last sync, in ways that cannot be "
+                             "merged (the site passwords: each side replaced a team password the other kept; or this keyring "
+                             "cannot read both sides). Nothing "
+                             "was changed. Agree which change stands, then on this machine: `git reset --hard "
+                             f"{theirs[:12]}` (your unsynced entries: git log {theirs[:12]}..HEAD) and redo the change")
+        held = secretfiles.Held(secrets[path], path)
+        data = store.encrypt(merged.plaintext, secretfiles.encrypt_to(store, held, store.staff()))
+        (store.root / path).write_bytes(data)
+        _git(store, "add", "--", path)
+        if merged.notice:
+            result.notices.append(merged.notice)
+    return True
 
 
 def resign_head() -> int:

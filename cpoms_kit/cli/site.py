@@ -4,10 +4,22 @@ from __future__ import annotations
 
 import click
 
-from cpoms_kit.cli.common import emit_json, json_option, with_store
+from cpoms_kit.cli.common import emit_json, fetch_first, json_option, offline_option, with_store
 
 by_option = click.option("--by", metavar="DSL_ID",
                          help="The DSL signing the passwords file (default: the DSL whose key is here).")
+
+
+def _fetch_passwords(store, offline: bool) -> None:
+    """Fetch first, so a second DSL uses the team password the first one made; refused (exit 2)
+    when the remote may hold one this clone lacks, unless --offline (then a warning)."""
+    from cpoms_kit.site.passwords import before_making
+
+    found = fetch_first(store, offline, warn=False)
+    caution = before_making(store, found)
+    for line in (found.warning, caution):
+        if line:
+            store.warn(line)
 
 
 @click.group()
@@ -32,9 +44,10 @@ def site():
 @click.option("--full", is_flag=True, help="Render, encrypt and scan every case afresh, with new file names, "
               "instead of carrying over the unchanged cases of the site already in --out.")
 @by_option
+@offline_option
 @json_option
 @with_store
-def build(store, out, cases, full, by, as_json):
+def build(store, out, cases, full, by, offline, as_json):
     """Decrypt in memory, render in a RAM folder, encrypt, leak-scan, write only ciphertext.
 
     Prints where the team index and each case page are. Give the team password to the DSL
@@ -44,10 +57,16 @@ def build(store, out, cases, full, by, as_json):
     Building again into the same --out is quick: only the cases whose entries, findings, state
     or password changed are rendered and encrypted again (their links stay the same); the team
     pages always are.
+
+    With a remote, it fetches first: the team password is the school's, made once. When the
+    remote cannot be reached and this machine has no site passwords yet, it stops (run `cpoms
+    sync`), unless --offline: then the password it makes may be replaced at the next sync.
     """
     from pathlib import Path
 
     from cpoms_kit.site.build import build_site
+
+    _fetch_passwords(store, offline)
 
     if as_json:
         result = build_site(store, Path(out), cases, by, full=full)
@@ -80,12 +99,16 @@ def build(store, out, cases, full, by, as_json):
 @click.option("--rotate", is_flag=True, help="Replace the password and its key (the team's: every case's key "
               "too); the next build re-keys them under new names, so the old password opens none of it.")
 @by_option
+@offline_option
 @json_option
 @with_store
-def password(store, pupil_id, rotate, by, as_json):
+def password(store, pupil_id, rotate, by, offline, as_json):
     """Print the team password, or PUPIL_ID's case password; made on first use, kept encrypted to
-    the DSL team in the records repository (site/passwords.yaml.gpg, one signed commit)."""
+    the DSL team in the records repository (site/passwords.yaml.gpg, one signed commit, pushed at
+    once). Fetches first, as `site build` does."""
     from cpoms_kit.site.passwords import password_for
+
+    _fetch_passwords(store, offline)
 
     value = password_for(store, pupil_id, rotate=rotate, by=by)
     if as_json:

@@ -177,6 +177,15 @@ class Revoked:
     notice: str = ""
 
 
+@dataclass(frozen=True)
+class Merged:
+    """What a secret's `merge` keeps when two machines changed it before syncing: the plaintext to
+    encrypt to its readers, and one line for whoever ran `cpoms sync` (what was dropped), or ""."""
+
+    plaintext: bytes
+    notice: str = ""
+
+
 @runtime_checkable
 class RepositorySecret(Protocol):
     """A file of the records repository encrypted (OpenPGP) to the people who may read it. The kit
@@ -194,13 +203,21 @@ class RepositorySecret(Protocol):
         """Who may read it now, from the staff roster (id -> Staff, those who left included)."""
     def revoke(self, plaintext: bytes, lost: list[Staff], now: datetime) -> Revoked:
         """`lost` could read it and may no longer (left, or not in the role): what to keep now."""
+    def merge(self, base: bytes | None, here: bytes, remote: bytes) -> Merged | None:
+        """`cpoms sync`: this machine's change (`here`) and the remote's (`remote`) since `base`
+        (None: the file was new on both sides), as one plaintext; None when they cannot be merged
+        (sync then refuses, as for a roster changed on both sides)."""
 
 
 class SecretBase:
-    """The optional member's default for a secret: the plaintext is kept as it is."""
+    """The optional members' defaults for a secret: the plaintext is kept as it is; two machines'
+    changes are not merged."""
 
     def revoke(self, plaintext: bytes, lost: list[Staff], now: datetime) -> Revoked:
         return Revoked(plaintext)
+
+    def merge(self, base: bytes | None, here: bytes, remote: bytes) -> Merged | None:
+        return None
 
 
 # -- one contract per hook -------------------------------------------------------------------------

@@ -2,5 +2,6 @@
 (what the site is made of, in memory), `chronology` (the pages' Markdown), `mkdocs_plugin` (MkDocs
 renders it), `stamping` (case pages without a render each), `incremental` (re-render only what
 changed), `package` and `crypto` (per-case encryption), `integrity` (the signed SHA256SUMS and
-`cpoms site verify`), `passwords` (the site's passwords, kept encrypted), `paths` (the site's
+`cpoms site verify`), `passwords` (the site's passwords, kept encrypted), `builds` (the folders
+built here, and which need building again), `paths` (the site's
 configuration and templates) and `leakscan` (the last check)."""

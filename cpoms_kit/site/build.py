@@ -6,8 +6,14 @@
     3. package it (cpoms_kit.site.package): each case's pages encrypted under that case's key,
        the team pages under the team key, written to a staging folder beside --out, swapped in;
     4. leak scan the output; on any finding the output is removed and the build fails (exit 2);
-    5. commit the site passwords file if this build created any password (signed by a DSL);
+    5. commit the site passwords file if this build created any password (signed by a DSL), and
+       push it at once (store.pushing). If that push met another DSL's team password, made first
+       and merged in by sync's replay (theirs is kept), the site is built again with theirs: a
+       site never opens only with a password that was thrown away;
     6. the tmpfs folder is wiped in `finally`, however the build ended.
+
+The command line fetches first (cpoms_kit.site.passwords.before_making): a second DSL building
+before syncing takes the passwords the first one made.
 
 A rebuild into the same --out renders, encrypts and scans only the cases that changed, and the
 team pages (cpoms_kit.site.incremental); the rest keep their encrypted data files.
@@ -185,7 +191,7 @@ def build_site(store, out: Path, cases: list[str] | tuple[str, ...] = (), by: st
     "rendered": [pupil ids rendered afresh], "reused": [pupil ids carried over]}, paths relative to
     `out`. `full` ignores an earlier build of `out` (everything is rendered, with new names).
     `tamper` (tests only) runs on the packaged output before the scan."""
-    from cpoms_kit.site import incremental, leakscan, passwords
+    from cpoms_kit.site import builds, incremental, leakscan, passwords
     from cpoms_kit.site.package import Bundle, package_site, stamp_times
     from cpoms_kit.site.paths import templates_root
     from cpoms_kit.infra.tmpfs import secure_tmpdir
@@ -260,11 +266,20 @@ def build_site(store, out: Path, cases: list[str] | tuple[str, ...] = (), by: st
             shown = "; ".join(str(x) for x in leaks[:3]) + (f"; and {len(leaks) - 3} more" if len(leaks) > 3 else "")
             raise LeakError(f"the leak scan failed, so the site was removed: {shown}")
         stamp_times(out, site.now.timestamp())  # the scan's reads moved the access times
+        made = pw.dirty
         passwords.save(store, pw, by, message="site: create passwords")
     except BaseException:
         if out.exists():
             shutil.rmtree(out, ignore_errors=True)
         raise
+    if made and not passwords.team_kept(store, pw):
+        store.warn("another DSL made the site's team password first (taken in as this build's passwords were sent): "
+                   "building again with theirs")
+        return build_site(store, out, cases, by, progress=progress, full=True)
+    builds.built(store.root, out, pw.team_secret.key)
+    stale = builds.warning(store.root, pw.team_secret.key)
+    if stale:
+        store.warn(stale)
     progress("done", 1.0)
     return {"index": shells[TEAM], "cases": {pid: shells[f"case:{pid}"] for pid in site.case_paths},
             "rendered": sorted(site.render_cases), "reused": sorted(reuse)}

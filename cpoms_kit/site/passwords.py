@@ -187,6 +187,76 @@ def revoke(plain: bytes, lost: list[Staff], now: datetime) -> tuple[bytes, str]:
     return plaintext(pw), notice
 
 
+def _same(a: Secret | None, b: Secret | None) -> bool:
+    """The same password and key (one side may have made slots the other has not yet)."""
+    if a is None or b is None:
+        return a is b
+    return (a.password, a.key) == (b.password, b.key)
+
+
+def _fuller(a: Secret, b: Secret) -> Secret:
+    """Of two copies of one secret, the one with more of its slots made."""
+    def made(s: Secret) -> int:
+        return bool(s.slot) + (s.team_slot is not None)
+
+    return b if made(b) > made(a) else a
+
+
+def _three_way(base: Secret | None, here: Secret | None, remote: Secret | None) -> tuple[Secret | None, str]:
+    """One secret after both sides: ('here' or 'remote': whose it is, '' for both; 'both' when
+    each side made its own and the remote's was kept)."""
+    if here is None:
+        return remote, "remote"
+    if remote is None:
+        return here, "here"
+    if _same(here, remote):
+        return _fuller(remote, here), ""
+    if base is not None and _same(remote, base):
+        return here, "here"
+    if base is not None and _same(here, base):
+        return remote, "remote"
+    return remote, "both"
+
+
+def merge(base: bytes | None, here: bytes, remote: bytes) -> tuple[bytes, str] | None:
+    """`cpoms sync`: the passwords file when this machine and the remote each changed it since
+    `base` (None: no file then): the union of the cases, each side's own change kept. None when
+    each side replaced a team password the other already had (two rotations, or a rotation and a
+    revocation: keeping either could keep a password someone who left knows; sync refuses).
+
+    When both made the FIRST team password (two DSLs built before syncing), or both made a password
+    for one case, the remote's is kept: it may be in use already. A case whose key was wrapped for
+    a team password that is not the one kept gets a new content key under its own password (its
+    slots are made by the next build). Returns the plaintext and one line saying what was dropped
+    ("" for nothing): the sites built here with a dropped password must be built again."""
+    b = parse(base) if base is not None else Passwords()
+    h, r = parse(here), parse(remote)
+    if b.team is not None and not _same(h.team, b.team) and not _same(r.team, b.team) and not _same(h.team, r.team):
+        return None
+    team, team_from = _three_way(b.team, h.team, r.team)
+    out = Passwords(team=team)
+    lost_cases = []
+    for pid in sorted({*h.cases, *r.cases}):
+        secret, side = _three_way(b.cases.get(pid), h.cases.get(pid), r.cases.get(pid))
+        assert secret is not None
+        if side == "both":
+            lost_cases.append(pid)
+        # Whose team password its team slot was made with (both sides', when both hold it).
+        wrapped_for = [h.team] if side == "here" else [r.team] if side else [h.team, r.team]
+        if team is not None and not all(_same(t, team) for t in wrapped_for):
+            secret = _new(secret.created, secret.password)  # its team slot opens with a password not kept
+        out.cases[pid] = secret
+    dropped = ["the team password made here"] if team_from == "both" else []
+    if lost_cases:
+        dropped.append(f"the case password(s) made here for {', '.join(lost_cases)}")
+    notice = ""
+    if dropped:
+        notice = (f"site passwords: another DSL made theirs before this machine synced, and the remote's are kept, "
+                  f"replacing {' and '.join(dropped)}; a site built on this machine with those no longer opens with "
+                  "the team's: build it again (`cpoms site build --out DIR`; `cpoms site password` shows the password)")
+    return plaintext(out), notice
+
+
 def save(store, pw: Passwords, by: str | None = None, message: str = "site: passwords") -> None:
     """Encrypt to the DSL team and commit, signed by a DSL. Nothing happens when nothing changed."""
     if not pw.dirty:
@@ -222,5 +292,46 @@ def password_for(store, pupil_id: str | None, rotate: bool = False, by: str | No
            rotate_team=rotate and pupil_id is None,
            rotate_cases=(pupil_id,) if rotate and pupil_id else ())
     verb = "rotate" if rotate else "create"
+    made = pw.dirty
     save(store, pw, by, message=f"site: {verb} {'case' if pupil_id else 'team'} password")
+    if made:
+        # Its push may have met another DSL's passwords (made first) and merged them: what is kept.
+        pw = load(store)
+    if pupil_id is None:
+        from cpoms_kit.site import builds
+
+        stale = builds.warning(store.root, pw.team_secret.key)
+        if stale:
+            store.warn(stale)
     return pw.cases[pupil_id].password if pupil_id else pw.team_secret.password
+
+
+def team_kept(store, pw: Passwords) -> bool:
+    """`pw`'s team password is the one the repository holds now (after a push that merged)."""
+    return _same(load(store).team, pw.team)
+
+
+def before_making(store, fetched) -> str | None:
+    """Before a command that may make the FIRST team password (`site build`, `site password`), once
+    it has fetched (cli fetch-first; `fetched` is store.pushing.Fetched): a second DSL who builds
+    before syncing must use the team password the first one made, never hand out one that `cpoms
+    sync` will throw away. InputError when the remote has passwords this clone does not (or cannot
+    be reached to tell): run `cpoms sync`. With --offline (CPOMS_OFFLINE) the command goes on, and
+    the returned warning says the password made may be replaced; None when nothing is at stake."""
+    from cpoms_kit.store.pushing import on_remote
+
+    remote = fetched.remote
+    if remote is None or (store.root / PATH).exists():
+        return None  # one machine; or the team password is here (cases added on both sides merge)
+    if fetched.reached and on_remote(store.root, remote, PATH):
+        raise InputError(f"{remote} has site passwords another DSL made, which this machine has not taken in yet "
+                         f"({fetched.error or 'not in step'}); nothing was made: run `cpoms sync`, then this again")
+    if fetched.reached:
+        return None  # the remote has none either: the one made here is pushed at once
+    if fetched.asked:
+        raise InputError(f"could not reach {remote} ({fetched.error}) to fetch the site passwords another DSL may have "
+                         "made; nothing was made: run `cpoms sync` once it is reachable, or pass --offline to make the "
+                         "team password now (if another DSL made one first, `cpoms sync` keeps theirs, and what was "
+                         "built here must be built again)")
+    return (f"offline: the team password made now is not yet on {remote}; if another DSL made one first, `cpoms sync` "
+            "keeps theirs and says so, and this site must then be built again")
