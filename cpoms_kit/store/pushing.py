@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
 
 from cpoms_kit.errors import CpomsError, GitError
-from cpoms_kit.infra import gitrepo, layout
+from cpoms_kit.infra import gitremote, gitrepo, layout
 from cpoms_kit.infra.atomicfile import replace_file
 from cpoms_kit.infra.fslock import Busy
 
@@ -69,7 +69,7 @@ class Fetched:
 
 def remote_of(root: Path) -> str | None:
     """The remote commits go to: `origin`, else the only one; None with none (or several, none origin)."""
-    names = gitrepo.remotes(root)
+    names = gitremote.remotes(root)
     if "origin" in names:
         return "origin"
     return names[0] if len(names) == 1 else None
@@ -115,8 +115,8 @@ def _refresh(store: Store, remote: str, fetch_timeout: float, push_timeout: floa
     root = store.root
     fetched = Fetched(remote, asked=True)
     try:
-        theirs = gitrepo.fetch_branch(root, remote, BRANCH, fetch_timeout)
-    except gitrepo.RemoteRewritten as exc:
+        theirs = gitremote.fetch_branch(root, remote, BRANCH, fetch_timeout)
+    except gitremote.RemoteRewritten as exc:
         fetched.error = f"{exc.format_message()}; run `cpoms sync`, which says what to do"
         return fetched
     except CpomsError as exc:
@@ -155,8 +155,8 @@ def _deliver(store: Store, remote: str, timeout: float) -> str | None:
         if offline():
             raise GitError(f"this machine is set offline ({OFFLINE_ENV})")
         try:
-            gitrepo.push_commit(root, remote, head, BRANCH, timeout)
-        except gitrepo.PushRejected as exc:
+            gitremote.push_commit(root, remote, head, BRANCH, timeout)
+        except gitremote.PushRejected as exc:
             if store.integrate is None:
                 raise GitError(f"{exc.format_message()}; run `cpoms sync`") from None
             store.integrate(store, remote, timeout)  # cpoms sync: fetch, replay ours on theirs, push
