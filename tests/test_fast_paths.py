@@ -51,10 +51,10 @@ def records(cpoms):
 # -- bulk decryption against one gpg process per entry ------------------------------------------
 @pytest.mark.parametrize("own_keyring", [False, True], ids=["user-keyring", "scratch-keyring"])
 def test_bulk_decrypt_equals_one_decrypt_per_entry(records, monkeypatch, own_keyring, both_paths):
-    import cpoms_kit.infra.gpg
+    import cpoms_kit.infra.gpg.batch
 
     # The scratch public keyring is only made for big batches; force it (or not) for this one.
-    monkeypatch.setattr(cpoms_kit.infra.gpg, "OWN_KEYRING_FROM", 1 if own_keyring else 10**9)
+    monkeypatch.setattr(cpoms_kit.infra.gpg.batch, "OWN_KEYRING_FROM", 1 if own_keyring else 10**9)
     store = Store(records.repo)
     paths = sorted((records.repo / "entries").glob("*.md.gpg"))
     blobs = {p.name: p.read_bytes() for p in paths}
@@ -68,9 +68,9 @@ def test_a_damaged_file_is_unreadable_whole_and_hides_no_other_entry(records, mo
     """A truncated ciphertext leaves partial plaintext behind and a damaged compressed packet stops
     gpg's whole run: neither may give a partial entry, and the entries after them in the same run
     must still decrypt (one gpg run, one worker, so they really share it)."""
-    import cpoms_kit.infra.gpg
+    import cpoms_kit.infra.gpg.batch
 
-    monkeypatch.setattr(cpoms_kit.infra.gpg.Decryption, "MIN_PIECE", 10**6)
+    monkeypatch.setattr(cpoms_kit.infra.gpg.batch.Decryption, "MIN_PIECE", 10**6)
     store = Store(records.repo)
     blobs = {p.name: p.read_bytes() for p in sorted((records.repo / "entries").glob("*.md.gpg"))}
     names = list(blobs)
@@ -120,11 +120,11 @@ def test_a_batch_that_cannot_run_gpg_says_so_instead_of_reading_nothing(records,
 def test_big_batches_read_public_keys_from_a_scratch_keyring(records, monkeypatch, tmp_path):
     """The fast path is really taken: every --decrypt-files process reads a scratch pubring.gpg in
     the tmpfs folder, never the user's keybox (gpg 2.2 re-verifies self-signatures there per file)."""
-    import cpoms_kit.infra.gpg
+    import cpoms_kit.infra.gpg.batch
 
     import os
 
-    monkeypatch.setattr(cpoms_kit.infra.gpg, "OWN_KEYRING_FROM", 1)
+    monkeypatch.setattr(cpoms_kit.infra.gpg.batch, "OWN_KEYRING_FROM", 1)
     from conftest import gpg_call_log
 
     log = gpg_call_log(tmp_path, monkeypatch)
@@ -143,10 +143,10 @@ def test_big_batches_read_public_keys_from_a_scratch_keyring(records, monkeypatc
 def test_scratch_keyring_with_one_persons_key_reads_only_what_they_may(records, monkeypatch, keyring):
     """A member of staff's keyring: the scratch keyring holds only their key, so the entries not
     encrypted to them stay unreadable (None), exactly as one gpg call per entry says."""
-    import cpoms_kit.infra.gpg
+    import cpoms_kit.infra.gpg.batch
     from conftest import only_key_of
 
-    monkeypatch.setattr(cpoms_kit.infra.gpg, "OWN_KEYRING_FROM", 1)
+    monkeypatch.setattr(cpoms_kit.infra.gpg.batch, "OWN_KEYRING_FROM", 1)
     monkeypatch.setenv("GNUPGHOME", str(only_key_of(keyring, "tj")))
     store = Store(records.repo)
     blobs = {p.name: p.read_bytes() for p in (records.repo / "entries").glob("*.md.gpg")}
@@ -631,7 +631,7 @@ def test_paused_gc_is_restored_whatever_happens():
 def test_commands_answer_alike_on_the_plain_path(records, both_paths):
     """What a DSL reads: the same bytes out with the fast paths (warm cache, prefetch, tuned
     collector, scratch keyring) as without any of them."""
-    import cpoms_kit.infra.gpg
+    import cpoms_kit.infra.gpg.batch
 
     first = records.add(by="ms", pupil=("P002",), body="Read back on both paths.")
 
@@ -643,7 +643,7 @@ def test_commands_answer_alike_on_the_plain_path(records, both_paths):
     answers()  # the fast run below reads a warm cache
     settle()
     with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(cpoms_kit.infra.gpg, "OWN_KEYRING_FROM", 1)  # and decrypts what is new from a scratch keyring
+        mp.setattr(cpoms_kit.infra.gpg.batch, "OWN_KEYRING_FROM", 1)  # and decrypts what is new from a scratch keyring
         records.add(by="tj", pupil=("P003",), body="Not in the cache yet.")
         found = both_paths(answers)
     assert json.loads(found[0][1])["findings"] and json.loads(found[1][1]), "the data should give findings and entries"
@@ -657,12 +657,12 @@ def test_one_switch_turns_every_fast_path_off(records, monkeypatch, tmp_path, fa
     import shutil
     import threading
 
-    import cpoms_kit.infra.gpg
+    import cpoms_kit.infra.gpg.batch
     from conftest import gpg_call_log
 
     if not fast:
         monkeypatch.setenv("CPOMS_NO_FASTPATH", "1")
-    monkeypatch.setattr(cpoms_kit.infra.gpg, "OWN_KEYRING_FROM", 1)
+    monkeypatch.setattr(cpoms_kit.infra.gpg.batch, "OWN_KEYRING_FROM", 1)
     settle()
     shutil.rmtree(records.repo / ".git" / "cpoms-cache", ignore_errors=True)
     log = gpg_call_log(tmp_path, monkeypatch)
