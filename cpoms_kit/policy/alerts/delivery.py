@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterable, Mapping, cast
@@ -62,15 +62,15 @@ class _Running:
     channel: "AlertChannel"
     alert: Alert
     timeout: float
-    thread: threading.Thread
+    started: float
+    thread: threading.Thread = field(init=False)
     error: ChannelError | None = None
     ok: bool = False
-    started: float = 0.0
 
     @classmethod
     def start(cls, channel: "AlertChannel", alert: Alert, recipients: list[Staff], settings: dict[str, Any],
               ctx: ChannelContext) -> "_Running":
-        run = cls(channel, alert, float(settings["timeout"]), threading.Thread(daemon=True), started=time.monotonic())
+        run = cls(channel, alert, float(settings["timeout"]), time.monotonic())
         run.thread = threading.Thread(target=run._send, args=(recipients, settings, ctx),
                                       name=f"cpoms-alert-{channel.name}", daemon=True)
         run.thread.start()

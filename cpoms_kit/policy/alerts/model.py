@@ -60,7 +60,8 @@ class Alert:
     def from_json(cls, data: Mapping[str, Any]) -> "Alert":
         known = {f.name for f in fields(cls)}
         values: dict[str, Any] = {k: v for k, v in data.items() if k in known}
-        values["recipients"] = tuple(values.get("recipients", ()))
+        if "recipients" in values:  # JSON has lists; a queued item without them is refused, as before
+            values["recipients"] = tuple(values["recipients"])
         return cls(**values)
 
 
