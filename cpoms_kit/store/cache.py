@@ -288,6 +288,7 @@ def _load_entries(store: EntrySource, progress: Callable[[int, int], None] | Non
                 progress(len(fresh), len(todo))
     for i in batch.damaged:
         damaged.setdefault(i, "not a readable OpenPGP message (truncated, altered or not encrypted)")
+    failed = _again(store, todo, set(batch.failed), fresh, damaged)
     reading = Reading(damaged=damaged)
     current: dict[str, Row | None] = {}
     for i in ids:
@@ -296,20 +297,42 @@ def _load_entries(store: EntrySource, progress: Callable[[int, int], None] | Non
             entry = fresh.get(i)
             # Only what will read the same next time is kept: not a failure that may pass, and
             # not a damaged file (reported on every read, never remembered as someone else's).
-            if i not in batch.failed and i not in damaged:
+            if i not in failed and i not in damaged:
                 current[sha] = to_row(entry) if entry else None
         else:
             current[sha] = cached[sha]
             entry = built.get(i)
         if entry is not None:
             reading.entries.append(entry)
-        elif i in batch.failed:
+        elif i in failed:
             reading.failed.append(i)
         elif i not in damaged:
             reading.not_addressed.append(i)
     if cache.usable and (todo or len(cached) != len(current)):
         _write_behind(cache, current)
     return reading
+
+
+def _again(store: EntrySource, todo: dict[str, bytes], failed: set[str], fresh: dict[str, Entry | None],
+           damaged: dict[str, str]) -> set[str]:
+    """Entries addressed to a key here that the batch did not open, given one more batch of their
+    own: gpg-agent may have been starting (a new keyring) while the first ran. A locked key fails
+    again, as fast. Returns those still not opened; what opens now goes into `fresh`."""
+    if not failed:
+        return failed
+    left = set(failed)
+    with store.gpg.decrypting({i: todo[i] for i in sorted(failed)}) as again:
+        for i, data in again:
+            if data is None or i not in left:
+                continue
+            left.discard(i)
+            try:
+                fresh[i] = parse_committed(i, data)
+            except CpomsError as exc:
+                fresh[i], damaged[i] = None, exc.message
+    for i in again.damaged & left:
+        damaged.setdefault(i, "not a readable OpenPGP message (truncated, altered or not encrypted)")
+    return left - set(damaged)
 
 
 def _write_behind(cache: EntryCache, rows: dict[str, Row | None]) -> None:
