@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: setup system-deps demo test bench clean
+.PHONY: setup system-deps demo test bench bench-intake clean
 
 # Debian packages the kit and its tests use: gpg, git, and chromium for the site's browser tests.
 system-deps:
@@ -13,7 +13,7 @@ system-deps:
 $(STAMP): pyproject.toml
 	python3 -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e '.[test]'
+	$(PY) -m pip install -q -e '.[serve,test]'
 	touch $(STAMP)
 
 setup: system-deps $(STAMP)
@@ -35,6 +35,13 @@ BENCH_DIR ?= /tmp/cpoms-bench-$(ENTRIES)
 bench: setup
 	test -d $(BENCH_DIR)/records || $(PY) bench/generate.py --entries $(ENTRIES) --pupils $(PUPILS) --out $(BENCH_DIR)
 	$(PY) bench/run.py --repo $(BENCH_DIR)/records
+
+# The staff intake under load (issue 18): 20 staff submitting at once to `cpoms serve` over loopback,
+# POST to committed, pushed and alerted; 10,000 entries by default (generated once, then reused).
+# `make bench-intake INTAKE_ENTRIES=2000` for a quick run.
+INTAKE_ENTRIES ?= 10000
+bench-intake: setup
+	$(PY) bench/intake.py --entries $(INTAKE_ENTRIES) --out /tmp/cpoms-bench-intake-$(INTAKE_ENTRIES)
 
 clean:
 	rm -rf $(VENV) .demo .pytest_cache .hypothesis .mypy_cache .ruff_cache

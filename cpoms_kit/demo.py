@@ -41,10 +41,15 @@ P1008,Zain Farouk,2016-10-05,4
 """
 
 
+INTAKE_STAFF = ("mdean", "Mo Dean")  # a midday supervisor without a key
+INTAKE_PASSWORD = "demo only lunch hall rota"
+
+
 class Demo:
     def __init__(self) -> None:
         self.repo = DEMO / "records"
         self.env = dict(os.environ)
+        self.intake_ring = Path()
 
     def cpoms(self, *args: str, now: str | None = None, check: bool = True) -> subprocess.CompletedProcess:
         env = {**self.env, "CPOMS_NOW": now or CLOCK_END}
@@ -61,16 +66,16 @@ class Demo:
         return json.loads(out.stdout)["id"]
 
 
-def _previous_gnupghome() -> Path | None:
-    marker = DEMO / "GNUPGHOME"
-    return Path(marker.read_text().strip()) if marker.exists() else None
+def _previous_gnupghomes() -> list[Path]:
+    return [Path(line) for name in ("GNUPGHOME", "INTAKE_GNUPGHOME") if (DEMO / name).exists()
+            for line in (DEMO / name).read_text().split() if line]
 
 
 def setup(d: Demo) -> None:
-    old = _previous_gnupghome()
-    if old and old.exists():
-        keygen.kill_agent(old)
-        shutil.rmtree(old, ignore_errors=True)
+    for old in _previous_gnupghomes():
+        if old.exists():
+            keygen.kill_agent(old)
+            shutil.rmtree(old, ignore_errors=True)
     shutil.rmtree(DEMO, ignore_errors=True)
     DEMO.mkdir(mode=0o700)
     home = keygen.new_gnupghome("cpoms-demo-")
@@ -93,6 +98,49 @@ def setup(d: Demo) -> None:
     # Settings changes are ordinary commits, signed by the DSL like everything else.
     gitrepo.run(d.repo, "-c", "user.name=hcarter", "-c", "user.email=hcarter@follifoot.example",
                 "commit", "-q", f"-S{fprs['hcarter']}", "-m", "set term dates", layout.CONFIG, env=d.env)
+    # The intake, for staff without keys: its own keyring (no DSL key beside it), one such member.
+    ring = keygen.new_gnupghome("cpoms-demo-intake-")
+    (DEMO / "INTAKE_GNUPGHOME").write_text(str(ring))
+    d.intake_ring = ring
+    d.cpoms("intake", "init", "--by", "hcarter", "--gnupghome", str(ring), now="2026-11-20T08:15")
+    d.cpoms("staff", "add", INTAKE_STAFF[0], "--name", INTAKE_STAFF[1], "--role", "staff", "--intake",
+            "--by", "hcarter", now="2026-11-20T08:20")
+
+
+def intake_concern(d: Demo) -> str:
+    """Friday lunchtime: the midday supervisor records a concern through the intake, as its web
+    form does (the same code path, run here without a browser)."""
+    from cpoms_kit.infra.gpg import Gpg
+    from cpoms_kit.intake import identity
+    from cpoms_kit.intake.submit import Concern, IntakeStore, check, submit
+
+    saved = dict(os.environ)
+    os.environ.update({"GNUPGHOME": str(d.intake_ring), "CPOMS_NOW": "2026-11-27T12:45", "GIT_CONFIG_NOSYSTEM": "1"})
+    try:
+        store = IntakeStore(d.repo, Gpg(str(d.intake_ring)))
+        store.warn = lambda message: None
+        concern = Concern(pupils=[("P1008", "subject")], category="Wellbeing", occurred="2026-11-27T12:20",
+                          body="At 12:20 in the dining hall Zain Farouk sat alone and did not eat. He said: \"I'm not "
+                               "hungry, I'm always tired\". Present: Mo Dean.")
+        return submit(store, identity.find(store), check(store, concern, INTAKE_STAFF[0])).id
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+
+
+def intake_login(d: Demo) -> tuple[Path, str]:
+    """A demo login for the intake's form: the code a DSL gives, spent as /enrol would spend it."""
+    from cpoms_kit.intake.credentials import Credentials
+    from zoneinfo import ZoneInfo
+
+    from cpoms_kit.store.clock import DEFAULT_TZ, parse_time
+
+    home = DEMO / "intake-home"
+    code = json.loads(d.cpoms("intake", "invite", INTAKE_STAFF[0], "--by", "hcarter", "--home", str(home),
+                              "--json").stdout)["code"]
+    demo_clock = lambda: parse_time(CLOCK_END, ZoneInfo(DEFAULT_TZ), "demo clock")  # noqa: E731 - as invited
+    Credentials(home, demo_clock).enrol(code, INTAKE_PASSWORD)
+    return home, INTAKE_PASSWORD
 
 
 def week(d: Demo) -> int:
@@ -174,7 +222,10 @@ def main() -> None:
     print("cpoms-kit demo: Follifoot Demo Primary, Monday 23 to Friday 27 November 2026 (synthetic people)")
     setup(d)
     n = week(d)
-    print(f"• records repository {d.repo}: {n} entries, each GPG-encrypted in its own signed commit")
+    intake_concern(d)
+    n += 1
+    print(f"• records repository {d.repo}: {n} entries, each GPG-encrypted in its own signed commit "
+          f"(one recorded through the intake by {INTAKE_STAFF[0]}, who has no key)")
     env_line = f"export GNUPGHOME={d.env['GNUPGHOME']} CPOMS_REPO={d.repo} CPOMS_NOW={CLOCK_END}"
     print("\n$ cpoms check    (Friday 27 November, 16:30; exit status 1 means something is overdue)")
     out = d.cpoms("check", check=False)
@@ -192,6 +243,11 @@ def main() -> None:
     if first:
         case_pw = d.cpoms("site", "password", first).stdout.strip()
         print(f"  case {first} alone: {site / paths['cases'][first]}  password: {case_pw}")
+    home, password = intake_login(d)
+    print("\n• the intake, where staff without keys record concerns from a browser (write-only: it reads nothing):")
+    print(f"  GNUPGHOME={d.intake_ring} CPOMS_INTAKE_HOME={home} {Path(sys.executable).parent / 'cpoms'} serve "
+          f"--repo {d.repo}")
+    print(f"  then open http://127.0.0.1:8400/ and log in as {INTAKE_STAFF[0]}, password: {password}")
     activate = Path(sys.executable).parent / "activate"
     print(f"\nTry it yourself:\n  source {activate}\n  {env_line}\n  cpoms list\n  cpoms show <id>\n"
           "  cpoms case show P1007\n  cpoms verify")

@@ -34,6 +34,9 @@ def load_json_or_yaml(text: str) -> Any:
 ID_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 ROLES = ("dsl", "deputy-dsl", "staff", "governor")
 DSL_ROLES = ("dsl", "deputy-dsl")
+# The intake's own key (`cpoms intake init`): it signs entries recorded through `cpoms serve` in the
+# name of staff without keys, and reads nothing but the pupil directory. Not a person's role.
+INTAKE_ROLE = "intake"
 PUPIL_ROLES = ("subject", "victim", "alleged-perpetrator", "witness", "involved")
 STATUSES = ("planned", "done")
 FRONT = "---"
@@ -51,21 +54,44 @@ class Staff:
     id: str
     name: str
     role: str
-    fingerprint: str
+    fingerprint: str  # "" for a member of staff without a key, who records through the intake only
     email: str | None = None
     active: bool = True
+    intake: bool = False  # may record through the intake (`cpoms serve`)
 
     @property
     def is_dsl(self) -> bool:
         return self.role in DSL_ROLES
+
+    @property
+    def has_key(self) -> bool:
+        return bool(self.fingerprint)
+
+    @property
+    def is_intake_key(self) -> bool:
+        """The intake's own row: it signs for others and is never a reader of records."""
+        return self.role == INTAKE_ROLE
+
+    @property
+    def reads(self) -> bool:
+        """Active, a person, and holding a key: someone records and rosters may be encrypted to."""
+        return self.active and self.has_key and not self.is_intake_key
 
 
 @dataclass(frozen=True)
 class Pupil:
     id: str
     name: str
-    dob: date
+    dob: date | None  # None in the intake's pupil directory, which holds no dates of birth
     year_group: str | None = None
+
+    @property
+    def born(self) -> date:
+        """The date of birth, which the pupil roster always holds (only the intake's directory,
+        read by nothing but the intake, has none)."""
+        if self.dob is None:
+            raise InputError(f"pupil {self.id}: no date of birth is known here (the intake's pupil directory)")
+        return self.dob
 
 
 @dataclass(frozen=True)

@@ -5,8 +5,11 @@
   (cpoms_kit.site.passwords.revoke) and the new team password is printed, once. Two DSLs who
   each added cases (or each made the first team password) before syncing: `cpoms sync` merges
   the two files (cpoms_kit.site.passwords.merge).
-- `pupils.yaml.gpg`: the pupil roster, for every active member of staff (they name pupils on
-  concerns). Its content is kept as it is: the names are no secret to anyone who has read them.
+- `pupils.yaml.gpg`: the pupil roster, for every active member of staff with a key (they name
+  pupils on concerns). Its content is kept as it is: the names are no secret to anyone who has
+  read them.
+- `pupil-directory.json.gpg`: ids, names and year groups, for the DSL team and the intake's key
+  (its form offers pupils by name; cpoms_kit.store.pupilfiles).
 
 A staff change and `cpoms reencrypt` re-encrypt each to its readers; `cpoms doctor` reports one
 still addressed to someone who may no longer read it (cpoms_kit.store.secretfiles).
@@ -47,10 +50,23 @@ class PupilRoster(SecretBase):
     description = "the pupil roster"
 
     def readers(self, staff: Mapping[str, Staff]) -> Iterable[Staff]:
-        return [s for s in staff.values() if s.active]
+        from cpoms_kit.store.pupilfiles import roster_readers
+
+        return roster_readers(staff.values())
+
+
+class PupilDirectory(SecretBase):
+    path = layout.DIRECTORY
+    description = "the intake's pupil directory"
+
+    def readers(self, staff: Mapping[str, Staff]) -> Iterable[Staff]:
+        from cpoms_kit.store.pupilfiles import directory_readers
+
+        return directory_readers(staff.values())
 
 
 @hookimpl
 def cpoms_register_secrets(register: Register[RepositorySecret]) -> None:
     register(SitePasswords())
     register(PupilRoster())
+    register(PupilDirectory())

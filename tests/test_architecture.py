@@ -21,6 +21,7 @@ LAYERS = [
     {"policy"},
     {"lifecycle", "audit"},
     {"machine"},  # join, remote, schedule: built on verify and sync
+    {"intake"},  # `cpoms serve`: records through store, alerts through policy, pushes with sync
     {"site"},
     {"cli"},
     {"demo", "__main__"},

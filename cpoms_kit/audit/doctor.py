@@ -22,7 +22,7 @@ class Finding:
 
 def _keys(store: Store, now: datetime, days: int) -> list[Finding]:
     out = []
-    staff = [s for s in store.staff().values() if s.active]
+    staff = [s for s in store.staff().values() if s.active and s.has_key]
     have = store.gpg.keys([s.fingerprint for s in staff]) if staff else {}
     for s in staff:
         rel = layout.key_file(s.fingerprint)

@@ -16,7 +16,7 @@ from cpoms_kit.audit.history import Commit
 from cpoms_kit.audit.rules import Problem, Roster
 from cpoms_kit.audit.signatures import KeyIndex
 from cpoms_kit.errors import CpomsError
-from cpoms_kit.model import Entry, Staff
+from cpoms_kit.model import INTAKE_ROLE, Entry, Staff
 
 Recipients = Callable[[str], list[str] | None]  # blob id -> the key ids it is encrypted to
 
@@ -55,6 +55,11 @@ def keyless_recipients(entry_blobs: dict[str, str], recipients: Recipients, keys
             continue
         people, strangers = staff_of(keyids)
         gone = sorted(p for p in people if not roster[p].get("active", True))
+        # The intake records what it cannot read back: its key opens the pupil directory, never an entry.
+        intake = sorted(p for p in people if roster[p].get("role") == INTAKE_ROLE)
+        if intake:
+            problems.append(Problem("recipients", f"entry {eid} is encrypted to the intake's key ({', '.join(intake)}), "
+                                    "which must never read an entry; run `cpoms reencrypt`", None, f"entries/{eid}.md.gpg"))
         if strangers:
             problems.append(Problem("recipients", f"entry {eid} is encrypted to keys not on the roster: {', '.join(strangers)}",
                                     None, f"entries/{eid}.md.gpg"))
@@ -108,7 +113,7 @@ def with_plaintext(commits: list[Commit], entry_blobs: dict[str, str], blobs: di
         for ch in c.changes:
             eid = rules.entry_id(ch.path)
             if eid and ch.status == "A":
-                added_by.setdefault(eid, c.author)
+                added_by.setdefault(eid, rules.recorded_for(c))  # an intake commit's: its Recorded-by trailer
             elif eid and ch.status == "M" and rules.is_reencrypt(c):
                 pairs.append((eid, ch.old, ch.new))
     # Entries this user's encrypted, signed entry cache already holds (keyed by blob id, so the very
@@ -121,8 +126,9 @@ def with_plaintext(commits: list[Commit], entry_blobs: dict[str, str], blobs: di
     found = PlaintextFindings()
     _prove_reencryptions(found, pairs, plain)
     staff_of = staff_of_each(keys, roster)
-    staff = {k: Staff(**{f: r.get(f) for f in ("id", "name", "role", "fingerprint", "email")},  # type: ignore[arg-type]
-                      active=r.get("active", True)) for k, r in roster.items()}
+    staff = {k: Staff(**{f: r.get(f) for f in ("id", "name", "role", "email")},  # type: ignore[arg-type]
+                      fingerprint=r.get("fingerprint") or "", active=r.get("active", True), intake=r.get("intake") is True)
+             for k, r in roster.items()}
     for eid, blob_id in entry_blobs.items():
         entry = cached.get(blob_id)
         if entry is None:
@@ -165,8 +171,8 @@ def _check_entry(found: PlaintextFindings, eid: str, entry: Entry, added_by: str
 
     path = f"entries/{eid}.md.gpg"
     if added_by not in (None, entry.recorded_by):
-        found.problems.append(Problem("author-mismatch", f"entry {eid} says recorded_by {entry.recorded_by} but was "
-                                      f"committed by {added_by}", None, path))
+        found.problems.append(Problem("author-mismatch", f"entry {eid} says recorded_by {entry.recorded_by} but its "
+                                      f"commit says {added_by} recorded it", None, path))
     if entry.recorded_by not in staff:
         return
     try:

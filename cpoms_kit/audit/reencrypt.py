@@ -53,13 +53,13 @@ class Addressed:
 
     def stale_keys(self, staff: dict[str, Staff]) -> list[str]:
         """Recipients that are nobody's key now (a replaced key, a key never enrolled)."""
-        current = {s.fingerprint for s in staff.values()}
+        current = {s.fingerprint for s in staff.values() if s.has_key}
         return sorted(self.have - current)
 
 
 def _key_index(store: Store) -> KeyIndex:
     blobs = [p.read_bytes() for p in (store.root / layout.KEYS).glob("*.asc")]
-    fprs = [s.fingerprint for s in store.staff().values()]
+    fprs = [s.fingerprint for s in store.staff().values() if s.has_key]
     exported = store.gpg._gpg.export_keys(fprs, armor=False) if fprs else b""
     return KeyIndex.from_blobs(blobs, exported if isinstance(exported, bytes) else exported.encode("latin-1"))
 
@@ -75,7 +75,7 @@ def recipients(blob: bytes, keys: KeyIndex) -> set[str]:
 
 def addressed(store: Store, staff: dict[str, Staff], keys: KeyIndex) -> list[Addressed]:
     """Every secret file the repository holds, with its recipients and who among them has lost it."""
-    by_fpr = {s.fingerprint: s for s in staff.values()}
+    by_fpr = {s.fingerprint: s for s in staff.values() if s.has_key}
     out = []
     for item in secretfiles.held(store):
         blob = (store.root / item.path).read_bytes()

@@ -8,7 +8,8 @@ from typing import Any, Callable
 
 from cpoms_kit.audit.history import Commit
 from cpoms_kit.infra import layout
-from cpoms_kit.infra.layout import entry_id
+from cpoms_kit.infra.layout import RECORDED_BY, entry_id
+from cpoms_kit.model import INTAKE_ROLE
 
 DSL_ROLES = ("dsl", "deputy-dsl")
 INIT_FILES = frozenset(layout.INIT_FILES)
@@ -31,7 +32,7 @@ class Problem:
 
 
 def by_fingerprint(roster: Roster) -> dict[str, dict[str, Any]]:
-    return {str(r.get("fingerprint", "")).upper(): r for r in roster.values()}
+    return {str(r["fingerprint"]).upper(): r for r in roster.values() if r.get("fingerprint")}
 
 
 def is_reencrypt(c: Commit) -> bool:
@@ -71,11 +72,14 @@ def check_commit(c: Commit, is_root: bool, signed_ok: bool, sig_problem: str | N
     row = _signer(c, is_root, signed_ok, sig_problem, fpr, before, after, index, p)
     _roster_shrinks(c, before, after, p)
     is_dsl = bool(row and row.get("role") in DSL_ROLES)
+    is_intake = bool(row and row.get("role") == INTAKE_ROLE)
+    if row is not None:  # else the signature is the problem, whatever the commit says
+        _intake_rules(c, row, is_intake, before, p)
     reencrypt_ids = set(c.trailers(REENCRYPT_TRAILER)) if is_reencrypt(c) else set()
     for ch in c.changes:
         if ch.path.startswith(f"{layout.ENTRIES}/"):
             _entry_change(c, ch, row, is_dsl, reencrypt_ids, openpgp_ok, p)
-        elif row is not None and not is_dsl:
+        elif row is not None and not is_dsl and not is_intake:  # the intake's: intake-not-entry
             p("roster-not-dsl", f"{ch.path} changed by {row['id']} ({row.get('role')}); only a DSL may change it", ch.path)
     return out
 
@@ -100,6 +104,46 @@ def _signer(c: Commit, is_root: bool, signed_ok: bool, sig_problem: str | None, 
     elif row is not None and row["id"] != c.author:
         p("author-mismatch", f"authored as {c.author!r} but signed by {row['id']}" + _settings_hint(c))
     return row
+
+
+def recorded_for(c: Commit) -> str:
+    """Who recorded what `c` adds: the person its Recorded-by trailer names (a commit the intake
+    signed in their name), else its author. A trailer on a commit the intake did not sign, or one
+    naming someone the intake may not record for, is a problem of its own (`_intake_rules`)."""
+    named = c.trailers(RECORDED_BY)
+    return named[0] if len(named) == 1 else c.author
+
+
+def _intake_rules(c: Commit, row: dict, is_intake: bool, before: Roster, p: Callable[..., None]) -> None:
+    """The intake's key (`is_intake`: `row`, who signed `c`, is its) signs for staff without keys: it
+    may add entries in the name of an active member of staff enrolled with --intake, and nothing
+    else. Only its commits name someone else in a Recorded-by trailer: on any other, the trailer
+    would pass an entry off as recorded through the intake."""
+    named = c.trailers(RECORDED_BY)
+    who = row["id"]
+    if not is_intake:
+        if named:
+            p("intake-recorded-by", f"commit names {', '.join(named)} in a {RECORDED_BY} trailer but was signed by {who}, "
+              "not by the intake; only the intake records in someone else's name")
+        return
+    if not c.subject.startswith("add entry "):
+        p("intake-not-entry", f"commit signed by the intake {who} is not `add entry <ULID>`; the intake may only add entries")
+    for ch in c.changes:
+        if ch.status != "A" or entry_id(ch.path) is None:
+            what = {"A": "added", "D": "deleted"}.get(ch.status, "changed")
+            p("intake-not-entry", f"{ch.path} {what} by the intake {who}; the intake may only add entries "
+              f"({layout.ENTRIES}/<ULID>{layout.ENTRY_SUFFIX})", ch.path)
+    if len(named) != 1:
+        p("intake-recorded-by", f"commit signed by the intake {who} must name the one person it records for in a "
+          f"{RECORDED_BY} trailer, not {len(named)}")
+        return
+    member = before.get(named[0])
+    why = ("who is not on the staff roster" if member is None else
+           "who had left the staff roster" if not member.get("active", True) else
+           "who is not enrolled to record through the intake (`cpoms staff add … --intake`)"
+           if member.get("intake") is not True or member.get("role") == INTAKE_ROLE else None)
+    if why:
+        p("intake-recorded-by", f"the intake {who} recorded in the name of {named[0]}, {why}")
 
 
 def _settings_hint(c: Commit) -> str:

@@ -4,8 +4,10 @@ It refuses, before any ref moves: deleting a branch, a non-fast-forward (force) 
 retention disposal vouched for by a DSL-signed disposal record, and any new
 commit that breaks the rules `cpoms verify` enforces (unsigned, signed by a key not on the roster
 at the time, an entry deleted or edited, a file under entries/ that is not OpenPGP data, the roster
-changed by a non-DSL). Signatures are checked in-process against the keys held in the repository,
-so the server needs cpoms-kit and git, not gpg or anyone's secret key.
+changed by a non-DSL, the intake's key doing anything but add an entry for staff enrolled with
+--intake, a Recorded-by trailer on a commit the intake did not sign). Signatures are checked
+in-process against the keys held in the repository, so the server needs cpoms-kit and git, not gpg
+or anyone's secret key.
 """
 
 from __future__ import annotations

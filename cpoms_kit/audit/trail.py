@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from cpoms_kit.audit import history, rules
+from cpoms_kit.infra.layout import RECORDED_BY
 
 # subject pattern -> action label; the first group (if any) names the subject ids.
 VERBS = [
@@ -37,10 +38,11 @@ class Event:
     subjects: tuple[str, ...]
     commit: str
     signed: bool
+    via: str | None = None  # "intake": the intake signed it in the name of `who`, who has no key
 
     def to_json(self) -> dict:
         return {"when": self.when.isoformat(), "who": self.who, "action": self.action,
-                "subjects": list(self.subjects), "commit": self.commit, "signed": self.signed}
+                "subjects": list(self.subjects), "commit": self.commit, "signed": self.signed, "via": self.via}
 
 
 def classify(c: history.Commit) -> tuple[str, tuple[str, ...]]:
@@ -66,12 +68,17 @@ def events(store, *, pupil: str | None = None, since: str | None = None, staff_i
         entries = store.entries().entries  # one batch decryption
         wanted = {e.id for e in entries if pupil in e.pupil_ids}
         amends = {e.id: e.amends for e in entries if e.amends}
+    # The intake's rows, gone ones too (a row is never deleted): only a commit authored by one of
+    # them is shown as its Recorded-by person's (`cpoms verify` holds both to the signature).
+    intake_ids = {s.id for s in store.staff().values() if s.is_intake_key}
     out = []
     for c in history.walk(store.root):
         when = datetime.fromtimestamp(c.committer_time, tz)
         if start and when < start:
             continue
-        if staff_id and c.author != staff_id:
+        via = "intake" if c.author in intake_ids and c.trailers(RECORDED_BY) else None
+        who = rules.recorded_for(c) if via else c.author
+        if staff_id and staff_id not in (who, c.author):
             continue
         action, subjects = classify(c)
         if wanted is not None:
@@ -80,5 +87,5 @@ def events(store, *, pupil: str | None = None, since: str | None = None, staff_i
                 continue
         if action == "recorded" and any(s in amends for s in subjects):
             action = "amended"
-        out.append(Event(when, c.author, action, subjects, c.sha, c.signature is not None))
+        out.append(Event(when, who, f"{action} via {via}" if via else action, subjects, c.sha, c.signature is not None, via))
     return out

@@ -1,6 +1,6 @@
 """The `cpoms` command: a thin click layer. Each command group lives in its own module (`init`,
 `staff`, `pupil`, `entries`, `lint`, `info`, `check`, `tasks`, `case`, `alerts`, `config`, `site`, `audit`,
-`sync`, `machine`, `requests`, `transfer`, `retention`; what they share is in `common`) and is imported only when
+`sync`, `machine`, `requests`, `transfer`, `retention`, `intake`; what they share is in `common`) and is imported only when
 used, so `cpoms add` does not pay for the site builder's imports."""
 
 from __future__ import annotations
@@ -53,6 +53,9 @@ COMMANDS = {
     "request": "cpoms_kit.cli.requests:request",
     "transfer": "cpoms_kit.cli.transfer:transfer",
     "retention": "cpoms_kit.cli.retention:retention",
+    # the intake: a write-only web form for staff without keys
+    "intake": "cpoms_kit.cli.intake:intake",
+    "serve": "cpoms_kit.cli.intake:serve",
 }
 
 

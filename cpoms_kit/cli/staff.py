@@ -23,17 +23,28 @@ def staff():
 @click.argument("staff_id")
 @click.option("--name", required=True, help="Full name.")
 @click.option("--role", required=True, type=click.Choice(ROLES), help="dsl, deputy-dsl, staff or governor.")
-@click.option("--key", "fingerprint", required=True, metavar="FPR",
-              help="Full 40-hex fingerprint of their key in your keyring (gpg --fingerprint).")
+@click.option("--key", "fingerprint", metavar="FPR",
+              help="Full 40-hex fingerprint of their key in your keyring (gpg --fingerprint). "
+                   "Not needed for staff who record through the intake (--intake).")
+@click.option("--intake", is_flag=True,
+              help="May record concerns through the intake's web form (`cpoms serve`); then `cpoms intake invite`.")
 @click.option("--email", help="Where alerts for them go.")
 @click.option("--by", metavar="DSL_ID", help="The DSL signing this roster change (default: the DSL whose key is here).")
 @with_store
-def add_staff(store, staff_id, name, role, fingerprint, email, by):
-    """Enrol STAFF_ID and keep their public key in the repository."""
+def add_staff(store, staff_id, name, role, fingerprint, intake, email, by):
+    """Enrol STAFF_ID and keep their public key in the repository.
+
+    Staff without a key (a teaching assistant, a midday supervisor, the office) are enrolled with
+    --role staff --intake and no --key: they record from a browser through `cpoms serve`, read
+    nothing, and get their login with `cpoms intake invite STAFF_ID`.
+    """
     from cpoms_kit.store.roster import enrol_staff
 
-    member = enrol_staff(store, staff_id, name, role, fingerprint, email, by)
-    click.echo(f"enrolled {member.id} ({member.role}) with key {member.fingerprint}")
+    member = enrol_staff(store, staff_id, name, role, fingerprint, email, by, intake=intake)
+    how = f"with key {member.fingerprint}" if member.has_key else "without a key"
+    click.echo(f"enrolled {member.id} ({member.role}) {how}" + ("; records through the intake" if member.intake else ""))
+    if member.intake and not member.has_key:
+        click.echo(f"next: `cpoms intake invite {member.id} --by DSL_ID` on the intake gives them an enrolment code")
 
 
 @staff.command("list")
@@ -45,8 +56,9 @@ def list_staff(store, as_json):
     if as_json:
         emit_json([asdict(m) for m in members])
         return
-    table("Staff", ["id", "name", "role", "fingerprint", "email", "active"],
-          [[m.id, m.name, m.role, m.fingerprint, m.email, "yes" if m.active else "no"] for m in members])
+    table("Staff", ["id", "name", "role", "fingerprint", "email", "intake", "active"],
+          [[m.id, m.name, m.role, m.fingerprint or "(none)", m.email, "yes" if m.intake else "",
+            "yes" if m.active else "no"] for m in members])
 
 
 _by = click.option("--by", metavar="DSL_ID", help="The DSL signing this roster change (default: the DSL whose key is here).")

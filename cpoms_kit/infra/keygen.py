@@ -1,5 +1,7 @@
-"""Throwaway keys for demos, tests and benchmarks, never for real records: without a passphrase,
-or (for tests of locked keys) with one, in a keyring whose gpg-agent can be unlocked unattended."""
+"""Keys made by the kit. Throwaway keys for demos, tests and benchmarks, never for real records:
+without a passphrase, or (for tests of locked keys) with one, in a keyring whose gpg-agent can be
+unlocked unattended. And the intake's own key (cpoms_kit.intake.identity), which has no
+passphrase because it runs unattended in an account of its own."""
 
 from __future__ import annotations
 
@@ -33,8 +35,14 @@ def new_passphrase_gnupghome(pinentry_program: str, prefix: str = "cpgp-") -> Pa
 
 def _gpg(home: Path, *args: str, input: bytes | None = None, passphrase: str = "") -> str:
     env = {**os.environ, "GNUPGHOME": str(home)}
-    done = subprocess.run(["gpg", "--batch", "--no-tty", "--pinentry-mode", "loopback", "--passphrase", passphrase,
-                           *args], env=env, input=input, capture_output=True, check=True)
+    argv = ["gpg", "--batch", "--no-tty", "--pinentry-mode", "loopback", "--passphrase", passphrase, *args]
+    done = subprocess.run(argv, env=env, input=input, capture_output=True)
+    if done.returncode != 0:
+        # A new keyring's gpg-agent may still be starting (a busy machine): start it, and try once more.
+        subprocess.run(["gpgconf", "--launch", "gpg-agent"], env=env, capture_output=True, check=False)
+        done = subprocess.run(argv, env=env, input=input, capture_output=True)
+    if done.returncode != 0:
+        raise subprocess.CalledProcessError(done.returncode, argv, done.stdout, done.stderr)
     return done.stdout.decode()
 
 

@@ -25,6 +25,8 @@ from cpoms_kit.errors import RepoNotFound
 CONFIG = "cpoms.toml"
 STAFF = "staff.yaml"
 PUPILS = "pupils.yaml.gpg"
+# ids, names and year groups (no dates of birth): what the intake's form may show
+DIRECTORY = "pupil-directory.json.gpg"
 KEYS = "keys"
 ENTRIES = "entries"
 ENTRY_SUFFIX = ".md.gpg"
@@ -34,10 +36,12 @@ PLUGINS = "plugins"
 LINT = "lint"  # lint/<list>.txt extends a word list for one school
 GITATTRIBUTES = ".gitattributes"
 KEEP = ".keep"  # git keeps no empty folder
+# The trailer of an entry's commit signed by the intake: whom it recorded the entry for.
+RECORDED_BY = "Recorded-by"
 # What `cpoms init` commits, and all the unsigned root commit of a records repository may hold.
 INIT_FILES = (CONFIG, GITATTRIBUTES, STAFF, f"{ENTRIES}/{KEEP}", f"{KEYS}/{KEEP}")
 # What only cpoms commands change (`cpoms verify` reports a hand edit of any of them).
-RECORDS = (ENTRIES, KEYS, STAFF, PUPILS, CONFIG, PLUGINS)
+RECORDS = (ENTRIES, KEYS, STAFF, PUPILS, DIRECTORY, CONFIG, PLUGINS)
 
 _ENTRY_RE = re.compile(rf"^{ENTRIES}/([0-9A-HJKMNP-TV-Z]{{26}}){re.escape(ENTRY_SUFFIX)}$")
 

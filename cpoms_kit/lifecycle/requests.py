@@ -145,7 +145,7 @@ def open_request(store: Store, pupil: str, kind: str, received: str | date, by: 
     if got > store.now().date():
         raise InputError(f"--received {got} is in the future")
     whose = store.pupils().get(pupil)
-    not_before(got, "--received", {pupil: whose.dob} if whose else None)
+    not_before(got, "--received", {pupil: whose.born} if whose else None)
     requester = check_line(requester, "--requester") if requester and requester.strip() else None
     note = check_text(note, "--note") if note else note
     given = parse_date(due, "--due") if due else None

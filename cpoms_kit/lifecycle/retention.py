@@ -99,8 +99,8 @@ def file_states(store: Store, entries: list[Entry] | None = None, today: date | 
             elif e.type == RELEASE:
                 held, reason = False, None
         canon, years = years_of(code, named)
-        review = plus_years(p.dob, years)
-        out[p.id] = FileState(p.id, p.dob, canon, review, held, reason, len(mine), review <= today)
+        review = plus_years(p.born, years)
+        out[p.id] = FileState(p.id, p.born, canon, review, held, reason, len(mine), review <= today)
     return out
 
 

@@ -134,7 +134,7 @@ def send(store: Store, pupil_id: str, to_key: Path, school: str, by: str, out: P
         "sender": {"id": signer.id, "name": signer.name, "role": signer.role, "fingerprint": signer.fingerprint,
                    "key": store.gpg.export_public(signer.fingerprint)},
         "reply_keys": [store.gpg.export_public(s.fingerprint) for s in store.dsl_team()],
-        "pupil": {"id": p.id, "name": p.name, "dob": p.dob.isoformat(), "year_group": p.year_group},
+        "pupil": {"id": p.id, "name": p.name, "dob": p.born.isoformat(), "year_group": p.year_group},
         "staff": {sid: {"name": staff[sid].name, "role": staff[sid].role} for sid in sorted(named) if sid in staff},
         "summary": summary(chron, now),
         "entries": [_portable(e, pupil_id) for e in chron],
@@ -257,7 +257,7 @@ def receive(store: Store, bundle: Path, by: str, as_pupil: str | None, sender_ke
     pid = check_id(as_pupil or str(src["id"]), "--as")
     roster = store.pupils()
     enrol = pid not in roster
-    if not enrol and roster[pid].dob.isoformat() != src["dob"]:
+    if not enrol and roster[pid].born.isoformat() != src["dob"]:
         # Dates of birth stay out of error lines (they reach terminals and cron logs).
         raise InputError(f"pupil {pid} here has another date of birth than the file's pupil: is this the same "
                          "child? use --as with the right id")

@@ -1,9 +1,10 @@
 """The records repository and what goes into it: `repository` (Store: rosters, entries, signed
-transactions), `cache` (the encrypted entry cache and bulk reads), `config` (cpoms.toml), `configedit`
-(a setting changed by command, as a signed commit) with `tomledit` (the line editor that keeps the
-file's comments) and `secretref` (secrets named by reference: env or OS keyring), `roster`
-(enrolling staff and pupils), `staffrows` (staff.yaml checked as every command reads it),
-`recording` (validating and committing an entry), `editor` (`cpoms new`), `recipients` (who may
-read an entry), `pushing` (each commit sent to the remote at once, reads fetched first, the push
-outbox), `secretfiles` (the secret files plugins register, re-encrypted when who may read them
-changes), `clock` and `textcheck` (what a person types)."""
+transactions), `cache` (the encrypted entry cache and bulk reads), `config` (cpoms.toml),
+`configedit` (a setting changed by command, as a signed commit) with `tomledit` (the line editor
+that keeps the file's comments) and `secretref` (secrets named by reference: env or OS keyring),
+`roster` (enrolling staff and pupils), `pupilfiles` (the encrypted pupil roster and the intake's
+directory), `staffrows` (staff.yaml checked as every command reads it), `recording` (validating and
+committing an entry), `editor` (`cpoms new`), `recipients` (who may read an entry), `pushing` (each
+commit sent to the remote at once, reads fetched first, the push outbox), `secretfiles` (the secret
+files plugins register, re-encrypted when who may read them changes), `clock` and `textcheck` (what
+a person types)."""

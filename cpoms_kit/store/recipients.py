@@ -21,11 +21,12 @@ def recipients_for(entry: Entry, staff: dict[str, Staff]) -> list[Staff]:
         if not readers:
             raise InputError("no DSL or deputy DSL is enrolled to receive entries (`cpoms staff add … --role dsl`)")
     author = staff[entry.recorded_by]
-    readers.append(author)
+    if author.reads:  # someone who records through the intake has no key, and reads nothing back
+        readers.append(author)
     # Emailed "assigned to you" is not enough: the assignee must read what to do, and `--follows`
     # it (a follow-up inherits the pupils and category of what it follows, so it must be readable).
     assignee = staff.get(entry.assigned_to) if entry.assigned_to else None
-    if assignee is not None and assignee.active:
+    if assignee is not None and assignee.reads:
         readers.append(assignee)
     out = {s.id: s for s in readers if s.id != entry.about_staff}
     return list(out.values())

@@ -10,7 +10,8 @@ from typing import Any
 
 from cpoms_kit.store.clock import not_before, parse_time
 from cpoms_kit.errors import InputError
-from cpoms_kit.model import STATUSES, Entry, PupilRef, check_id
+from cpoms_kit.infra.layout import RECORDED_BY
+from cpoms_kit.model import STATUSES, Entry, PupilRef, Staff, check_id
 from cpoms_kit.store.recipients import recipients_for
 from cpoms_kit.store.repository import Store
 from cpoms_kit.store.textcheck import check_text
@@ -139,7 +140,7 @@ def _pupils(store: Store, d: Draft, parent: Entry | None, occurred: datetime) ->
             raise InputError(f"unknown pupil {ref.id!r} (see `cpoms pupil list`)")
     if len({p.id for p in pupils}) != len(pupils):
         raise InputError("a pupil is named twice")
-    not_before(occurred, "--occurred", {ref.id: roster[ref.id].dob for ref in pupils})
+    not_before(occurred, "--occurred", {ref.id: dob for ref in pupils if (dob := roster[ref.id].dob) is not None})
     return pupils
 
 
@@ -188,14 +189,17 @@ def _check_body(store: Store, body: str) -> None:
                          "say what happened, or what was done")
 
 
-def record(store: Store, entry: Entry, ciphertext: bytes | None = None) -> Entry:
-    """Encrypt to the entry's recipients and commit it, signed by its author. Then tell the plugins.
+def record(store: Store, entry: Entry, ciphertext: bytes | None = None, via: Staff | None = None) -> Entry:
+    """Encrypt to the entry's recipients and commit it, signed by its author (or by `via`, the
+    intake, for someone without a key: the commit then names them in a Recorded-by trailer, which
+    `cpoms verify` holds to the roster). Then tell the plugins.
     `ciphertext`: the entry already encrypted (one a killed `cpoms add` wrote but never committed)."""
-    author = store.signer(entry.recorded_by, must_be_dsl=False)
+    signer = via or store.signer(entry.recorded_by, must_be_dsl=False)
     rel = store.entry_path(entry.id).relative_to(store.root).as_posix()
     # The same verb and the id, whoever reads the entry: everyone's history holds this message, and
     # one worded by route ("to the governor") would tell a DSL of a concern about them.
-    with store.transaction(f"add entry {entry.id}", author) as tx:
+    message = f"add entry {entry.id}" + (f"\n\n{RECORDED_BY}: {entry.recorded_by}" if via else "")
+    with store.transaction(message, signer) as tx:
         # Recipients from the roster as it stands under the writer lock: someone removed a moment
         # ago is never among them.
         if ciphertext is None:

@@ -6,13 +6,10 @@ Every change is one commit, signed by the person making it, holding only ids and
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import threading
 from contextlib import contextmanager
-from dataclasses import asdict
-from datetime import date
 from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Iterator
@@ -22,11 +19,12 @@ import yaml
 from cpoms_kit.store import config as config_mod
 from cpoms_kit.infra import gitrepo, interrupts, layout, runtime, textconv
 from cpoms_kit.errors import CpomsError, GpgError, InputError, KeyUnavailable, RepoNotFound
-from cpoms_kit.infra.gpg import Gpg, KeyLocked
+from cpoms_kit.infra.gpg import Gpg
 from cpoms_kit.infra.layout import ENTRIES, ENTRY_SUFFIX, KEYS, find_root
-from cpoms_kit.model import Entry, Pupil, Staff, load_json_or_yaml, load_yaml
+from cpoms_kit.model import Entry, Pupil, Staff, load_yaml
 from cpoms_kit.store.cache import Reading, load_entries, parse_committed
-from cpoms_kit.store.staffrows import parse_staff_roster
+from cpoms_kit.store import pupilfiles
+from cpoms_kit.store.staffrows import parse_staff_roster, staff_rows
 
 if TYPE_CHECKING:  # the plugin host is imported when plugins are first needed
     from cpoms_kit.pluginhost.contracts import Category, EntryType
@@ -175,7 +173,7 @@ class Store:
         try:
             raw = (self.root / layout.STAFF).read_bytes()
         except FileNotFoundError:
-            self._roster_lost(layout.STAFF, "is missing")
+            self.roster_lost(layout.STAFF, "is missing")
             raise CpomsError(f"{layout.STAFF} is missing; run `cpoms init` to make a records repository") from None
         except OSError as exc:
             raise CpomsError(f"{layout.STAFF} is unreadable: {exc}") from None
@@ -186,11 +184,11 @@ class Store:
             except (UnicodeDecodeError, yaml.YAMLError) as exc:
                 raise CpomsError(f"{layout.STAFF} is unreadable: {exc}") from None
             if not rows:
-                self._roster_lost(layout.STAFF, "is empty")
+                self.roster_lost(layout.STAFF, "is empty")
             memo = self.__dict__["_staff_memo"] = (raw, parse_staff_roster(rows))
         return dict(memo[1])
 
-    def _roster_lost(self, rel: str, what: str) -> None:
+    def roster_lost(self, rel: str, what: str) -> None:
         """A roster that is missing or empty although history shows people were enrolled in it was
         deleted or emptied outside cpoms: refuse, rather than write a roster of one over it."""
         # staff.yaml starts as an empty list in `init`: enrolled means changed at least once since.
@@ -217,17 +215,19 @@ class Store:
             if must_be_dsl and not member.is_dsl:
                 raise InputError(f"--by {by!r} is {member.role}; only a DSL or deputy DSL may do this")
         else:
-            candidates = [s for s in self.dsl_team() if self.gpg.has_secret(s.fingerprint)]
+            candidates = [s for s in self.dsl_team() if s.has_key and self.gpg.has_secret(s.fingerprint)]
             if not candidates:
                 raise InputError("no DSL's secret key in this keyring to sign with; pass --by STAFF_ID")
             member = candidates[0]
+        if not member.has_key:
+            raise InputError(f"{member.id} has no key: they record through the intake (`cpoms serve`), and cannot sign here")
         if not self.gpg.has_secret(member.fingerprint):
             raise GpgError(f"the secret key of {member.id} ({member.fingerprint}) is not in this keyring; it is needed to sign")
         return member
 
     def ensure_public_keys(self) -> None:
         """Import enrolled people's public keys from the repository when this keyring lacks them."""
-        staff = self.staff().values()
+        staff = [s for s in self.staff().values() if s.has_key]
         have = self.gpg.keys([s.fingerprint for s in staff]) if staff else {}
         for s in staff:
             path = self.root / layout.key_file(s.fingerprint)
@@ -235,8 +235,7 @@ class Store:
                 self.gpg.import_keys(path.read_text(encoding="ascii"))
 
     def write_staff(self, tx: Transaction, staff: dict[str, Staff]) -> None:
-        rows = [asdict(s) for s in staff.values()]
-        tx.write(layout.STAFF, yaml.safe_dump(rows, sort_keys=False, allow_unicode=True).encode())
+        tx.write(layout.STAFF, yaml.safe_dump(staff_rows(staff), sort_keys=False, allow_unicode=True).encode())
 
     # -- pupils ---------------------------------------------------------------------------------
     @property
@@ -265,55 +264,17 @@ class Store:
             return self._read_pupils()
 
     def _read_pupils(self) -> dict[str, Pupil]:
-        path = self.pupils_path
-        if not path.exists():
-            self._roster_lost(layout.PUPILS, "is missing")
-            return {}
-        ciphertext = path.read_bytes()
-        if not ciphertext.strip():
-            self._roster_lost(layout.PUPILS, "is empty")
-        # One decryption per command, not one per caller (validate, lint, site…): kept in memory
-        # only, keyed by the ciphertext, so a roster change is seen at once.
-        memo = self.__dict__.get("_pupils_memo")
-        if memo is not None and memo[0] == ciphertext:
-            return dict(memo[1])
-        try:
-            plain = self.gpg.decrypt(ciphertext)
-        except KeyLocked:
-            raise  # says why and what to do
-        except GpgError:
-            raise GpgError("cannot decrypt the pupil roster with this keyring (are you enrolled as staff?)") from None
-        # Written as JSON, which is also YAML: parsing 500 pupils costs a millisecond, not a tenth
-        # of a second. A roster written as YAML (before 0.1.0's JSON) still reads.
-        rows = load_json_or_yaml(plain.decode("utf-8")) or []
-        pupils = {r["id"]: Pupil(id=r["id"], name=r["name"], year_group=r.get("year_group"),
-                                 dob=r["dob"] if isinstance(r["dob"], date) else date.fromisoformat(r["dob"]))
-                  for r in rows}
-        self.__dict__["_pupils_memo"] = (ciphertext, pupils)
-        return dict(pupils)
+        return pupilfiles.read(self)
+
+    def pupil_directory(self) -> dict[str, Pupil]:
+        """Ids, names and year groups, without dates of birth: what the intake may read."""
+        with self._pupils_lock:
+            return pupilfiles.read(self, layout.DIRECTORY)
 
     def write_pupils(self, tx: Transaction, pupils: dict[str, Pupil],
                      staff: dict[str, Staff] | None = None) -> None:
-        """Encrypt the pupil roster to every active member of staff (they name pupils on concerns)."""
-        rows = [asdict(p) for p in pupils.values()]
-        plain = json.dumps(rows, default=str, ensure_ascii=False, indent=1).encode()
-        active = [s for s in (staff or self.staff()).values() if s.active]
-        if not active:
-            raise InputError("enrol staff first (`cpoms staff add`): the pupil roster is encrypted to them")
-        # One person's expired or revoked key must not stop enrolling pupils or changing the staff
-        # roster (least of all removing or re-keying that person): they are left out, by name, and
-        # included again when their key is renewed (`staff set-key` rewrites the roster).
-        self.ensure_public_keys()
-        bad = self.gpg.unusable([s.fingerprint for s in active])
-        for s in active:
-            if s.fingerprint in bad:
-                self.warn_once(f"the pupil roster was not encrypted to {s.id}: key {s.fingerprint} {bad[s.fingerprint]} "
-                               f"(renew it, then `cpoms staff set-key {s.id} --key FPR`)")
-        usable = [s for s in active if s.fingerprint not in bad]
-        if not any(s.is_dsl for s in usable):
-            raise GpgError("the pupil roster must be readable by the DSL team, and no DSL or deputy has a usable key "
-                           "(`cpoms doctor` shows each key's state)")
-        tx.write(layout.PUPILS, self.encrypt(plain, usable))
+        """Encrypt the pupil roster (and the intake's directory) to who may read them now."""
+        pupilfiles.write(self, tx, pupils, staff if staff is not None else self.staff())
 
     # -- entries ---------------------------------------------------------------------------------
     def entry_path(self, entry_id: str) -> Path:

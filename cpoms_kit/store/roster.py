@@ -20,26 +20,38 @@ from cpoms_kit.store.textcheck import NAME_MAX, check_line
 EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 
 
-def enrol_staff(store: Store, staff_id: str, name: str, role: str, fingerprint: str,
-                email: str | None = None, by: str | None = None) -> Staff:
+def enrol_staff(store: Store, staff_id: str, name: str, role: str, fingerprint: str | None,
+                email: str | None = None, by: str | None = None, intake: bool = False) -> Staff:
+    """Enrol someone. Without a key (`fingerprint` None) only as staff who record through the
+    intake (`intake`): they sign nothing and read nothing, the intake signs in their name."""
     check_id(staff_id, "staff id")
+    if role not in ROLES:
+        raise InputError(f"--role must be one of {', '.join(ROLES)}")
+    if fingerprint is None:
+        if not (intake and role == "staff"):
+            raise InputError("--key is required, except for --role staff who record through the intake (--intake)")
+        return enrol(store, Staff(staff_id, check_line(name, "--name", NAME_MAX), role, "", email, intake=True), by)
     fpr = fingerprint.replace(" ", "").upper()
     if not FPR_RE.match(fpr):
         raise InputError(f"--key must be a full 40-hex fingerprint, not {fingerprint!r} (gpg --fingerprint shows it)")
-    if role not in ROLES:
-        raise InputError(f"--role must be one of {', '.join(ROLES)}")
-    name = check_line(name, "--name", NAME_MAX)
-    if email is not None and not EMAIL_RE.match(email):
-        raise InputError(f"--email {email!r} is not an email address")
+    return enrol(store, Staff(staff_id, check_line(name, "--name", NAME_MAX), role, fpr, email, intake=intake), by)
+
+
+def enrol(store: Store, member: Staff, by: str | None) -> Staff:
+    """`member` onto the roster in one DSL-signed commit, with their public key when they have one
+    (the intake's own key too: cpoms_kit.intake.identity)."""
+    staff_id, fpr, role = member.id, member.fingerprint, member.role
+    if member.email is not None and not EMAIL_RE.match(member.email):
+        raise InputError(f"--email {member.email!r} is not an email address")
     # Everything read from here on is read under the writer lock: two enrolments at once queue.
     with store.transaction(f"enrol staff {staff_id}") as tx:
         roster = store.staff()
         if staff_id in roster:
             raise InputError(f"staff id {staff_id!r} is already enrolled")
-        if any(s.fingerprint == fpr for s in roster.values()):
+        if fpr and any(s.fingerprint == fpr for s in roster.values()):
             raise InputError(f"key {fpr} is already enrolled for someone else")
-        store.gpg.check_recipients([fpr], {fpr: staff_id})
-        member = Staff(staff_id, name, role, fpr, email)
+        if fpr:
+            store.gpg.check_recipients([fpr], {fpr: staff_id})
         if roster:
             tx.signer = store.signer(by, must_be_dsl=True)
         else:
@@ -53,7 +65,8 @@ def enrol_staff(store: Store, staff_id: str, name: str, role: str, fingerprint: 
             tx.signer = member
         roster[staff_id] = member
         store.write_staff(tx, roster)
-        tx.write(key_file(fpr), store.gpg.export_public(fpr).encode("ascii"))
+        if fpr:
+            tx.write(key_file(fpr), store.gpg.export_public(fpr).encode("ascii"))
         if store.pupils_path.exists():
             # Pupil roster readers follow the staff roster.
             store.write_pupils(tx, store.pupils(), staff=roster)
@@ -208,6 +221,11 @@ def set_role(store: Store, staff_id: str, role: str, by: str | None = None) -> S
     def change(roster, member):
         if member.role == role:
             raise InputError(f"{staff_id} is already {role}")
+        if member.is_intake_key:
+            raise InputError(f"{staff_id} is the intake's key, not a person: it keeps its role")
+        if not member.has_key:
+            raise InputError(f"{staff_id} has no key, so can only be staff who record through the intake; "
+                             f"`cpoms staff set-key {staff_id} --key FPR` first")
         if role != "dsl":
             _last_dsl_guard(roster, member.id)
         return replace(member, role=role), {}

@@ -4,12 +4,12 @@
 from __future__ import annotations
 
 import re
-from dataclasses import fields
+from dataclasses import asdict, fields
 from typing import Any
 
 from cpoms_kit.errors import CpomsError
 from cpoms_kit.infra.layout import STAFF
-from cpoms_kit.model import ID_RE, ROLES, Staff
+from cpoms_kit.model import ID_RE, INTAKE_ROLE, ROLES, Staff
 
 FPR_RE = re.compile(r"^[0-9A-F]{40}$")
 
@@ -32,6 +32,20 @@ def parse_staff_roster(data: Any) -> dict[str, Staff]:
     return roster
 
 
+def staff_rows(roster: dict[str, Staff]) -> list[dict[str, Any]]:
+    """The roster as staff.yaml's rows: a default left out (no `intake: false` on every person's
+    row, no empty fingerprint), so a roster written before the intake reads and diffs the same."""
+    rows = []
+    for member in roster.values():
+        row = asdict(member)
+        if not member.intake:
+            del row["intake"]
+        if not member.fingerprint:
+            del row["fingerprint"]
+        rows.append(row)
+    return rows
+
+
 _FIX = f"correct {STAFF}, or restore it with `git checkout -- {STAFF}`"
 _STAFF_FIELDS = [f.name for f in fields(Staff)]
 
@@ -51,7 +65,10 @@ def _staff_row(row: Any, where: str) -> Staff:
     unknown = sorted(str(k) for k in row if k not in _STAFF_FIELDS)
     if unknown:
         raise CpomsError(f"{where}: unknown field(s) {', '.join(unknown)}; known: {', '.join(_STAFF_FIELDS)}; {_FIX}")
-    missing = [k for k in ("id", "name", "role", "fingerprint") if row.get(k) in (None, "")]
+    # Only staff who record through the intake may have no key (they read nothing).
+    keyless_ok = row.get("intake") is True and row.get("role") == "staff"
+    missing = [k for k in ("id", "name", "role", "fingerprint") if row.get(k) in (None, "")
+               and not (k == "fingerprint" and keyless_ok)]
     if missing:
         raise CpomsError(f"{where} has no {', '.join(missing)}; {_FIX}")
     problem = None
@@ -59,14 +76,17 @@ def _staff_row(row: Any, where: str) -> Staff:
         problem = f"id {row['id']!r} must be 1-64 characters from A-Z a-z 0-9 _ -"
     elif not isinstance(row["name"], str):
         problem = f"name {row['name']!r} must be text"
-    elif row["role"] not in ROLES:
-        problem = f"role {row['role']!r} must be one of {', '.join(ROLES)}"
-    elif not isinstance(row["fingerprint"], str) or not FPR_RE.match(row["fingerprint"]):
+    elif row["role"] not in (*ROLES, INTAKE_ROLE):
+        problem = f"role {row['role']!r} must be one of {', '.join((*ROLES, INTAKE_ROLE))}"
+    elif row.get("fingerprint") not in (None, "") and (
+            not isinstance(row["fingerprint"], str) or not FPR_RE.match(row["fingerprint"])):
         problem = f"fingerprint {row['fingerprint']!r} must be 40 hex digits in capitals (gpg --fingerprint shows it)"
     elif row.get("email") is not None and not isinstance(row["email"], str):
         problem = f"email {row['email']!r} must be text"
     elif not isinstance(row.get("active", True), bool):
         problem = f"active {row['active']!r} must be true or false"
+    elif not isinstance(row.get("intake", False), bool):
+        problem = f"intake {row['intake']!r} must be true or false"
     if problem:
         raise CpomsError(f"{where}: {problem}; {_FIX}")
-    return Staff(**row)
+    return Staff(**{**row, "fingerprint": row.get("fingerprint") or ""})

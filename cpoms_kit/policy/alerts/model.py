@@ -17,7 +17,7 @@ from cpoms_kit.model import Entry
 if TYPE_CHECKING:
     from cpoms_kit.store.repository import Store
 
-KINDS = ("entry", "assigned", "reminder", "check-failed", "test")
+KINDS = ("entry", "assigned", "reminder", "check-failed", "intake-locked", "test")
 
 
 class ChannelError(Exception):
@@ -47,6 +47,7 @@ class Alert:
     recorded_at: str | None = None
     rule: str | None = None  # reminders: the deadline rule that is overdue
     due: str | None = None
+    locked: str | None = None  # intake-locked: "account <staff id>" or "address <client address>"
 
     @property
     def confidential(self) -> bool:
@@ -117,6 +118,8 @@ def _subject(alert: Alert) -> str:
         return "cpoms-kit test alert: this channel works"
     if alert.kind == "check-failed":
         return "Reminders could not be worked out: cpoms check could not read the records"
+    if alert.kind == "intake-locked":
+        return f"Intake log-in locked after 10 failed attempts: {alert.locked}"
     return f"{mark}New {describe(alert)} recorded by {alert.recorded_by}"
 
 
@@ -136,6 +139,10 @@ def render(alert: Alert) -> tuple[str, str]:
         lines.append(f"At {hm(alert.created_at)} gpg could not use the key of {alert.recorded_by or 'the machine running it'} "
                      "to decrypt entries addressed to it, so nothing overdue could be reported. Unlock the key "
                      "(see docs/passphrases.md) and run `cpoms check` by hand today.")
+    if alert.kind == "intake-locked":
+        lines.append(f"At {hm(alert.created_at)} the intake (`cpoms serve`) locked {alert.locked} for 15 minutes after 10 "
+                     "failed log-ins in 15 minutes. If that is not someone who forgot their password, someone may be "
+                     "guessing: `cpoms intake status` shows the locks, `cpoms intake reset STAFF_ID` ends an account's access.")
     lines.append("Priority: HIGH - needs URGENT action" if alert.urgent else "Priority: normal")
     if alert.confidential:
         lines.append("Routed to the safeguarding governor(s) under the child protection policy.")

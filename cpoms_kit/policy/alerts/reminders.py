@@ -90,3 +90,14 @@ def send_check_failed(store: "Store", now: datetime, who: str | None = None) -> 
     alert = Alert(id=new_id(now), kind="check-failed", route=route_name, recipients=team, urgent=True,
                   created_at=now.isoformat(), school=store.config.school, recorded_by=who)
     return dispatch(store, [alert], now)
+
+
+def send_intake_locked(store: "Store", now: datetime, kind: str, subject: str) -> list[Outcome]:
+    """Tell the DSL team the intake locked an account or a client address after repeated failed
+    log-ins: someone may be guessing passwords."""
+    route_name, team = audience(None, store.staff())
+    if not team:
+        return []
+    alert = Alert(id=new_id(now), kind="intake-locked", route=route_name, recipients=team, urgent=True,
+                  created_at=now.isoformat(), school=store.config.school, locked=f"{kind} {subject}")
+    return dispatch(store, [alert], now)
