@@ -112,7 +112,8 @@ def intake_concern(d: Demo) -> str:
     form does (the same code path, run here without a browser)."""
     from cpoms_kit.infra.gpg import Gpg
     from cpoms_kit.intake import identity
-    from cpoms_kit.intake.submit import Concern, IntakeStore, check, submit
+    from cpoms_kit.intake.submit import Concern, IntakeStore, check
+    from cpoms_kit.intake.writer import Writer
 
     saved = dict(os.environ)
     os.environ.update({"GNUPGHOME": str(d.intake_ring), "CPOMS_NOW": "2026-11-27T12:45", "GIT_CONFIG_NOSYSTEM": "1"})
@@ -122,7 +123,7 @@ def intake_concern(d: Demo) -> str:
         concern = Concern(pupils=[("P1008", "subject")], category="Wellbeing", occurred="2026-11-27T12:20",
                           body="At 12:20 in the dining hall Zain Farouk sat alone and did not eat. He said: \"I'm not "
                                "hungry, I'm always tired\". Present: Mo Dean.")
-        return submit(store, identity.find(store), check(store, concern, INTAKE_STAFF[0])).id
+        return Writer(store, identity.find(store)).submit(check(store, concern, INTAKE_STAFF[0])).id
     finally:
         os.environ.clear()
         os.environ.update(saved)

@@ -84,6 +84,10 @@ class Pupil:
     name: str
     dob: date | None  # None in the intake's pupil directory, which holds no dates of birth
     year_group: str | None = None
+    flags: tuple[str, ...] = ()  # ids of registered pupil flags (SEN support, CLA, CP plan …)
+    left: date | None = None  # left the school (a full MIS sync found them gone); never deleted
+    attendance: float | None = None  # percentage, from the MIS export
+    links: tuple[tuple[str, str], ...] = ()  # (kind, other pupil's id): "sibling" or "linked"
 
     @property
     def born(self) -> date:

@@ -50,8 +50,11 @@ def generate_key(home: Path, name: str, email: str, expire: str = "0", passphras
     """An ed25519 signing key with a cv25519 encryption subkey, both protected by `passphrase`
     (none by default); returns the 40-hex fingerprint."""
     uid = f"{name} <{email}>"
-    _gpg(home, "--quick-gen-key", uid, "ed25519", "sign,cert", expire, passphrase=passphrase)
-    fpr = fingerprint_of(home, email)
+    # The key just made, from gpg's status line: a keyring may already hold another key with this
+    # address (a public key imported earlier), which a lookup by address could find first.
+    status = _gpg(home, "--status-fd", "1", "--yes", "--quick-gen-key", uid, "ed25519", "sign,cert", expire,
+                  passphrase=passphrase)
+    fpr = next(line.split()[3] for line in status.splitlines() if line.startswith("[GNUPG:] KEY_CREATED "))
     _gpg(home, "--quick-add-key", fpr, "cv25519", "encr", expire, passphrase=passphrase)
     return fpr
 

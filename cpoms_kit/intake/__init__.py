@@ -7,7 +7,8 @@ intake in the name of whoever logged in, pushed and alerted.
 - `identity`: the intake's key (`cpoms intake init`), finding it, the intake's own folder.
 - `credentials`: staff logins, kept with the intake (Argon2id passwords, TOTP, enrolment codes,
   sessions, lock-outs), never in the records repository.
-- `submit`: a form's concern to a validated, recorded, pushed and alerted entry.
+- `submit`: a form's concern to a validated entry (the pupil directory for the roster).
+- `writer`: the one writer: each concern its own signed commit, a batch pushed once, alerts side by side.
 - `forms`: the concern form's fields, pupil search, what the page offers.
 - `web`: response headers, cookies and CSRF tokens.
 - `app`: the Starlette application and its pages (`templates/`, `static/`).

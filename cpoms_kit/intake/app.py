@@ -14,9 +14,8 @@ remote at most every REFRESH seconds, before a page that needs the roster.
 
 from __future__ import annotations
 
-import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Callable
@@ -32,7 +31,8 @@ from starlette.templating import Jinja2Templates
 from cpoms_kit.errors import CpomsError, InputError
 from cpoms_kit.intake import forms, identity
 from cpoms_kit.intake.credentials import Credentials, CredentialError, Locked, TotpSetupRequired, qr_svg
-from cpoms_kit.intake.submit import IntakeStore, check, submit
+from cpoms_kit.intake.submit import IntakeStore, check
+from cpoms_kit.intake.writer import Writer
 from cpoms_kit.store.repository import Store
 from cpoms_kit.intake.web import PRE_COOKIE, SESSION_COOKIE, Guard, SecureHeaders
 
@@ -46,11 +46,10 @@ class Intake:
     """What every request shares: the records (as the intake sees them), its key, the credentials."""
 
     store: IntakeStore
-    member: Any  # the intake's Staff row
+    writer: Writer
     creds: Credentials
     guard: Guard
     templates: Jinja2Templates
-    writing: threading.Lock = field(default_factory=threading.Lock)
     fetched: float = 0.0
 
     def refresh(self) -> None:
@@ -101,7 +100,7 @@ def create_app(root: Path, home: Path, *, tls: bool = False, require_totp: bool 
     templates = Jinja2Templates(env=jinja2.Environment(loader=jinja2.FileSystemLoader(HERE / "templates"),
                                                        autoescape=True))
     templates.env.globals["school"] = store.config.school
-    app = Intake(store, member, creds, Guard(tls), templates)
+    app = Intake(store, Writer(store, member), creds, Guard(tls), templates)
     routes = [
         Route("/", lambda request: RedirectResponse("/concern", 303)),
         Route("/enrol", _endpoint(app, enrol), methods=["GET", "POST"]),
@@ -246,8 +245,9 @@ def concern(app: Intake, request: Request, form: Any) -> Response:
         report = lint_entry(app.store, entry)
         if report.findings and form.get("confirm") != "yes":
             return _concern_page(app, request, me, fields, findings=report.findings, status=200)
-        with app.writing:
-            done = submit(app.store, app.member, entry, report.findings)
+        from cpoms_kit.policy.lint import accept
+
+        done = app.writer.submit(accept(entry, report.findings))
     except InputError as exc:
         return _concern_page(app, request, me, fields, error=exc.message, status=400)
     return page(app, request, "recorded.html", entry_id=done.id, alerted=done.alerted, pushed=done.pushed)

@@ -75,6 +75,7 @@ PRAGMA user_version = 1;
 """
 
 LockKind = Literal["account", "address"]
+PENDING = ""  # the address of an attempt still being checked: counted against the account only
 
 
 class CredentialError(InputError):
@@ -324,18 +325,21 @@ class Credentials:
         return Locked(found, new) if found else None
 
     def _begin_attempt(self, staff_id: str, address: str, now: datetime) -> int:
-        """Refuse a locked account or address; otherwise count the attempt as a failure now (undone on
-        success), so attempts racing in parallel cannot get past the limit before any of them fails."""
+        """Refuse a locked account or address; otherwise count the attempt against the account now
+        (undone on success), so attempts on one account racing in parallel cannot get past the limit
+        before any of them fails. The address is charged only once the attempt has failed: a morning's
+        log-ins arriving at once (all from the proxy's address, behind one) must not lock the school out."""
         with self._tx() as conn:
             conn.execute("DELETE FROM failures WHERE at <= ?", (_stamp(now - FAIL_WINDOW),))
             locked = self._locks(conn, staff_id, address, now)
             if locked is None:
                 return int(conn.execute("INSERT INTO failures (staff_id, address, at) VALUES (?, ?, ?)",
-                                        (staff_id, address, _stamp(now))).lastrowid or 0)
+                                        (staff_id, PENDING, _stamp(now))).lastrowid or 0)
         raise locked  # after the commit: a lock it set is kept
 
-    def _failed(self, staff_id: str, address: str, now: datetime) -> CredentialError:
+    def _failed(self, attempt: int, staff_id: str, address: str, now: datetime) -> CredentialError:
         with self._tx() as conn:
+            conn.execute("UPDATE failures SET address = ? WHERE id = ?", (address, attempt))
             locked = self._locks(conn, staff_id, address, now)
         return locked or LoginFailed()
 
@@ -368,7 +372,7 @@ class Credentials:
         if ok and secret:
             ok = self._check_totp(staff_id, secret, totp, now)
         if not ok:
-            raise self._failed(staff_id, address, now)
+            raise self._failed(attempt, staff_id, address, now)
         setup_needed = self.require_totp and not secret
         with self._tx() as conn:
             conn.execute("DELETE FROM failures WHERE id = ?", (attempt,))  # it was not a failure after all

@@ -49,4 +49,6 @@ def serve(root: Path, home: Path, host: str, port: int, tls_cert: Path | None = 
     # No access log: a URL's query (`?follows=ID`, a pupil search) is nobody's business in a log file.
     uvicorn.run(app, host=host, port=port, ssl_certfile=str(tls_cert) if tls_cert else None,
                 ssl_keyfile=str(tls_key) if tls_key else None, access_log=False, server_header=False,
-                proxy_headers=False, log_level="info")
+                # Behind a TLS proxy on this host, the client's address (for log-in throttling) is
+                # the one the proxy forwards; X-Forwarded-For from anywhere else is ignored.
+                proxy_headers=True, forwarded_allow_ips="127.0.0.1,::1", log_level="info")

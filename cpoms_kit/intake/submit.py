@@ -1,12 +1,10 @@
-"""One concern from the intake's form to a committed, pushed and alerted entry.
+"""One concern from the intake's form to an entry ready to record (cpoms_kit.intake.writer).
 
 validate (the same rules as `cpoms add`, with the pupil directory for the roster) -> the
-recording-quality check, shown to the person before anything is written -> encrypt to
-`recipients_for(entry)` (the DSL team, or for a concern about a DSL the governors; never the
-intake, never a person without a key) -> one commit signed by the intake, under the writer lock,
-with the same rollback as `cpoms add` -> push (store.pushing: a failed push waits in the push
-outbox) -> alert (a failed alert waits in the alert outbox). Nothing of the text is kept here
-after the call returns.
+recording-quality check, shown to the person before anything is written (cpoms_kit.intake.app)
+-> the writer: encrypt to `recipients_for(entry)` (the DSL team, or for a concern about a DSL the
+governors; never the intake, never a person without a key), one commit signed by the intake, push,
+alert. Nothing of the text is kept after the request.
 """
 
 from __future__ import annotations
@@ -14,8 +12,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 
 from cpoms_kit.errors import InputError
-from cpoms_kit.model import Entry, Pupil, Staff, check_id
-from cpoms_kit.store.recording import Draft, record, validate
+from cpoms_kit.model import Entry, Pupil, check_id
+from cpoms_kit.store.recording import Draft, validate
 from cpoms_kit.store.repository import Store
 
 # What staff without keys record: a concern, or a check-in on a task they were given (`?follows=`).
@@ -43,13 +41,6 @@ class Concern:
     about_staff: str = ""
     follows: str = ""
     type: str = "concern"
-
-
-@dataclass(frozen=True)
-class Recorded:
-    id: str
-    alerted: bool  # every alert went; False: none is set up, or one waits in the outbox
-    pushed: bool  # the school's remote has it (or there is no remote to send it to)
 
 
 def check(store: Store, concern: Concern, staff_id: str) -> Entry:
@@ -90,18 +81,3 @@ def _check_follows(store: Store, parent: str) -> None:
     if "governor" in readers or not readers:
         raise InputError("this task cannot be reported through the intake; tell the DSL team, or the safeguarding "
                          "governor, in person")
-
-
-def submit(store: Store, intake: Staff, entry: Entry, findings: list | None = None) -> Recorded:
-    """Record `entry` (from `check`) as the intake, with the recording-quality `findings` the
-    person saw and confirmed noted in it; push and alert."""
-    from cpoms_kit.policy.alerts.outbox import queued
-    from cpoms_kit.policy.alerts.settings import channel_tables
-    from cpoms_kit.policy.lint import accept
-    from cpoms_kit.store.pushing import pending, remote_of
-
-    record(store, accept(entry, findings or []), via=intake)
-    waiting = [row for row in queued(store.root) if row.get("entry") == entry.id]
-    alerted = bool(channel_tables(store)) and not waiting
-    pushed = remote_of(store.root) is None or pending(store.root) is None
-    return Recorded(entry.id, alerted, pushed)

@@ -57,10 +57,19 @@ def read(store: Store, rel: str = layout.PUPILS) -> dict[str, Pupil]:
     except GpgError:
         raise GpgError(f"cannot decrypt the {what} with this keyring (are you enrolled as staff?)") from None
     rows = load_json_or_yaml(plain.decode("utf-8")) or []
-    pupils = {r["id"]: Pupil(id=r["id"], name=r["name"], year_group=r.get("year_group"), dob=_dob(r.get("dob")))
-              for r in rows}
+    pupils = {r["id"]: _pupil(r) for r in rows}
     store.__dict__[f"_memo {rel}"] = (ciphertext, pupils)
     return dict(pupils)
+
+
+def _pupil(r: dict) -> Pupil:
+    """One row of the roster (or directory) as written by `write`; fields a roster written before
+    them lacks take their defaults."""
+    attendance = r.get("attendance")
+    return Pupil(id=r["id"], name=r["name"], year_group=r.get("year_group"), dob=_dob(r.get("dob")),
+                 flags=tuple(r.get("flags") or ()), left=_dob(r.get("left")),
+                 attendance=float(attendance) if attendance is not None else None,
+                 links=tuple((str(kind), str(other)) for kind, other in (r.get("links") or ())))
 
 
 def _dob(value: object) -> date | None:
@@ -74,13 +83,23 @@ def write(store: Store, tx: Transaction, pupils: dict[str, Pupil], staff: dict[s
     people = roster_readers(staff.values())
     if not people:
         raise InputError("enrol staff first (`cpoms staff add`): the pupil roster is encrypted to them")
-    rows = [asdict(p) for p in pupils.values()]
+    rows = [_row(p) for p in pupils.values()]
     tx.write(layout.PUPILS, store.encrypt(_json(rows), _usable(store, people, "the pupil roster")))
     intake = [s for s in staff.values() if s.active and s.is_intake_key]
     if intake or (store.root / layout.DIRECTORY).exists():
         names = [{"id": p.id, "name": p.name, "year_group": p.year_group} for p in pupils.values()]
         tx.write(layout.DIRECTORY, store.encrypt(_json(names), _usable(store, directory_readers(staff.values()),
                                                                          "the pupil directory")))
+
+
+def _row(p: Pupil) -> dict:
+    """A pupil as a roster row: a field at its default left out, so a roster without flags, leavers
+    or links reads (and diffs, decrypted) as it did before they existed."""
+    row = asdict(p)
+    for name, default in (("flags", ()), ("left", None), ("attendance", None), ("links", ())):
+        if row[name] in (default, [], ()):
+            del row[name]
+    return row
 
 
 def _json(rows: list) -> bytes:

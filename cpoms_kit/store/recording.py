@@ -189,11 +189,15 @@ def _check_body(store: Store, body: str) -> None:
                          "say what happened, or what was done")
 
 
-def record(store: Store, entry: Entry, ciphertext: bytes | None = None, via: Staff | None = None) -> Entry:
+def record(store: Store, entry: Entry, ciphertext: bytes | None = None, via: Staff | None = None,
+           readers: list[str] | None = None, notify: bool = True) -> Entry:
     """Encrypt to the entry's recipients and commit it, signed by its author (or by `via`, the
     intake, for someone without a key: the commit then names them in a Recorded-by trailer, which
-    `cpoms verify` holds to the roster). Then tell the plugins.
-    `ciphertext`: the entry already encrypted (one a killed `cpoms add` wrote but never committed)."""
+    `cpoms verify` holds to the roster). Then tell the plugins (unless not `notify`: the caller
+    does, once the entry is pushed).
+    `ciphertext`: the entry already encrypted (one a killed `cpoms add` wrote but never committed),
+    or, with `readers` (the fingerprints it was encrypted to, ahead of the lock), encrypted again if
+    the roster under the lock names others."""
     signer = via or store.signer(entry.recorded_by, must_be_dsl=False)
     rel = store.entry_path(entry.id).relative_to(store.root).as_posix()
     # The same verb and the id, whoever reads the entry: everyone's history holds this message, and
@@ -202,12 +206,20 @@ def record(store: Store, entry: Entry, ciphertext: bytes | None = None, via: Sta
     with store.transaction(message, signer) as tx:
         # Recipients from the roster as it stands under the writer lock: someone removed a moment
         # ago is never among them.
-        if ciphertext is None:
-            ciphertext = store.encrypt(entry.to_markdown().encode("utf-8"), recipients_for(entry, store.staff()))
+        if ciphertext is None or readers is not None:
+            to = recipients_for(entry, store.staff())
+            if ciphertext is None or readers != fingerprints(to):
+                ciphertext = store.encrypt(entry.to_markdown().encode("utf-8"), to)
         tx.write(rel, ciphertext)
     # The entry is committed: nothing after this line may lose it.
-    store.hooks.entry_recorded(store, entry)  # each plugin on its own; a failure is warned, never fatal
+    if notify:
+        store.hooks.entry_recorded(store, entry)  # each plugin on its own; a failure is warned, never fatal
     return entry
+
+
+def fingerprints(readers: list[Staff]) -> list[str]:
+    """The keys an entry for `readers` is encrypted to, as `record` compares them."""
+    return sorted({s.fingerprint for s in readers})
 
 
 def record_with_file(store: Store, entry: Entry, target: Path, data: bytes) -> None:

@@ -99,6 +99,9 @@ class Store:
         # Replays this clone's commits on a remote that moved on, then pushes (`cpoms sync`, set by
         # the command line: store.pushing); None, and a push the remote refuses waits for `cpoms sync`.
         self.integrate: Integrate | None = None
+        # False while a caller commits several entries and pushes them once itself (the intake's
+        # writer, under load): each commit is still its own, only the push is shared.
+        self.push_after_commit = True
 
     # -- opening ------------------------------------------------------------------------------
     @classmethod
@@ -388,7 +391,8 @@ class Store:
             # waits for the push to end (the commit has settled).
             from cpoms_kit.store import pushing
 
-            pushing.after_commit(self)
+            if self.push_after_commit:
+                pushing.after_commit(self)
 
     def _refuse_uncommitted(self, rels: list[str]) -> None:
         """A file about to be rewritten must be as committed: a hand edit (or a file a killed
