@@ -6,7 +6,8 @@ intake in the name of whoever logged in, pushed and alerted.
 
 - `identity`: the intake's key (`cpoms intake init`), finding it, the intake's own folder.
 - `credentials`: staff logins, kept with the intake (Argon2id passwords, TOTP, enrolment codes,
-  sessions, lock-outs), never in the records repository.
+  sessions, lock-outs), never in the records repository; `logins`: what they are made of (the
+  password rule, enrolment codes, the errors a log-in raises).
 - `submit`: a form's concern to a validated entry (the pupil directory for the roster).
 - `writer`: the one writer: each concern its own signed commit, a batch pushed once, alerts side by side.
 - `forms`: the concern form's fields, pupil search, what the page offers.

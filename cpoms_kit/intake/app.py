@@ -30,7 +30,8 @@ from starlette.templating import Jinja2Templates
 
 from cpoms_kit.errors import CpomsError, InputError
 from cpoms_kit.intake import forms, identity
-from cpoms_kit.intake.credentials import Credentials, CredentialError, Locked, TotpSetupRequired, qr_svg
+from cpoms_kit.intake.credentials import Credentials
+from cpoms_kit.intake.logins import CredentialError, Locked, TotpSetupRequired, qr_svg
 from cpoms_kit.intake.submit import IntakeStore, check
 from cpoms_kit.intake.writer import Writer
 from cpoms_kit.store.repository import Store

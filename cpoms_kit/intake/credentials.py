@@ -24,36 +24,26 @@ must not race (claiming a code, counting failures) run in one `BEGIN IMMEDIATE` 
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import hmac
 import os
 import secrets
 import sqlite3
-import unicodedata
-from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone, tzinfo
+from datetime import datetime, timezone, tzinfo
 from functools import cached_property
 from pathlib import Path
-from typing import Callable, Iterator, Literal, Sequence
+from typing import Callable, Iterator
 
 import pyotp
-import segno
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
-from cpoms_kit.errors import InputError
+from cpoms_kit.intake.logins import (  # noqa: F401 - CODE_ALPHABET, check_password: theirs, said here too
+    CODE_ALPHABET, FAIL_LIMIT, FAIL_WINDOW, INVITE_LIFETIME, LOCK_TIME, SESSION_IDLE, SESSION_MAX, TOTP_ISSUER,
+    CredentialError, Invite, LockInfo, LockKind, Locked, LoginFailed, StaffStatus, TotpSetup, TotpSetupRequired,
+    check_password, code_key, new_code, normalise, qr_svg, sha256,
+)
 
 DB_NAME = "credentials.sqlite3"
-CODE_ALPHABET = "ABCDEFGHJKMNPQRSTUVWXYZ23456789"  # no 0/O, 1/I/L: read aloud or typed from paper
-CODE_GROUPS, CODE_GROUP_LEN = 4, 4  # 31**16 ~ 2**79
-INVITE_LIFETIME = timedelta(hours=72)
-SESSION_IDLE = timedelta(minutes=15)
-SESSION_MAX = timedelta(hours=12)  # a session kept alive all day still ends overnight
-FAIL_WINDOW = timedelta(minutes=15)
-FAIL_LIMIT = 10
-LOCK_TIME = timedelta(minutes=15)
-PASSWORD_MIN, PASSWORD_MAX = 12, 1024  # the maximum only bounds the work one request can cause
-TOTP_ISSUER = "cpoms-kit intake"
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS people (
@@ -74,74 +64,7 @@ CREATE TABLE IF NOT EXISTS locks (
 PRAGMA user_version = 1;
 """
 
-LockKind = Literal["account", "address"]
 PENDING = ""  # the address of an attempt still being checked: counted against the account only
-
-
-class CredentialError(InputError):
-    """A credential refused: a bad enrolment code, a weak password, a failed log-in."""
-
-
-class LoginFailed(CredentialError):
-    """Wrong staff id, password or one-time code: one message for all, so ids cannot be probed."""
-
-    def __init__(self) -> None:
-        super().__init__("staff id, password or one-time code not recognised")
-
-
-@dataclass(frozen=True)
-class LockInfo:
-    kind: LockKind
-    subject: str  # a staff id (maybe one nobody has: guessers are locked out the same way) or an address
-    until: datetime
-
-
-class Locked(CredentialError):
-    """Too many failures for an account or from an address. Each lock is in `new_locks` of exactly
-    one Locked, raised by the attempt that set it, so the caller alerts the DSL team once per lock
-    (`newly` says there is one). kind, subject and until name the lock in force that ends last."""
-
-    def __init__(self, locks: Sequence[LockInfo], new_locks: Sequence[LockInfo] = ()):
-        last = max(locks, key=lambda lock: lock.until)  # the first on a tie: the account
-        whom = "for this account" if last.kind == "account" else "from this address"
-        # Rounded up to the minute: "after 10:42" must not be a minute too early.
-        shown = (last.until + timedelta(seconds=59)).strftime("%H:%M")
-        super().__init__(f"too many failed log-ins {whom}: locked, try again after {shown}")
-        self.kind, self.subject, self.until = last.kind, last.subject, last.until
-        self.locks, self.new_locks = tuple(locks), tuple(new_locks)
-        self.newly = bool(self.new_locks)
-
-
-class TotpSetupRequired(CredentialError):
-    """The password was right but the school requires a one-time code and this person has none yet.
-    Raised only after the password checked out, so the app may offer TOTP set-up for `staff_id`."""
-
-    def __init__(self, staff_id: str):
-        super().__init__("this school requires a one-time code from an authenticator app: set one up to log in")
-        self.staff_id = staff_id
-
-
-@dataclass(frozen=True)
-class Invite:
-    code: str  # shown once, e.g. "ABCD-EFGH-JKMN-PQRS"; never stored
-    expires: datetime
-
-
-@dataclass(frozen=True)
-class TotpSetup:
-    secret: str  # base32, for typing into an app that cannot scan
-    uri: str  # otpauth:// URI, for the QR code
-
-
-@dataclass(frozen=True)
-class StaffStatus:
-    staff_id: str
-    enrolled: bool  # has a password
-    totp: bool
-    invite_expires: datetime | None  # an unused, unexpired enrolment code
-    locked_until: datetime | None
-    sessions: int  # active sessions
-
 
 def _stamp(moment: datetime) -> str:
     """Fixed-width UTC text: compares in SQL in time order."""
@@ -155,40 +78,6 @@ def _unstamp(text: str, tz: tzinfo | None) -> datetime:
 def _maybe(text: str | None, tz: tzinfo | None) -> datetime | None:
     return None if text is None else _unstamp(text, tz)
 
-
-def _sha256(text: str) -> str:
-    return hashlib.sha256(text.encode()).hexdigest()
-
-
-def _new_code() -> str:
-    raw = "".join(secrets.choice(CODE_ALPHABET) for _ in range(CODE_GROUPS * CODE_GROUP_LEN))
-    return "-".join(raw[i:i + CODE_GROUP_LEN] for i in range(0, len(raw), CODE_GROUP_LEN))
-
-
-def _code_key(code: str) -> str:
-    """What is hashed: the code without spaces or dashes, in capitals, however it was typed."""
-    return _sha256("".join(ch for ch in code.upper() if ch not in " -\t"))
-
-
-def _normalise(password: str) -> str:
-    return unicodedata.normalize("NFKC", password)
-
-
-def check_password(password: str, staff_id: str) -> None:
-    """The password policy; raises CredentialError with the rule broken."""
-    if len(password) < PASSWORD_MIN:
-        raise CredentialError(f"the password needs at least {PASSWORD_MIN} characters: three random words make a good one")
-    if len(password) > PASSWORD_MAX:
-        raise CredentialError(f"the password may have at most {PASSWORD_MAX} characters")
-    if len(set(password)) == 1:
-        raise CredentialError("the password must not be one character repeated")
-    if password.strip().casefold() == staff_id.casefold():
-        raise CredentialError("the password must not be your staff id")
-
-
-def qr_svg(uri: str, title: str = "QR code for your authenticator app") -> str:
-    """The otpauth URI as an inline SVG QR code (no JavaScript, no image request)."""
-    return str(segno.make(uri, error="m").svg_inline(scale=5, title=title))
 
 
 class Credentials:
@@ -243,7 +132,7 @@ class Credentials:
 
     def _verify(self, stored: str | None, password: str) -> bool:
         try:
-            return self.hasher.verify(stored or self._dummy_hash, _normalise(password)) and stored is not None
+            return self.hasher.verify(stored or self._dummy_hash, normalise(password)) and stored is not None
         except (VerificationError, InvalidHashError):
             return False
 
@@ -252,12 +141,12 @@ class Credentials:
     def invite(self, staff_id: str, by: str) -> Invite:
         """A one-time enrolment code for `staff_id`, replacing their unused earlier one. The caller
         checks `staff_id` is an intake-enabled member of staff: this store does not read the roster."""
-        now, code = self._now(), _new_code()
+        now, code = self._now(), new_code()
         expires = now + INVITE_LIFETIME
         with self._tx() as conn:
             conn.execute("DELETE FROM invites WHERE staff_id = ? AND used IS NULL", (staff_id,))
             conn.execute("INSERT INTO invites VALUES (?, ?, ?, ?, ?, NULL)",
-                         (_code_key(code), staff_id, by, _stamp(now), _stamp(expires)))
+                         (code_key(code), staff_id, by, _stamp(now), _stamp(expires)))
         return Invite(code, expires)
 
     def _claimable(self, conn: sqlite3.Connection, key: str, now: datetime) -> str:
@@ -273,10 +162,10 @@ class Credentials:
         """Set a password with an enrolment code; returns the staff id. The code is spent: of two
         enrolments racing with one code exactly one succeeds. Existing sessions of that person end; a
         TOTP secret set up earlier stays (`reset` clears it)."""
-        key = _code_key(code)
+        key = code_key(code)
         with contextlib.closing(self._connect()) as conn:
             staff_id = self._claimable(conn, key, self._now())
-        password = _normalise(password)
+        password = normalise(password)
         check_password(password, staff_id)
         hashed = self.hasher.hash(password)  # slow: outside the transaction, which re-checks the code
         now = self._now()
@@ -381,7 +270,7 @@ class Credentials:
                 conn.execute("UPDATE failures SET staff_id = NULL WHERE staff_id = ?", (staff_id,))
                 if stored and self.hasher.check_needs_rehash(stored):
                     conn.execute("UPDATE people SET password = ? WHERE staff_id = ?",
-                                 (self.hasher.hash(_normalise(password)), staff_id))
+                                 (self.hasher.hash(normalise(password)), staff_id))
         if setup_needed:
             raise TotpSetupRequired(staff_id)
         return self.new_session(staff_id)
@@ -392,12 +281,12 @@ class Credentials:
         """A new session for `staff_id`; returns the token (only its SHA-256 is kept)."""
         token, now = secrets.token_urlsafe(32), _stamp(self._now())
         with self._tx() as conn:
-            conn.execute("INSERT INTO sessions VALUES (?, ?, ?, ?)", (_sha256(token), staff_id, now, now))
+            conn.execute("INSERT INTO sessions VALUES (?, ?, ?, ?)", (sha256(token), staff_id, now, now))
         return token
 
     def session(self, token: str) -> str | None:
         """The staff id of a live session, extending it; None if unknown, ended or timed out."""
-        now, key = self._now(), _sha256(token)
+        now, key = self._now(), sha256(token)
         with self._tx() as conn:
             row = conn.execute("SELECT staff_id, created, seen FROM sessions WHERE token_sha256 = ?", (key,)).fetchone()
             if row is None:
@@ -410,7 +299,7 @@ class Credentials:
 
     def end_session(self, token: str) -> None:
         with self._tx() as conn:
-            conn.execute("DELETE FROM sessions WHERE token_sha256 = ?", (_sha256(token),))
+            conn.execute("DELETE FROM sessions WHERE token_sha256 = ?", (sha256(token),))
 
     def end_all(self, staff_id: str) -> None:
         with self._tx() as conn:
