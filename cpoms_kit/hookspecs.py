@@ -24,7 +24,7 @@ import pluggy
 if TYPE_CHECKING:  # types only: this module sits below everything it names
     from cpoms_kit.model import Entry
     from cpoms_kit.pluginhost.contracts import (
-        AlertChannel, Category, DeadlineRule, EntryType, LintCheck, Register, Report, RepositorySecret,
+        AlertChannel, Category, DeadlineRule, EntryType, LintCheck, PupilFlag, Register, Report, RepositorySecret,
     )
     from cpoms_kit.policy.lint import WordList
     from cpoms_kit.store.repository import Store
@@ -118,6 +118,19 @@ def cpoms_register_secrets(register: Register[RepositorySecret]) -> None:
     may no longer read it. Entries are not registered here: they are re-encrypted one by one, each
     proven unchanged by `cpoms verify`. A plugin that raises here stops those commands: a secret
     left out would stay readable by someone who left.
+    """
+
+
+@hookspec
+def cpoms_register_pupil_flags(register: Register[PupilFlag]) -> None:
+    """Register the flags a pupil's roster row may carry (SEN support, looked after, CP plan…),
+    the ones `cpoms pupil set --flag`, `cpoms pupil list --flag` and the MIS import accept.
+
+    Call ``register(PupilFlag(id, label, description))`` for each: ``id`` is lowercase letters,
+    digits and ``-`` (``young-carer``), ``label`` what a DSL reads on a chronology's panel.
+    ``replace=True`` rewords a flag another plugin registered. Flags are kept in the encrypted
+    pupil roster, never in plain text. Called when a command first needs the flags; a plugin that
+    raises here stops the command (a pupil must never lose a flag because a plugin failed).
     """
 
 

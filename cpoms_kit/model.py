@@ -87,6 +87,9 @@ class Pupil:
     flags: tuple[str, ...] = ()  # ids of registered pupil flags (SEN support, CLA, CP plan …)
     left: date | None = None  # left the school (a full MIS sync found them gone); never deleted
     attendance: float | None = None  # percentage, from the MIS export
+    # The import that first showed `attendance` below the attendance rule's threshold (None while
+    # at or above it): when the `attendance-below-90` rule's clock starts (cpoms_kit.store.misimport).
+    attendance_low_since: date | None = None
     links: tuple[tuple[str, str], ...] = ()  # (kind, other pupil's id): "sibling" or "linked"
 
     @property

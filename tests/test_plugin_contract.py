@@ -33,6 +33,8 @@ HOOK_TESTS = {
                                "test_site_build.py::test_reports_have_the_right_counts"],
     "cpoms_register_secrets": ["test_site_revocation.py::test_a_plugins_secret_is_reencrypted_when_someone_leaves",
                                "test_site_revocation.py::test_doctor_reports_a_secret_still_addressed_to_someone_who_left"],
+    "cpoms_register_pupil_flags": ["test_mis_import.py::test_a_school_plugin_adds_a_pupil_flag",
+                                   "test_mis_import.py::test_set_list_and_link_pupils"],
     "cpoms_entry_recorded": ["test_plugin_contract.py::test_entry_recorded_runs_after_the_commit_and_cannot_fail_it",
                              "test_alerts.py::test_new_concern_alerts_the_dsl_team_on_every_channel"],
 }
@@ -56,7 +58,7 @@ def test_every_hook_is_documented_in_its_spec_and_in_docs():
         assert (spec.function.__doc__ or "").strip(), f"{name} has no docstring in hookspecs.py"
         assert f"### `{name}`" in doc, f"docs/plugins.md has no section for {name}"
     for kind in ("Category", "EntryType", "DeadlineRule", "AlertChannel", "LintCheck", "WordList", "Report",
-                 "RepositorySecret"):
+                 "RepositorySecret", "PupilFlag"):
         assert f"### `{kind}`" in doc, f"docs/plugins.md does not describe the {kind} contract"
     assert "(docs/plugins.md)" in (ROOT / "README.md").read_text(encoding="utf-8")
 
@@ -76,7 +78,8 @@ def test_every_hook_has_a_test_that_exercises_it():
 def test_every_register_hook_has_a_contract_and_plugins_lists_them_in_hookspecs_order():
     assert register_hooks(get_plugin_manager()) == list(contracts.CONTRACTS)
     assert [c.label for c in contracts.CONTRACTS.values()] == [
-        "categories", "entry types", "deadline rules", "alert channels", "lint checks", "reports", "secrets"]
+        "categories", "entry types", "deadline rules", "alert channels", "lint checks", "reports", "secrets",
+        "pupil flags"]
 
 
 def test_the_built_in_plugins_satisfy_their_contracts():

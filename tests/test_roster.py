@@ -56,7 +56,9 @@ def test_pupil_roster_is_encrypted(cpoms):
 def test_pupil_import_csv_all_or_nothing(cpoms, tmp_path):
     good = tmp_path / "pupils.csv"
     good.write_text("id,name,dob,year_group\nP010,Ada Lovelace-Byron,2016-12-10,4\nP011,Kit Marlowe,2017-02-26,R\n")
-    assert "enrolled 2 pupils" in cpoms("pupil", "import", good).stdout
+    # Issue 19: import is a sync; an export of some pupils is imported with --partial (a full one
+    # would mark the others as left), and its summary says "N added".
+    assert "2 added: P010, P011" in cpoms("pupil", "import", good, "--partial").stdout
     ids = [p["id"] for p in cpoms("pupil", "list", "--json").json()]
     assert "P010" in ids and "P011" in ids
     bad = tmp_path / "bad.csv"
@@ -68,7 +70,9 @@ def test_pupil_import_csv_all_or_nothing(cpoms, tmp_path):
     cpoms.fails("pupil", "import", nohead)
     dup = tmp_path / "dup.csv"
     dup.write_text("id,name,dob\nP001,Already Here,2016-01-01\n")
-    cpoms.fails("pupil", "import", dup)
+    # Issue 19: a pupil already enrolled is updated, not refused.
+    assert "  P001: name; date of birth" in cpoms("pupil", "import", dup, "--partial").stdout
+    assert {p["id"]: p["name"] for p in cpoms("pupil", "list", "--json").json()}["P001"] == "Already Here"
 
 
 def test_pupil_add_refusals(cpoms):

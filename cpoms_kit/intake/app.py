@@ -14,8 +14,9 @@ remote at most every REFRESH seconds, before a page that needs the roster.
 
 from __future__ import annotations
 
+import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Callable
@@ -52,16 +53,21 @@ class Intake:
     guard: Guard
     templates: Jinja2Templates
     fetched: float = 0.0
+    fetching: threading.Lock = field(default_factory=threading.Lock)
 
     def refresh(self) -> None:
         """Fetch and fast-forward from the school's remote, at most every REFRESH seconds: a
-        roster change made on a DSL's machine reaches the intake within that."""
-        if time.monotonic() - self.fetched < REFRESH:
+        roster change made on a DSL's machine reaches the intake within that. One request
+        fetches; the others meanwhile go on with what the clone has."""
+        if time.monotonic() - self.fetched < REFRESH or not self.fetching.acquire(blocking=False):
             return
         from cpoms_kit.store.pushing import refresh
 
-        self.fetched = time.monotonic()
-        fetched = refresh(self.store)
+        try:
+            self.fetched = time.monotonic()
+            fetched = refresh(self.store)
+        finally:
+            self.fetching.release()
         if fetched.warning:
             self.store.warn(fetched.warning)
 

@@ -6,11 +6,12 @@ built-ins do) or not: an object registered without it is given the defaults it l
 collected (`Contract.complete`), so the kit calls `channel.accepts(...)` and reads `rule.settings`
 on every registered object instead of probing each one with getattr.
 
-Categories and entry types are plain data, registered as the dataclasses below.
+Categories, entry types and pupil flags are plain data, registered as the dataclasses below.
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from datetime import datetime
 from inspect import isfunction
@@ -58,6 +59,21 @@ class EntryType:
     needs_category: bool = False
     # Kinds an entry of this type must name with --action (empty: the type takes no --action).
     kinds: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class PupilFlag:
+    """A flag a pupil may carry in the roster (`cpoms pupil set --flag ID`): `id` in lowercase
+    letters, digits and -, `label` as a DSL reads it, `description` what it means and where it
+    comes from (the MIS, the local authority, the DSL team)."""
+
+    id: str
+    label: str
+    description: str = ""
+
+    def __post_init__(self) -> None:
+        if not re.fullmatch(r"[a-z0-9]+(-[a-z0-9]+)*", self.id):
+            raise ValueError(f"pupil flag id {self.id!r} must be lowercase letters, digits and single hyphens")
 
 
 class Described(Protocol):
@@ -290,6 +306,8 @@ REPORTS: Contract[Report] = Contract(hookspecs.cpoms_register_reports, "id", (Re
 # Strict: a secret a broken plugin failed to register would stay readable by someone who left.
 SECRETS: Contract[RepositorySecret] = Contract(hookspecs.cpoms_register_secrets, "path", (RepositorySecret,),
                                                SecretBase, strict=True)
+# Strict: a flag a broken plugin failed to register would be refused, or dropped from a pupil.
+PUPIL_FLAGS: Contract[PupilFlag] = Contract(hookspecs.cpoms_register_pupil_flags, "id", (PupilFlag,), strict=True)
 
 CONTRACTS: dict[str, Contract[Any]] = {c.hook: c for c in (
-    CATEGORIES, ENTRY_TYPES, DEADLINE_RULES, ALERT_CHANNELS, LINT_CHECKS, REPORTS, SECRETS)}
+    CATEGORIES, ENTRY_TYPES, DEADLINE_RULES, ALERT_CHANNELS, LINT_CHECKS, REPORTS, SECRETS, PUPIL_FLAGS)}

@@ -72,6 +72,10 @@ class Hooks:
     def secrets(self) -> Registered[c.RepositorySecret]:
         return self.collect(c.SECRETS)
 
+    @property
+    def pupil_flags(self) -> Registered[c.PupilFlag]:
+        return self.collect(c.PUPIL_FLAGS)
+
     def entry_recorded(self, store: Store, entry: Entry) -> None:
         """Every plugin's `cpoms_entry_recorded`, after the entry's commit has landed, each on its
         own: pluggy calls the last-registered plugin first and stops at the first exception, so a

@@ -15,7 +15,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, Callable, Mapping, Protocol
 
-from cpoms_kit.model import EVENT_ORDER, RECORDED_ORDER, Entry, Staff
+from cpoms_kit.model import EVENT_ORDER, RECORDED_ORDER, Entry, Pupil, Staff
 
 if TYPE_CHECKING:
     from cpoms_kit.store.config import Config
@@ -53,10 +53,13 @@ class EntryView:
     children: Mapping[str, tuple[Entry, ...]] = field(default_factory=dict)
     # The records repository, for rules that read local state beside it (the alert outbox).
     root: Path | None = None
+    # Reads the pupil roster, for rules about pupils' flags and attendance (plugins/flag_rules.py):
+    # called the first time a rule asks for `pupils`, so a check that never does decrypts no roster.
+    roster: Callable[[], Mapping[str, Pupil]] | None = None
 
     @classmethod
     def build(cls, entries: list[Entry], staff: dict[str, Staff], config: "Config",
-              root: Path | None = None) -> "EntryView":
+              root: Path | None = None, roster: Callable[[], Mapping[str, Pupil]] | None = None) -> "EntryView":
         ordered = tuple(sorted(entries, key=EVENT_ORDER))
         kids: dict[str, list[Entry]] = {}
         for e in ordered:
@@ -71,7 +74,16 @@ class EntryView:
             by_id=MappingProxyType({e.id: e for e in ordered}),
             children=MappingProxyType({k: tuple(v) for k, v in kids.items()}),
             root=root,
+            roster=roster,
         )
+
+    @property
+    def pupils(self) -> Mapping[str, Pupil]:
+        """The pupil roster (id -> Pupil, leavers included), read once; empty when the view has none."""
+        memo = self.__dict__
+        if "_pupils" not in memo:
+            memo["_pupils"] = MappingProxyType(dict(self.roster() if self.roster is not None else {}))
+        return memo["_pupils"]
 
     def descendants(self, entry_id: str) -> tuple[Entry, ...]:
         """Every entry that follows this one, directly or through other follow-ups."""
@@ -230,7 +242,7 @@ def timed(rule: str, e: Entry, due: datetime, met: datetime | None, now: datetim
 def build_view(store: "Store", entries: list[Entry] | None = None) -> EntryView:
     if entries is None:
         entries = store.entries().entries
-    return EntryView.build(list(entries), store.staff(), store.config, root=store.root)
+    return EntryView.build(list(entries), store.staff(), store.config, root=store.root, roster=store.pupils)
 
 
 def sort_key(f: Finding):

@@ -76,7 +76,7 @@ def collect(store, cases: list[str] | tuple[str, ...] = (), progress: Progress =
     entries = [e for e in entries if team_can_read(e, staff)]
     now = store.now()
     progress("checking deadlines", 0.25)
-    view = EntryView.build(entries, staff, store.config)
+    view = EntryView.build(entries, staff, store.config, roster=lambda: pupils)
     findings, broken = evaluate(store, view, now)
     all_cases = build_cases(entries, now, staff, view=view)
     wanted = list(dict.fromkeys(cases))

@@ -2,7 +2,8 @@
 transactions), `cache` (the encrypted entry cache and bulk reads), `config` (cpoms.toml),
 `configedit` (a setting changed by command, as a signed commit) with `tomledit` (the line editor
 that keeps the file's comments) and `secretref` (secrets named by reference: env or OS keyring),
-`roster` (enrolling staff and pupils), `pupilfiles` (the encrypted pupil roster and the intake's
+`roster` (enrolling staff and pupils), `misimport` (reading an MIS export), `pupilsync` (the MIS
+sync, a pupil's flags and links), `pupilfiles` (the encrypted pupil roster and the intake's
 directory), `staffrows` (staff.yaml checked as every command reads it), `recording` (validating and
 committing an entry), `editor` (`cpoms new`), `recipients` (who may read an entry), `pushing` (each
 commit sent to the remote at once, reads fetched first, the push outbox), `secretfiles` (the secret

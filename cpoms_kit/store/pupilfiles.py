@@ -69,6 +69,7 @@ def _pupil(r: dict) -> Pupil:
     return Pupil(id=r["id"], name=r["name"], year_group=r.get("year_group"), dob=_dob(r.get("dob")),
                  flags=tuple(r.get("flags") or ()), left=_dob(r.get("left")),
                  attendance=float(attendance) if attendance is not None else None,
+                 attendance_low_since=_dob(r.get("attendance_low_since")),
                  links=tuple((str(kind), str(other)) for kind, other in (r.get("links") or ())))
 
 
@@ -96,7 +97,8 @@ def _row(p: Pupil) -> dict:
     """A pupil as a roster row: a field at its default left out, so a roster without flags, leavers
     or links reads (and diffs, decrypted) as it did before they existed."""
     row = asdict(p)
-    for name, default in (("flags", ()), ("left", None), ("attendance", None), ("links", ())):
+    for name, default in (("flags", ()), ("left", None), ("attendance", None), ("attendance_low_since", None),
+                          ("links", ())):
         if row[name] in (default, [], ()):
             del row[name]
     return row
