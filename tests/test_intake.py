@@ -302,3 +302,23 @@ def test_a_failed_push_and_alert_lose_nothing_and_say_so(cpoms, intake, monkeypa
     assert (cpoms.repo / ".git" / layout.PUSH_OUTBOX).exists()
     queued = cpoms("alerts", "list", "--json").json()
     assert any(row["entry"] == done.entry_id for row in queued)
+
+
+def test_a_form_sent_twice_is_recorded_once(cpoms, intake, monkeypatch):
+    """Back and "Continue", a double click, a reload: the form's one-time id records it once."""
+    import re
+
+    with running(intake, monkeypatch) as srv:
+        web = logged_in(cpoms, srv)
+        form = web.get("/concern")
+        form_id = re.search(r'name="form_id" value="([^"]+)"', form.text).group(1)
+        fields = [*concern_fields(confirm="yes"), ("form_id", form_id)]
+        first = web.post("/concern", fields, csrf=form.csrf)
+        assert first.entry_id and first.url.endswith("/recorded")
+        again = web.post("/concern", fields, csrf=form.csrf)
+        assert again.status == 409 and again.entry_id is None and first.entry_id in again.text
+        assert 'name="body"' in again.text and "uncle" not in again.text  # a new, empty form
+        # The answer is shown once: asking for it again (a reload) gives an empty form.
+        assert "Record a concern</h1>" in web.get("/recorded").text
+    entries = [p.name for p in (cpoms.repo / layout.ENTRIES).glob("*.md.gpg")]
+    assert entries == [f"{first.entry_id}.md.gpg"]

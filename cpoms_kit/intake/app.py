@@ -3,8 +3,9 @@
 Pages and their fields: `/enrol` (code, password), `/login` (staff_id, password, totp),
 `/totp` (set up a one-time code: secret, totp), `/concern` (see cpoms_kit.intake.forms), `/logout`.
 Each form carries `csrf_token`; a POST without the right one is refused with 403 and nothing is
-read or written. A recorded concern is answered with a page whose `[data-entry-id]` holds the new
-entry's id and nothing of what was written.
+read or written. A recorded concern is answered with a redirect to `/recorded`, a page shown once
+whose `[data-entry-id]` holds the new entry's id and nothing of what was written; a reload shows an
+empty form, and a form sent twice (its one-time `form_id`) is recorded once.
 
 Access is checked on every request against the credentials (a reset ends it) and against the
 staff roster as the intake's clone has it (`cpoms staff remove` ends it): someone who left, or is
@@ -14,9 +15,10 @@ remote at most every REFRESH seconds, before a page that needs the roster.
 
 from __future__ import annotations
 
+import secrets
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Callable
@@ -41,6 +43,7 @@ from cpoms_kit.intake.web import PRE_COOKIE, SESSION_COOKIE, Guard, SecureHeader
 HERE = Path(__file__).parent
 REFRESH = 30.0  # seconds between fetches of the school's remote (roster changes, other machines' entries)
 TOTP_SETUP_SECONDS = 600
+SENT_KEPT = 50_000  # form ids remembered (a school's concerns for years); the oldest forgotten first
 
 
 @dataclass
@@ -54,6 +57,29 @@ class Intake:
     templates: Jinja2Templates
     fetched: float = 0.0
     fetching: threading.Lock = field(default_factory=threading.Lock)
+    # Each form shown carries a one-time `form_id`: a form sent again (reload, Back and "Continue")
+    # records nothing twice. form_id -> the entry it recorded ("" while it is being recorded).
+    sent: dict[str, str] = field(default_factory=dict)
+    # What the "Recorded" page shows, once, by session: the answer to the POST is a redirect to it.
+    outcomes: dict[str, Any] = field(default_factory=dict)
+    guarding: threading.Lock = field(default_factory=threading.Lock)
+
+    def claim(self, form_id: str) -> str | None:
+        """Reserve `form_id` for recording; the entry it already recorded (or "") if it was sent before."""
+        with self.guarding:
+            if form_id in self.sent:
+                return self.sent[form_id]
+            self.sent[form_id] = ""
+            while len(self.sent) > SENT_KEPT:
+                del self.sent[next(iter(self.sent))]
+            return None
+
+    def settle(self, form_id: str, entry_id: str | None) -> None:
+        with self.guarding:
+            if entry_id is None:
+                self.sent.pop(form_id, None)  # refused: the person corrects it and sends it again
+            else:
+                self.sent[form_id] = entry_id
 
     def refresh(self) -> None:
         """Fetch and fast-forward from the school's remote, at most every REFRESH seconds: a
@@ -115,6 +141,7 @@ def create_app(root: Path, home: Path, *, tls: bool = False, require_totp: bool 
         Route("/totp", _endpoint(app, totp), methods=["GET", "POST"]),
         Route("/logout", _endpoint(app, logout), methods=["POST"]),
         Route("/concern", _endpoint(app, concern), methods=["GET", "POST"]),
+        Route("/recorded", _endpoint(app, recorded), methods=["GET"]),
         Route("/healthz", lambda request: PlainTextResponse("ok")),
         Mount("/static", StaticFiles(directory=str(HERE / "static")), name="static"),
     ]
@@ -243,21 +270,53 @@ def concern(app: Intake, request: Request, form: Any) -> Response:
         return _concern_page(app, request, me, forms.Concern(follows=follows, type="check-in" if follows else "concern"),
                              notice="Your authenticator app is set up." if request.query_params.get("totp") else "")
     fields = forms.concern_of(form)
+    if fields.form_id and app.sent.get(fields.form_id):
+        return _already_sent(app, request, me, app.sent[fields.form_id])  # Back and "Continue" after recording
     if form.get("action") == "search":
         return _concern_page(app, request, me, fields, query=str(form.get("q") or ""))
+    from cpoms_kit.policy.lint import accept, lint_entry
+
     try:
         entry = check(app.store, fields, me)
-        from cpoms_kit.policy.lint import lint_entry
-
         report = lint_entry(app.store, entry)
-        if report.findings and form.get("confirm") != "yes":
-            return _concern_page(app, request, me, fields, findings=report.findings, status=200)
-        from cpoms_kit.policy.lint import accept
-
-        done = app.writer.submit(accept(entry, report.findings))
     except InputError as exc:
         return _concern_page(app, request, me, fields, error=exc.message, status=400)
-    return page(app, request, "recorded.html", entry_id=done.id, alerted=done.alerted, pushed=done.pushed)
+    if report.findings and form.get("confirm") != "yes":
+        return _concern_page(app, request, me, fields, findings=report.findings, status=200)
+    before = app.claim(fields.form_id) if fields.form_id else None
+    if before is not None:
+        return _already_sent(app, request, me, before)
+    recorded_id = None
+    try:
+        done = app.writer.submit(accept(entry, report.findings))
+        recorded_id = done.id
+    except InputError as exc:
+        return _concern_page(app, request, me, fields, error=exc.message, status=400)
+    finally:
+        if fields.form_id:
+            app.settle(fields.form_id, recorded_id)
+    # Post/redirect/get: a reload of the answer asks for /recorded again, never sends the concern again.
+    app.outcomes[request.cookies.get(SESSION_COOKIE, "")] = done
+    return RedirectResponse("/recorded", 303)
+
+
+def _already_sent(app: Intake, request: Request, me: str, entry_id: str) -> Response:
+    """A form sent again after it was recorded: nothing recorded twice, nothing of it shown again."""
+    said = f" (reference {entry_id})" if entry_id else " (it is being recorded now)"
+    return _concern_page(app, request, me, forms.Concern(), status=409,
+                         notice=f"That concern was already sent, and is recorded once{said}. This is a new, empty form.")
+
+
+def recorded(app: Intake, request: Request, form: Any) -> Response:
+    """The answer to a recorded concern, shown once: its reference and whether the team was alerted."""
+    me = app.who(request)
+    if me is None:
+        return _to_login("ended" if request.cookies.get(SESSION_COOKIE) else "")
+    done = app.outcomes.pop(request.cookies.get(SESSION_COOKIE, ""), None)
+    if done is None:
+        return RedirectResponse("/concern", 303)
+    return page(app, request, "recorded.html", entry_id=done.id, alerted=done.alerted, pushed=done.pushed,
+                me=app.store.staff()[me])
 
 
 def _concern_page(app: Intake, request: Request, me: str, fields: forms.Concern, *, query: str = "",
@@ -266,6 +325,8 @@ def _concern_page(app: Intake, request: Request, me: str, fields: forms.Concern,
     chosen = [(directory[pid], role) for pid, role in fields.pupils if pid in directory]
     found = [p for p in forms.search(directory, query) if p.id not in {c.id for c, _ in chosen}]
     member = app.store.staff()[me]
+    if not fields.form_id:
+        fields = replace(fields, form_id=secrets.token_urlsafe(16))
     return page(app, request, "concern.html", status, me=member, fields=fields, chosen=chosen, found=found,
                 query=query, searched=bool(query.strip()), error=error, notice=notice, findings=findings or [],
                 choices=forms.choices(app.store, me), now=app.store.now().strftime("%Y-%m-%dT%H:%M"))

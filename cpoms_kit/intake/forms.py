@@ -3,7 +3,8 @@
 Field names are stable (scripts and tests rely on them): `pupil` (repeatable pupil id; its role
 on the incident in `role_<id>`, or as `P001:witness`, or in a `role` field repeated in the same
 order), `category`, `subcategory` (repeatable), `high_priority`, `occurred` (YYYY-MM-DDTHH:MM),
-`body`, `about_staff`, `follows`, `type`, and `csrf_token` on every form.
+`body`, `about_staff`, `follows`, `type`, `form_id` (one per form shown: sent twice, recorded once),
+and `csrf_token` on every form.
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ def concern_of(form: Any) -> Concern:
         about_staff=str(form.get("about_staff") or "").strip(),
         follows=str(form.get("follows") or "").strip(),
         type=str(form.get("type") or "").strip() or ("check-in" if form.get("follows") else "concern"),
+        form_id=str(form.get("form_id") or "").strip()[:64],
     )
 
 

@@ -41,6 +41,7 @@ class Concern:
     about_staff: str = ""
     follows: str = ""
     type: str = "concern"
+    form_id: str = ""  # one per form shown: the same form sent twice is recorded once
 
 
 def check(store: Store, concern: Concern, staff_id: str) -> Entry:
