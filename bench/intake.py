@@ -73,6 +73,8 @@ PHASES = [
     ("record (commit; re-encrypt if the roster moved)", "cpoms_kit.store.recording", "record"),
     ("encrypt (gpg)", "cpoms_kit.store.repository", "Store.encrypt"),
     ("commit (git, signed)", "cpoms_kit.infra.gitrepo", "commit"),
+    ("record_each (a batch: commits, one push)", "cpoms_kit.store.recording", "record_each"),
+    ("commit_each (a batch's commits, signed)", "cpoms_kit.infra.gitbatch", "commit_each"),
     ("push (git push to the remote)", "cpoms_kit.store.pushing", "after_commit"),
     ("alert (route + SMTP)", "cpoms_kit.policy.alerts", "alert_entry_recorded"),
 ]

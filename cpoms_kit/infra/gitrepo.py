@@ -147,15 +147,8 @@ def commit(root: Path, paths: list[str], message: str, *, author: str, email: st
     The git CLI, not GitPython's index.commit: it can sign, stays fast with many tracked files, and
     spares `cpoms add` GitPython's ~0.2 s import.
     """
-    config = ["-c", f"user.name={author}", "-c", f"user.email={email}"]
-    sign, env, status = [], None, None
-    if signing_key:
-        program, status = _sign_program(root)
-        config += ["-c", f"user.signingkey={signing_key}", "-c", f"gpg.program={program}"]
-        sign = [f"-S{signing_key}"]
-        if status is not None:
-            env = {**os.environ, "CPOMS_GPG_STATUS": str(status)}
-    head, index = _head(root), _keep_index(root)
+    config, sign, env, status = signing(root, author, email, signing_key)
+    head, index = head_commit(root), keep_index(root)
     try:
         run(root, "add", "--", *paths)
         # `commit -- paths` builds a second index from HEAD and refreshes every tracked file (~85 ms
@@ -165,16 +158,29 @@ def commit(root: Path, paths: list[str], message: str, *, author: str, email: st
         try:
             run(root, *config, "commit", "-q", *sign, "-m", message, *only, env=env)
         except GitError as exc:
-            raise _signing_failure(status, author, signing_key) or exc from None
+            raise signing_failure(status, author, signing_key) or exc from None
         interrupts.settled()
     except BaseException:
         with interrupts.deferred():
-            _put_back(root, head, index)
+            put_back(root, head, index)
         raise
     finally:
         for leftover in (index, status):
             if leftover is not None:
                 leftover.unlink(missing_ok=True)
+
+
+def signing(root: Path, author: str, email: str,
+            signing_key: str | None) -> tuple[list[str], list[str], dict[str, str] | None, Path | None]:
+    """What a git command that makes a commit is given: (its `-c` options: who, and the signing key
+    and program; the `-S` option; its environment; the status file `signing_failure` reads)."""
+    config = ["-c", f"user.name={author}", "-c", f"user.email={email}"]
+    if not signing_key:
+        return config, [], None, None
+    program, status = _sign_program(root)
+    config += ["-c", f"user.signingkey={signing_key}", "-c", f"gpg.program={program}"]
+    env = {**os.environ, "CPOMS_GPG_STATUS": str(status)} if status is not None else None
+    return config, [f"-S{signing_key}"], env, status
 
 
 # git's gpg.program for cpoms's signed commits. git keeps gpg's messages to itself (git 2.39 says
@@ -212,7 +218,7 @@ def _sign_program(root: Path) -> tuple[str, Path | None]:
     return str(program), status
 
 
-def _signing_failure(status: Path | None, author: str, key: str | None) -> Exception | None:
+def signing_failure(status: Path | None, author: str, key: str | None) -> Exception | None:
     """Why gpg did not sign, from the status lines the wrapper kept: None if it was not gpg."""
     try:
         said = status.read_text("utf-8", "replace") if status is not None else ""
@@ -230,7 +236,7 @@ def _signing_failure(status: Path | None, author: str, key: str | None) -> Excep
     return GpgError(f"git could not sign with {author}'s key {key}: {said_by_gpg[-1] if said_by_gpg else 'gpg failed'}")
 
 
-def _head(root: Path) -> str | None:
+def head_commit(root: Path) -> str | None:
     """HEAD's commit id, read from git's files (no git process); None if unborn or unknown."""
     git_dir = layout.dot_git(root)
     try:
@@ -247,7 +253,7 @@ def _head(root: Path) -> str | None:
     return next((line.split(" ", 1)[0] for line in packed.splitlines() if line.endswith(f" {ref}")), None)
 
 
-def _keep_index(root: Path) -> Path | None:
+def keep_index(root: Path) -> Path | None:
     """A hard link to the index as it is: git replaces the index by renaming a new file over it,
     so putting this one back is a rename and needs no free disk space."""
     index, backup = layout.dot_git(root, layout.INDEX), layout.dot_git(root, layout.INDEX_BEFORE)
@@ -259,14 +265,14 @@ def _keep_index(root: Path) -> Path | None:
     return backup
 
 
-def _put_back(root: Path, head: str | None, index: Path | None) -> None:
+def put_back(root: Path, head: str | None, index: Path | None) -> None:
     """Undo a failed commit: the index as it was, and HEAD if git moved it before we were stopped."""
     if index is not None:
         try:
             os.replace(index, layout.dot_git(root, layout.INDEX))
         except OSError:
             pass  # the Store's rollback resets the paths instead
-    now = _head(root)
+    now = head_commit(root)
     if head is not None and now is not None and now != head:
         try:
             run(root, "update-ref", "-m", "cpoms: commit rolled back", "HEAD", head, now)

@@ -4,9 +4,11 @@ pushed in one push, and their alerts sent side by side, before each person is an
 Twenty staff pressing "Record" at once is the intake's busiest moment. Commits to one branch are
 one at a time whatever is done, so each request thread does what can run side by side (the
 encryption, a gpg process each) before it queues; the writer thread then takes every queued
-concern, commits each under the writer lock with the same rollback as `cpoms add` (re-encrypting
-one whose recipients the roster now names otherwise), pushes once, and alerts. An answer is given
-only once its entry is committed, and says "alerted" only when every alert went.
+concern and commits each, in the order they came, under one hold of the writer lock
+(`recording.record_each`: one signed commit each, built without `git commit`, re-encrypting one
+whose recipients the roster now names otherwise; a failed one is put back and its person told),
+pushes once, and alerts. An answer is given only once its entry is committed, and says "alerted"
+only when every alert went.
 """
 
 from __future__ import annotations
@@ -17,10 +19,10 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
-from cpoms_kit.infra import gitrepo
 from cpoms_kit.model import Entry, Staff
+from cpoms_kit.store import recording
 from cpoms_kit.store.recipients import recipients_for
-from cpoms_kit.store.recording import fingerprints, record
+from cpoms_kit.store.recording import fingerprints
 from cpoms_kit.store.repository import Store
 
 ALERT_THREADS = 4  # side by side: each is mostly a wait on the mail server
@@ -87,24 +89,20 @@ class Writer:
                     job.done.set()
 
     def _write(self, batch: list[_Job]) -> list[_Job]:
-        """Commit each, push once, and hand the committed to the alert threads, which answer them."""
+        """Commit each and push once (under one hold of the writer lock), then hand the committed
+        to the alert threads, which answer them."""
         store, committed = self.store, []
-        store.push_after_commit = False
-        try:
-            for job in batch:
-                try:
-                    record(store, job.entry, job.ciphertext, via=self.intake, readers=job.readers, notify=False)
-                    committed.append(job)
-                except BaseException as exc:  # noqa: BLE001 - this person is told; the others go on
-                    job.error = exc
-        finally:
-            store.push_after_commit = True
+        errors = recording.record_each(store, [(job.entry, job.ciphertext, job.readers) for job in batch],
+                                       via=self.intake)  # a failed push waits in the push outbox
+        for job, error in zip(batch, errors, strict=True):
+            if error is None:
+                committed.append(job)
+            else:
+                job.error = error
         if not committed:
             return []
         from cpoms_kit.store import pushing
 
-        with gitrepo.writer_lock(store.root):
-            pushing.after_commit(store)  # one push for the batch; a failure waits in the push outbox
         pushed = pushing.remote_of(store.root) is None or pushing.pending(store.root) is None
         for job in committed:
             self.alerts.submit(self._alert, job, pushed)

@@ -199,22 +199,54 @@ def record(store: Store, entry: Entry, ciphertext: bytes | None = None, via: Sta
     or, with `readers` (the fingerprints it was encrypted to, ahead of the lock), encrypted again if
     the roster under the lock names others."""
     signer = via or store.signer(entry.recorded_by, must_be_dsl=False)
-    rel = store.entry_path(entry.id).relative_to(store.root).as_posix()
-    # The same verb and the id, whoever reads the entry: everyone's history holds this message, and
-    # one worded by route ("to the governor") would tell a DSL of a concern about them.
-    message = f"add entry {entry.id}" + (f"\n\n{RECORDED_BY}: {entry.recorded_by}" if via else "")
-    with store.transaction(message, signer) as tx:
-        # Recipients from the roster as it stands under the writer lock: someone removed a moment
-        # ago is never among them.
-        if ciphertext is None or readers is not None:
-            to = recipients_for(entry, store.staff())
-            if ciphertext is None or readers != fingerprints(to):
-                ciphertext = store.encrypt(entry.to_markdown().encode("utf-8"), to)
-        tx.write(rel, ciphertext)
+    with store.transaction(_message(entry, via), signer) as tx:
+        tx.write(_rel(store, entry), _sealed(store, entry, ciphertext, readers))
     # The entry is committed: nothing after this line may lose it.
     if notify:
         store.hooks.entry_recorded(store, entry)  # each plugin on its own; a failure is warned, never fatal
     return entry
+
+
+def record_each(store: Store, entries: list[tuple[Entry, bytes | None, list[str] | None]],
+                via: Staff) -> list[BaseException | None]:
+    """`record` for several entries (entry, ciphertext, readers) at once through the intake `via`,
+    without telling the plugins (the caller does): one signed commit each, in order, then one push
+    (store.batch). Each entry's error, None where it was committed; only a signal is raised."""
+    from cpoms_kit.store.batch import transaction_each
+
+    errors: list[BaseException | None] = [None] * len(entries)
+    written = {}
+    with transaction_each(store, via) as batch:
+        for n, (entry, ciphertext, readers) in enumerate(entries):
+            try:
+                written[n] = batch.write(_rel(store, entry), _sealed(store, entry, ciphertext, readers),
+                                         _message(entry, via))
+            except Exception as exc:  # noqa: BLE001 - this person is told; the others go on
+                errors[n] = exc
+    for n, change in written.items():
+        errors[n] = change.error
+    return errors
+
+
+def _rel(store: Store, entry: Entry) -> str:
+    return store.entry_path(entry.id).relative_to(store.root).as_posix()
+
+
+def _message(entry: Entry, via: Staff | None) -> str:
+    # The same verb and the id, whoever reads the entry: everyone's history holds this message, and
+    # one worded by route ("to the governor") would tell a DSL of a concern about them.
+    return f"add entry {entry.id}" + (f"\n\n{RECORDED_BY}: {entry.recorded_by}" if via else "")
+
+
+def _sealed(store: Store, entry: Entry, ciphertext: bytes | None, readers: list[str] | None) -> bytes:
+    """The entry encrypted to its recipients from the roster as it stands under the writer lock
+    (someone removed a moment ago is never among them): `ciphertext` when it was encrypted to
+    exactly those (`readers`), or has no recorded readers (a file a killed `cpoms add` left)."""
+    if ciphertext is None or readers is not None:
+        to = recipients_for(entry, store.staff())
+        if ciphertext is None or readers != fingerprints(to):
+            ciphertext = store.encrypt(entry.to_markdown().encode("utf-8"), to)
+    return ciphertext
 
 
 def fingerprints(readers: list[Staff]) -> list[str]:
