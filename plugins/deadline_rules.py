@@ -18,7 +18,7 @@ from typing import Any, ClassVar, Mapping
 from cpoms_kit.store.config import HHMM
 
 from cpoms_kit.policy.deadlines import (
-    DSL_TEAM, EntryView, Finding, after, end_of_day, first_dsl_action, fulfilment, is_concern, local, number,
+    DSL_TEAM, EntryView, Finding, after, end_of_day, first_dsl_action, fulfilment, is_check_in, is_concern, local, number,
     plans, plus_days, plus_hours, record_due, root_concern, timed, wall_clock,
 )
 from cpoms_kit.hookspecs import hookimpl
@@ -150,10 +150,6 @@ class ParentMeeting(RuleBase):
         return out
 
 
-def _is_check_in(e: Entry) -> bool:
-    return e.amends is None and (e.type == "check-in" or (e.type == "action" and e.action == "check-in" and e.status == "done"))
-
-
 @dataclass(frozen=True)
 class CheckInWeekly(RuleBase):
     id: str = "check-in-weekly"
@@ -175,7 +171,7 @@ class CheckInWeekly(RuleBase):
                 periods.setdefault(pid, []).append((plan.recorded_at, end))
                 out += self._weekly(view, now, plan, pid, end, gap)
         for ci in view.entries:
-            if _is_check_in(ci) and _truthy(ci.extra.get("concern")):
+            if is_check_in(ci) and _truthy(ci.extra.get("concern")):
                 due = end_of_day(ci.occurred_at, tz)
                 follow = min((e.recorded_at for e in view.descendants(ci.id)), default=None)
                 out += timed(self.id, ci, due, follow, now, DSL_TEAM,
@@ -190,7 +186,7 @@ class CheckInWeekly(RuleBase):
         who = plan.assigned_to or DSL_TEAM
         out = []
         last = plan.occurred_at
-        checks = sorted((e for e in view.entries if _is_check_in(e) and pid in e.pupil_ids
+        checks = sorted((e for e in view.entries if is_check_in(e) and pid in e.pupil_ids
                          and e.occurred_at >= plan.occurred_at), key=lambda e: e.occurred_at)
         for ci in checks:
             if end is not None and ci.occurred_at > end:

@@ -5,37 +5,29 @@ view is a :class:`cpoms_kit.site.content.SiteView` (an EntryView's attributes pl
 and `case_link`). Anything taken from a record is escaped (`esc`, `view.pupil_label`).
 
 The governors' page is ANONYMISED: counts by category and month only — no names, ids, entry
-text or links to cases — because governors read it outside the DSL team.
+text or links to cases — because governors read it outside the DSL team (cpoms_kit.site.counts,
+shared with the governors' own site of concerns about staff, cpoms_kit.site.governors). The
+timeliness, governors' and Ofsted figures count what was done, planned beforehand or not
+(cpoms_kit.policy.deadlines.summary).
 """
 
 from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Callable
 
 from cpoms_kit.hookspecs import hookimpl
 from cpoms_kit.pluginhost.contracts import Register, Report, ReportBase
 from cpoms_kit.site.content import esc
+from cpoms_kit.site.counts import by_category_and_month, deadlines_section, measure_rows
+from cpoms_kit.site.counts import table as _table
 
 PAGE = "reports/{id}.md"
 
 
 def _concerns(view):
     return [e for e in view.entries if e.type == "concern" and e.amends is None]
-
-
-def _table(head: list[str], rows: list[list[str]], cls: str = "") -> str:
-    if not rows:
-        return '<p class="cpoms-none">None.</p>'
-    th = "".join(f"<th>{h}</th>" for h in head)
-    body = "".join("<tr>" + "".join(f"<td>{c}</td>" for c in r) + "</tr>" for r in rows)
-    return f'<table class="{cls}"><thead><tr>{th}</tr></thead><tbody>{body}</tbody></table>'
-
-
-def _pct(share) -> str:
-    return "—" if share is None else f"{share * 100:.0f}%"
 
 
 # -- the reports --------------------------------------------------------------------------------
@@ -112,92 +104,55 @@ def _summary(view, now):
 
 def timeliness(view, now, findings) -> str:
     s = _summary(view, now)
-    rows = [
-        ["Concerns recorded on time (12:00 / 16:00 / end of day)", _share_cells(s["recorded_on_time"])],
-        ["DSL response recorded the same day", _share_cells(s["dsl_response_same_day"])],
-        ["Referrals made within 24 hours", _share_cells(s["referrals_within_24h"])],
-    ]
     by_status = Counter(f.status for f in findings)
     by_rule = Counter((f.rule, f.status) for f in findings)
     rule_rows = [[esc(r), esc(st), str(n)] for (r, st), n in sorted(by_rule.items())]
     return ("<h1>Timeliness</h1>\n\n"
-            f'<p>At {esc(view.when(now))}, over {s["concerns"]} concerns.</p>\n\n'
-            + _table(["Measure", "Met"], [[a, b] for a, b in rows], "cpoms-timeliness") + "\n\n"
-            + f'<h2>Open findings by rule</h2>\n\n<p class="cpoms-count">{sum(by_status.values())} open findings: '
-            + ", ".join(f"{by_status[s_]} {esc(s_)}" for s_ in ("overdue", "late", "due-soon", "flag")) + ".</p>\n\n"
+            f'<p>At {esc(view.when(now))}, over {s["concerns"]} concerns. Each measure counts what was done '
+            "(a referral, a DSL response, monitoring), whether or not a plan preceded it.</p>\n\n"
+            + _table(["Measure", "Met"], measure_rows(s), "cpoms-timeliness") + "\n\n"
+            + f'<h2>Findings by rule</h2>\n\n<p class="cpoms-count">{sum(by_status.values())} findings: '
+            + ", ".join(f"{by_status[s_]} {label}" for s_, label in (
+                ("overdue", "overdue"), ("late", "met late"), ("due-soon", "due soon"), ("flag", "flagged for SLT")))
+            + ".</p>\n\n"
             + _table(["Rule", "Status", "Count"], rule_rows) + "\n")
-
-
-def _share_cells(part: dict) -> str:
-    pending = f" ({part['pending']} pending)" if part.get("pending") else ""
-    return f"{part['count']} of {part['of']} ({_pct(part['share'])}){pending}"
 
 
 # -- governors: anonymised counts and build-time SVG charts ----------------------------------------
 
-def _month(view, t: datetime) -> str:
-    return f"{t.astimezone(view.config.timezone):%Y-%m}"
-
-
-def bar_chart(title: str, data: list[tuple[str, int]], width: int = 640) -> str:
-    """A horizontal bar chart as an inline SVG string (no script, no external reference)."""
-    bar_h, gap, label_w = 18, 6, 220
-    height = 30 + len(data) * (bar_h + gap)
-    top = max((v for _, v in data), default=0) or 1
-    scale = (width - label_w - 50) / top
-    parts = [f'<svg class="cpoms-chart" role="img" viewBox="0 0 {width} {height}" '
-             f'width="{width}" height="{height}" aria-label="{esc(title)}"><title>{esc(title)}</title>']
-    for i, (label, value) in enumerate(data):
-        y = 24 + i * (bar_h + gap)
-        w = max(1, round(value * scale)) if value else 0
-        parts.append(f'<text x="{label_w - 6}" y="{y + 13}" text-anchor="end">{esc(label)}</text>'
-                     f'<rect x="{label_w}" y="{y}" width="{w}" height="{bar_h}" fill="#3f51b5"></rect>'
-                     f'<text x="{label_w + w + 4}" y="{y + 13}">{value}</text>')
-    parts.append(f'<text x="0" y="14" font-weight="bold">{esc(title)}</text></svg>')
-    return "".join(parts)
-
-
 def governors(view, now, findings) -> str:
-    concerns = _concerns(view)
-    by_cat = Counter(e.category or "(no category)" for e in concerns)
-    month_of = [_month(view, e.occurred_at) for e in concerns]  # once each: a time-zone conversion
-    months = sorted(set(month_of))
-    cats = [c for c in view.categories if by_cat.get(c)] + sorted(c for c in by_cat if c not in view.categories)
-    grid = Counter((e.category or "(no category)", m) for e, m in zip(concerns, month_of, strict=True))
-    head = ["Category", *months, "Total"]
-    rows = [[esc(c), *(str(grid[(c, m)]) for m in months), str(by_cat[c])] for c in cats]
-    rows.append(["<strong>All</strong>", *(str(sum(grid[(c, m)] for c in cats)) for m in months),
-                 f"<strong>{len(concerns)}</strong>"])
-    per_month = Counter(month_of)
-    high = sum(1 for e in concerns if e.high_priority)
     return ("<h1>Governors: concerns by category and month</h1>\n\n"
-            "<p>Anonymised: counts only. No names, pupil ids or details appear on this page.</p>\n\n"
-            f'<p class="cpoms-count">{len(concerns)} concerns recorded, {high} marked high priority.</p>\n\n'
-            + bar_chart("Concerns by category", [(c, by_cat[c]) for c in cats]) + "\n\n"
-            + bar_chart("Concerns by month", [(m, per_month[m]) for m in months]) + "\n\n"
-            + _table(head, rows, "cpoms-governors") + "\n")
+            "<p>Anonymised: counts only. No names, pupil ids or details appear on this page. Concerns about "
+            "a DSL or deputy are on the governors' own site, built by a governor.</p>\n\n"
+            + by_category_and_month(_concerns(view), view.categories, view.config.timezone) + "\n"
+            + deadlines_section(_summary(view, now)))
 
 
 def ofsted(view, now, findings) -> str:
+    from statistics import median
+
     s = _summary(view, now)
     tz = view.config.timezone
     concerns = _concerns(view)
-    delays = sorted((e.recorded_at - e.occurred_at).total_seconds() / 3600 for e in concerns)
-    median = f"{delays[len(delays) // 2]:.1f} hours" if delays else "—"
+    delays = [(e.recorded_at - e.occurred_at).total_seconds() / 3600 for e in concerns]
+    middle = f"{median(delays):.1f} hours" if delays else "—"
     same_day = sum(1 for e in concerns if e.recorded_at.astimezone(tz).date() == e.occurred_at.astimezone(tz).date())
     late = Counter(f.rule for f in findings if f.status == "late")
     overdue = Counter(f.rule for f in findings if f.status == "overdue")
     rules = sorted(set(late) | set(overdue))
+    measures = measure_rows(s, {"recorded_on_time": "Recorded within the policy's time (12:00 / 16:00 / end of day)",
+                                "dsl_response_same_day": "DSL response the same day",
+                                "referrals_within_24h": "Referrals within 24 hours"})
     return ("<h1>Ofsted: timeliness evidence</h1>\n\n"
             f"<p>How quickly concerns were recorded and acted on, at {esc(view.when(now))}, over "
-            f"{s['concerns']} concerns (counts only).</p>\n\n"
+            f"{s['concerns']} concerns (counts only). Referrals, responses and monitoring count when they "
+            "were done, planned beforehand or not.</p>\n\n"
             + _table(["Measure", "Met"], [
-                ["Recorded within the policy's time (12:00 / 16:00 / end of day)", _share_cells(s["recorded_on_time"])],
+                measures[0],
                 ["Recorded the same day as it happened", f"{same_day} of {len(concerns)}"],
-                ["Median time from incident to record", median],
-                ["DSL response the same day", _share_cells(s["dsl_response_same_day"])],
-                ["Referrals within 24 hours", _share_cells(s["referrals_within_24h"])],
-            ], "cpoms-ofsted") + "\n\n<h2>Requirements met late or still overdue</h2>\n\n"
+                ["Median time from incident to record", middle],
+                *measures[1:],
+            ], "cpoms-ofsted") + "\n\n<h2>Deadline rules: met late or still overdue</h2>\n\n"
             + _table(["Rule", "Met late", "Overdue now"],
                      [[esc(r), str(late[r]), str(overdue[r])] for r in rules]) + "\n")
 

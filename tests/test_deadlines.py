@@ -237,8 +237,8 @@ def test_timeliness_summary_counts(cpoms):
     s = res["summary"]
     assert s["concerns"] == 3
     assert s["recorded_on_time"] == {"count": 2, "of": 3, "share": 0.6667}
-    assert s["dsl_response_same_day"] == {"count": 1, "of": 2, "share": 0.5, "pending": 1}
-    assert s["referrals_within_24h"] == {"count": 1, "of": 1, "share": 1.0, "pending": 0}
+    assert s["dsl_response_same_day"] == {"count": 1, "of": 2, "share": 0.5, "pending": 1, "late": 1, "not_done": 0}
+    assert s["referrals_within_24h"] == {"count": 1, "of": 1, "share": 1.0, "pending": 0, "late": 0, "not_done": 0}
     assert res["errors"] == {}
 
 

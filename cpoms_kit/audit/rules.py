@@ -79,6 +79,12 @@ def check_commit(c: Commit, is_root: bool, signed_ok: bool, sig_problem: str | N
     for ch in c.changes:
         if ch.path.startswith(f"{layout.ENTRIES}/"):
             _entry_change(c, ch, row, is_dsl, reencrypt_ids, openpgp_ok, p)
+        elif ch.path == layout.GOVERNORS_PASSWORD:
+            # The governors' site password is theirs alone (cpoms_kit.site.governors): one a DSL wrote
+            # for them would be one that DSL knows.
+            if row is not None and row.get("role") != "governor":
+                p("governors-password-not-governor",
+                  f"{ch.path} changed by {row['id']} ({row.get('role')}); only a governor may change it", ch.path)
         elif row is not None and not is_dsl and not is_intake:  # the intake's: intake-not-entry
             p("roster-not-dsl", f"{ch.path} changed by {row['id']} ({row.get('role')}); only a DSL may change it", ch.path)
     return out

@@ -54,6 +54,7 @@ def show(store, pupil_id, offline, as_json):
     """One case: its chronology in the order things happened, open actions and deadline findings.
     First fetched from the remote, if there is one (--offline: not)."""
     from cpoms_kit.policy.deadlines import build_view, evaluate
+    from cpoms_kit.policy.keyinfo import key_info
     from cpoms_kit.errors import InputError
     from cpoms_kit.model import check_id
 
@@ -66,13 +67,17 @@ def show(store, pupil_id, offline, as_json):
             raise InputError(f"unknown pupil {pupil_id!r} (see `cpoms pupil list`)")
         raise InputError(f"no entries you can read name {pupil_id}")
     findings, errors = evaluate(store, build_view(store, entries), now, pupil=pupil_id)
+    info = key_info(pupil_id, store.pupils(), c, {f.id: f.label for f in store.hooks.pupil_flags.values()},
+                    list(store.categories))
     if as_json:
-        emit_json({**c.to_json(with_entries=True), "findings": [f.to_json() for f in findings], "errors": errors})
+        emit_json({**c.to_json(with_entries=True), "key_information": info.to_json(),
+                   "findings": [f.to_json() for f in findings], "errors": errors})
         return
-    click.secho(f"{c.pupil}: {c.status}{', complex' if c.complex else ''}", bold=True)
-    if c.last_review:
-        click.echo(f"last review {c.last_review.occurred_at:%Y-%m-%d}: {c.decision or 'no decision recorded'}"
-                   f"{' — ' + c.reasons if c.reasons else ''}")
+    tz = store.config.timezone
+    click.secho(f"{c.pupil}: {c.status}{', complex' if c.complex else ''}" + (f" — {info.name}" if info.name else ""),
+                bold=True)
+    for line in panel_lines(info, tz):
+        click.echo(line)
     table("Chronology", ["when", "type", "what", "by", "id"],
           [[f"{e.occurred_at:%Y-%m-%d %H:%M}", e.type, _what(e), e.recorded_by, e.id] for e in c.entries])
     if c.open_actions:
@@ -83,6 +88,45 @@ def show(store, pupil_id, offline, as_json):
               [[f.status, f.rule, f"{f.due:%a %d %b %H:%M}" if f.due else "", f.assignee, f.message] for f in findings])
     for rule_id, err in errors.items():
         click.echo(f"warning: deadline rule {rule_id} could not run: {err}", err=True)
+
+
+PANEL_WIDTH = 80  # the panel never needs a wider terminal; ids are never broken across lines
+_LABEL = 16
+
+
+def panel_lines(info, tz) -> list[str]:
+    """The key-information panel as text (cpoms_kit.policy.keyinfo), one wrapped row per fact."""
+    import textwrap
+    from datetime import datetime
+
+    def day(t) -> str:
+        return f"{t.astimezone(tz) if isinstance(t, datetime) else t:%Y-%m-%d}"
+
+    rows: list[tuple[str, str]] = [("Year group", info.year_group or "—"),
+                                   ("Date of birth", day(info.dob) if info.dob else "—")]
+    if info.left:
+        rows.append(("Left the school", day(info.left)))
+    if info.attendance is not None:
+        rows.append(("Attendance", f"{info.attendance:g}%"))
+    r = info.review
+    rows.append(("Last review", f"{day(r.at)}: {r.decision or 'no decision recorded'}"
+                 + (f" — {r.reasons}" if r.reasons else "") if r else "none yet"))
+    rows.append(("Plan", "; ".join(f"{p.label} (roster flag)" if p.source == "roster" else
+                                   f"{p.label} (recorded {day(p.at)}, {p.entry})" for p in info.plans) or "none recorded"))
+    rows.append(("Flags", ", ".join(f.label for f in info.flags) or "none"))
+    rows.append(("Agencies", "; ".join(f"{a.name or 'agency not named'}: {a.contacts} contact"
+                                       f"{'s' if a.contacts != 1 else ''}, last {day(a.last)}"
+                                       for a in info.agencies) or "none recorded"))
+    for kind, label in (("sibling", "Siblings"), ("linked", "Linked pupils")):
+        linked = [f"{ln.name} ({ln.id})" if ln.name else ln.id for ln in info.links if ln.kind == kind]
+        if linked:
+            rows.append((label, ", ".join(linked)))
+    rows.append(("By category", "; ".join(f"{c} {n}" for c, n in info.counts) or "—"))
+    out = []
+    for label, value in rows:
+        out += textwrap.wrap(" ".join(str(value).split()), width=PANEL_WIDTH, initial_indent=f"  {label:<{_LABEL}}",
+                             subsequent_indent=" " * (_LABEL + 2), break_long_words=False, break_on_hyphens=False)
+    return out
 
 
 def _what(e) -> str:

@@ -15,7 +15,8 @@ TITLES = {"overdue": "OVERDUE", "late": "Late (met, but after the deadline)", "d
 @click.option("--alert", "send_alerts", is_flag=True,
               help="Remind the assignee and the DSL team of each overdue finding (at most once per finding per day).")
 @click.option("--summary", "with_summary", is_flag=True,
-              help="Add the timeliness summary (recorded on time, DSL response the same day, referrals within 24 h).")
+              help="Add the timeliness summary (recorded on time, DSL response the same day, referrals and "
+                   "monitoring within 24 h: what was done, planned or not).")
 @offline_option
 @json_option
 @with_store
@@ -109,7 +110,9 @@ def _print(findings, report, now, pupil) -> None:
             ["concerns recorded on time", report["recorded_on_time"]],
             ["DSL response the same day", report["dsl_response_same_day"]],
             ["referrals within 24 h", report["referrals_within_24h"]],
+            ["monitoring within 24 h", report["monitoring_within_24h"]],
         ]
-        table(f"Timeliness ({report['concerns']} concerns, at {report['at']})", ["measure", "met", "of", "share", "pending"],
-              [[name, r["count"], r["of"], "" if r["share"] is None else f"{r['share']:.0%}", r.get("pending", "")]
-               for name, r in rows])
+        table(f"Timeliness ({report['concerns']} concerns, at {report['at']})",
+              ["measure", "met", "of", "share", "done late", "not done", "pending"],
+              [[name, r["count"], r["of"], "" if r["share"] is None else f"{r['share']:.0%}",
+                r.get("late", ""), r.get("not_done", ""), r.get("pending", "")] for name, r in rows if r is not None])

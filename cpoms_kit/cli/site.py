@@ -86,6 +86,10 @@ def build(store, out, cases, full, by, offline, as_json):
 
         result = build_site(store, Path(out), cases, by, progress=progress, full=full)
     root = Path(out)
+    if result.get("governors"):
+        click.echo(f"governors' page: {root / result['index']}")
+        click.echo("password: `cpoms site password` (the governors' own; no DSL can read it)")
+        return
     click.echo(f"team index: {root / result['index']}")
     for pid, path in result["cases"].items():
         click.echo(f"case {pid}: {root / path}")

@@ -9,6 +9,7 @@ one place and `cpoms verify`, the store and the cleaners always agree on what be
     entries/<ULID>.md.gpg   one entry each: Markdown + YAML front matter, encrypted
     disposals/<id>.yaml     retention disposal records (DSL-signed)
     site/passwords.yaml.gpg the chronology site's passwords, encrypted to the DSL team
+    site/governors.yaml.gpg the governors' site password, encrypted to the governors only
     plugins/*.py, lint/     the school's own plugins and word lists (optional)
     .git/cpoms-*            this machine's state, never committed: writer lock, entry cache, outbox
 """
@@ -32,6 +33,8 @@ ENTRIES = "entries"
 ENTRY_SUFFIX = ".md.gpg"
 DISPOSALS = "disposals"
 SITE_PASSWORDS = "site/passwords.yaml.gpg"
+# The governors' site password (concerns about a DSL counted for them): encrypted to the governors only.
+GOVERNORS_PASSWORD = "site/governors.yaml.gpg"
 PLUGINS = "plugins"
 LINT = "lint"  # lint/<list>.txt extends a word list for one school
 GITATTRIBUTES = ".gitattributes"

@@ -1,5 +1,6 @@
 """The school's policy at work: `deadlines` (rules evaluated over a view of the entries), `cases`
-(open/closed/complex cases), `tasks` (what is assigned to one person, open and due), `lint`
+(open/closed/complex cases), `keyinfo` (a case's key facts: the panel),
+`tasks` (what is assigned to one person, open and due), `lint`
 (recording quality), `alerts` (routing, outbox, delivery, reminders) and `schooldays` (terms,
 holidays). The rules, categories and channels themselves are
 plugins (top-level `plugins/`)."""

@@ -88,6 +88,7 @@ def collect(store, cases: list[str] | tuple[str, ...] = (), progress: Progress =
     site = SiteView(
         view=view, pupils=pupils, cases=all_cases, findings=findings, broken=broken, now=now,
         categories=list(store.categories), reports=reports, title=title,
+        flag_labels={f.id: f.label for f in store.hooks.pupil_flags.values()},
     )
     # A fresh random folder per case per build: paths never carry an id or a name.
     tokens: set[str] = set()
@@ -204,7 +205,13 @@ def build_site(store, out: Path, cases: list[str] | tuple[str, ...] = (), by: st
         idle = float(settings.get("idle_minutes", 15))
     except (TypeError, ValueError):
         raise InputError("[site] idle_minutes in cpoms.toml must be a number") from None
-    # Only a DSL builds (fail before decrypting anything); their key signs the site's SHA256SUMS.
+    # A governor builds the governors' own site (concerns about a DSL, which no DSL can read).
+    from cpoms_kit.site.passwords import governor_building
+
+    governor = governor_building(store, by)
+    if governor is not None:
+        return _governors_site(store, out, governor, idle, progress)
+    # Only a DSL builds the team's (fail before decrypting anything); their key signs its SHA256SUMS.
     builder = store.signer(by, must_be_dsl=True)
 
     # Waits overlap (~0.3 s of a rebuild): the pupil roster and the passwords decrypt, and the
@@ -283,3 +290,37 @@ def build_site(store, out: Path, cases: list[str] | tuple[str, ...] = (), by: st
     progress("done", 1.0)
     return {"index": shells[TEAM], "cases": {pid: shells[f"case:{pid}"] for pid in site.case_paths},
             "rendered": sorted(site.render_cases), "reused": sorted(reuse)}
+
+
+def _governors_site(store, out: Path, governor, idle: float, progress: Progress) -> dict:
+    """The governors' own site (cpoms_kit.site.governors): their page(s) only, one bundle under the
+    governors' key, opened by their password alone; leak-scanned; SHA256SUMS signed by the governor.
+    Always a full build."""
+    from cpoms_kit.site import governors, leakscan
+    from cpoms_kit.site.package import Bundle, package_site, stamp_times
+    from cpoms_kit.site.passwords import governors_secret
+    from cpoms_kit.infra.tmpfs import secure_tmpdir
+
+    progress("decrypting entries", 0.05)
+    site, entries, pupils = governors.collect(store, governor)
+    progress("site password", 0.3)
+    secret = governors_secret(store, governor)
+    with secure_tmpdir("cpoms-site-") as tmp:
+        progress("rendering pages", 0.45)
+        rendered = render(site, tmp)
+        progress("encrypting", 0.75)
+        bundle = Bundle(governors.BUNDLE, "", "index.html", secret.key, [secret.slot])
+        shells = package_site(rendered.site_dir, out, [bundle], idle_minutes=idle, title=site.title,
+                              when=site.now.timestamp(), sign=lambda sums: store.gpg.detach_sign(sums, governor.fingerprint))
+    try:
+        progress("leak scan", 0.9)
+        secrets = leakscan.Secrets.from_records(pupils.values(), entries, site.categories, site.staff.values())
+        leaks = leakscan.scan(out, secrets, leakscan.vendor_files())
+        if leaks:
+            raise LeakError(f"the leak scan failed, so the site was removed: {'; '.join(str(x) for x in leaks[:3])}")
+        stamp_times(out, site.now.timestamp())
+    except BaseException:
+        shutil.rmtree(out, ignore_errors=True)
+        raise
+    progress("done", 1.0)
+    return {"index": shells[governors.BUNDLE], "cases": {}, "rendered": [], "reused": [], "governors": True}

@@ -17,6 +17,7 @@ import yaml
 from cpoms_kit.policy.deadlines import Finding
 from cpoms_kit.model import Entry
 from cpoms_kit.site.content import SiteView, esc
+from cpoms_kit.site.panel import cases_table, panel_html
 
 UNCATEGORISED = "(no category)"
 STATUS_LABEL = {"overdue": "Overdue", "late": "Late", "due-soon": "Due soon", "flag": "For SLT"}
@@ -166,6 +167,7 @@ def case_page(view: SiteView, pid: str, path: str) -> tuple[str, str]:
     latest = f" · latest recorded {esc(view.when(last))}" if last else ""
     return front_matter(title=title, cpoms_case=True), (
         f'<h1 id="chronology">{title}</h1>\n\n'
+        + panel_html(view, pid, path)
         + f'<p class="cpoms-case-state">{" · ".join(status + about)} · {len(entries)} entries{latest}</p>\n\n'
         + f'<h2 id="open-findings">Open findings ({len(findings)})</h2>\n\n'
         + findings_table(view, findings, path) + "\n\n"
@@ -180,7 +182,7 @@ def case_page(view: SiteView, pid: str, path: str) -> tuple[str, str]:
 
 def index_page(view: SiteView, path: str = "index.md") -> tuple[str, str]:
     """The team's landing page: every case on this site, open first, with its findings count."""
-    rows = []
+    cells: dict[str, str] = {}  # pid -> the row's cells after the pupil's (cpoms_kit.site.panel)
 
     def order(pid: str):
         case = view.cases.get(pid)
@@ -192,10 +194,10 @@ def index_page(view: SiteView, path: str = "index.md") -> tuple[str, str]:
         worst = ", ".join(f"{n} {STATUS_LABEL[s].lower()}" for s in STATUS_LABEL
                           if (n := sum(1 for x in f if x.status == s)))
         n_entries = len(view.entries_for(pid))
-        rows.append(
-            f"<tr><td>{view.case_link(pid, path)}</td><td>{esc(case.status if case else '')}"
+        cells[pid] = (
+            f"<td>{esc(case.status if case else '')}"
             f"{' · complex' if case is not None and case.complex else ''}</td>"
-            f"<td>{n_entries}</td><td>{esc(worst) or '—'}</td></tr>"
+            f"<td>{n_entries}</td><td>{esc(worst) or '—'}</td>"
         )
     reports = "".join(
         f'<li><a href="reports/{esc(r.id)}.html">{esc(r.title)}</a></li>' for r in view.reports)
@@ -207,7 +209,6 @@ def index_page(view: SiteView, path: str = "index.md") -> tuple[str, str]:
         f"<h1 id=\"cases\">{esc(view.title)}: cases</h1>\n\n"
         + f'<p>Built {esc(view.when(view.now))} from {len(view.entries)} entries. Open findings: {len(view.findings)}.</p>\n\n'
         + broken
-        + '<table class="cpoms-cases"><thead><tr><th>Pupil</th><th>Case</th><th>Entries</th><th>Findings</th></tr></thead>'
-        + f"<tbody>{''.join(rows)}</tbody></table>\n\n"
+        + cases_table(view, path, list(cells), ["Case", "Entries", "Findings"], cells) + "\n\n"
         + (f'<h2 id="reports">Reports</h2>\n\n<ul>{reports}</ul>\n' if reports else "")
     )

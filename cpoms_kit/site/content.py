@@ -52,6 +52,8 @@ class SiteView:
     render_cases: set[str] | None = None
     # Case pages may be stamped from one rendered template (cpoms_kit.site.stamping).
     stamp: bool = True
+    # Pupil flag id -> label, from the registry (`store.hooks.pupil_flags`): the key-information panel.
+    flag_labels: dict[str, str] = field(default_factory=dict)
 
     # EntryView's surface, so a report written against `cpoms check` reads the same.
     @property

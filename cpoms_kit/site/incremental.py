@@ -127,8 +127,10 @@ def case_fingerprint(site, pid: str, secret) -> str:
     state = None
     if case is not None:
         state = (case.status, case.complex, [a.id for a in case.open_actions])
+    from cpoms_kit.site.panel import fingerprint as panel_fingerprint
+
     return _digest(pid, site.case_paths[pid], [e.id for e in site.entries_for(pid)],
-                   [f.to_json() for f in site.findings_for(pid)], state,
+                   [f.to_json() for f in site.findings_for(pid)], state, panel_fingerprint(site, pid),
                    hashlib.sha256(secret.key).hexdigest(), secret.slot, secret.team_slot)
 
 

@@ -41,6 +41,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from cpoms_kit.errors import CpomsError, GpgError, InputError
+from cpoms_kit.infra.layout import GOVERNORS_PASSWORD
 from cpoms_kit.infra.layout import SITE_PASSWORDS as PATH
 from cpoms_kit.model import Staff, check_id, load_json_or_yaml
 
@@ -278,7 +279,13 @@ def save(store, pw: Passwords, by: str | None = None, message: str = "site: pass
 
 
 def password_for(store, pupil_id: str | None, rotate: bool = False, by: str | None = None) -> str:
-    """`cpoms site password [PUPIL_ID] [--rotate]`: the password, generated on first use."""
+    """`cpoms site password [PUPIL_ID] [--rotate]`: the password, generated on first use. Run by a
+    governor: the governors' site password (cpoms_kit.site.governors), which no DSL can read."""
+    governor = governor_building(store, by)
+    if governor is not None:
+        if pupil_id is not None:
+            raise InputError("a governor has no case passwords: `cpoms site password` prints the governors' one")
+        return governors_secret(store, governor, rotate).password
     pw = load(store)
     if pupil_id is not None:
         check_id(pupil_id, "pupil id")
@@ -335,3 +342,48 @@ def before_making(store, fetched) -> str | None:
                          "built here must be built again)")
     return (f"offline: the team password made now is not yet on {remote}; if another DSL made one first, `cpoms sync` "
             "keeps theirs and says so, and this site must then be built again")
+
+
+# -- the governors' own password (cpoms_kit.site.governors) ----------------------------------------
+# One secret in `site/governors.yaml.gpg`, encrypted to the active governors only and committed by
+# a governor: no DSL reads it (`cpoms verify` reports a change of it by anyone but a governor).
+
+def governor_building(store, by: str | None) -> Staff | None:
+    """The governor running `site build` / `site password`: `--by` a governor, or no `--by` and a
+    keyring holding a governor's secret key and no DSL's. None: a DSL (the team's site)."""
+    if by:
+        member = store.staff_member(by, "--by")
+        return member if member.role == "governor" else None
+
+    def here(s: Staff) -> bool:
+        return s.has_key and store.gpg.has_secret(s.fingerprint)
+
+    if any(here(s) for s in store.dsl_team()):
+        return None
+    return next((s for s in store.staff().values() if s.active and s.role == "governor" and here(s)), None)
+
+
+def governors_secret(store, governor: Staff, rotate: bool = False) -> Secret:
+    """The governors' password and content key (its slot made); made, and committed signed by
+    `governor`, on first use or when rotated (then encrypted to the governors on the roster now)."""
+    from cpoms_kit.site.crypto import wrap_key
+
+    path = store.root / GOVERNORS_PASSWORD
+    read_from = path.read_bytes() if path.exists() else None
+    if read_from is not None and not rotate:
+        try:
+            return Secret.from_yaml(json.loads(store.gpg.decrypt(read_from))["governors"])
+        except GpgError:
+            raise GpgError(f"cannot decrypt {GOVERNORS_PASSWORD} with this keyring: only the safeguarding governors "
+                           "can read it") from None
+    secret = _new(store.now().isoformat(timespec="seconds"))
+    secret.slot = wrap_key(secret.key, secret.password, "governors")
+    readers = [s for s in store.staff().values() if s.active and s.role == "governor" and s.has_key]
+    recipients = list({s.fingerprint: s for s in [*readers, governor]}.values())
+    plain = json.dumps({"governors": secret.to_yaml()}, indent=1).encode("utf-8")
+    with store.transaction(f"site: {'rotate' if read_from else 'create'} governors' password", governor) as tx:
+        if (path.read_bytes() if path.exists() else None) != read_from:
+            raise CpomsError("the governors' site password was changed by another command while this one ran; "
+                             "nothing was changed: run it again")
+        tx.write(GOVERNORS_PASSWORD, store.encrypt(plain, recipients))
+    return secret
