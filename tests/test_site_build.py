@@ -162,8 +162,11 @@ def test_case_page_shows_nothing_of_other_cases(rendered):
 def test_findings_are_at_the_top_of_the_case(rendered):
     page = _case_html(rendered, "P001")
     top = page[page.index('id="open-findings"'): page.index('id="entries"')]
-    # Both concerns were recorded at NOW (27 Nov), days after they happened: late, and shown first.
-    assert "Open findings (2)" in top and top.count("record-timely") == 2 and "Late" in top
+    # Both concerns were recorded at NOW (27 Nov), days after they happened: met late, so listed
+    # apart from the open findings (nothing is left to do), still above the entries.
+    assert "Open findings (0)" in top and "No open findings." in top
+    late = top[top.index('id="met-late"'):]
+    assert "Met late (2)" in late and late.count("record-timely") == 2
     # The planned monitoring action is listed as an open action, linked to its entry.
     assert 'id="open-actions"' in top and "Mia Smith (ms)" in top
 

@@ -55,9 +55,9 @@ def test_real_build_opens_in_chromium_with_team_and_case_passwords(cpoms, tmp_pa
                 frame = page.frame_locator("#cpoms-frame")
                 if expect == "team":
                     sync_api.expect(frame.locator("h1").first).to_have_text(re.compile("cases"))
-                    table = frame.locator("table.cpoms-cases").inner_text()
+                    table = frame.locator("table.cpoms-cases >> visible=true").inner_text()
                     assert "Samira Okonkwo-Bright (P001)" in table and "Jack Pennywhistle (P002)" in table
-                    frame.locator("table.cpoms-cases a", has_text="P001").click()
+                    frame.locator("table.cpoms-cases >> visible=true").locator("a", has_text="P001").click()
                 sync_api.expect(frame.locator("h1").first).to_have_text(
                     "Chronology: Samira Okonkwo-Bright (P001)")
                 body = frame.locator(".cpoms-entries").inner_text()

@@ -218,7 +218,7 @@ class Viewer(Session):
     def follow_case(self, pid: str) -> None:
         """Click a case in the team index's table of cases (a real build's index)."""
         before = self.page.inner_text("#cpoms-page-title")
-        self.page.frame_locator("#cpoms-frame").locator("table.cpoms-cases a", has_text=pid).click()
+        self.page.frame_locator("#cpoms-frame").locator("table.cpoms-cases >> visible=true").locator("a", has_text=pid).click()
         self.settle(before)
 
 

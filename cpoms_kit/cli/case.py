@@ -24,7 +24,7 @@ def _cases(store):
 
     entries = store.entries().entries
     now = store.now()
-    return entries, now, build_cases(entries, now, store.staff())
+    return entries, now, build_cases(entries, now, store.staff(), config=store.config)
 
 
 @case.command("list")
@@ -54,6 +54,7 @@ def show(store, pupil_id, offline, as_json):
     """One case: its chronology in the order things happened, open actions and deadline findings.
     First fetched from the remote, if there is one (--offline: not)."""
     from cpoms_kit.policy.deadlines import build_view, evaluate
+    from cpoms_kit.policy.cases import case_roles, in_own_file, mention_text, mentions_of
     from cpoms_kit.policy.keyinfo import key_info
     from cpoms_kit.errors import InputError
     from cpoms_kit.model import check_id
@@ -62,11 +63,18 @@ def show(store, pupil_id, offline, as_json):
     fetch_first(store, offline)
     entries, now, cases = _cases(store)
     c = cases.get(pupil_id)
+    roles = case_roles(store.config)
     if c is None:
         if pupil_id not in store.pupils():
             raise InputError(f"unknown pupil {pupil_id!r} (see `cpoms pupil list`)")
+        named = mentions_of(entries, pupil_id, roles)
+        if named:
+            raise InputError(f"{pupil_id} has no case file: named in {len(named)} entr{'y' if len(named) == 1 else 'ies'} "
+                             f"of other pupils' files ({mention_text(named[-1], store.config.timezone)})")
         raise InputError(f"no entries you can read name {pupil_id}")
-    findings, errors = evaluate(store, build_view(store, entries), now, pupil=pupil_id)
+    view = build_view(store, entries)
+    findings, errors = evaluate(store, view, now, pupil=pupil_id)
+    findings = in_own_file(findings, view.by_id, roles)
     info = key_info(pupil_id, store.pupils(), c, {f.id: f.label for f in store.hooks.pupil_flags.values()},
                     list(store.categories))
     if as_json:
@@ -80,6 +88,10 @@ def show(store, pupil_id, offline, as_json):
         click.echo(line)
     table("Chronology", ["when", "type", "what", "by", "id"],
           [[f"{e.occurred_at:%Y-%m-%d %H:%M}", e.type, _what(e), e.recorded_by, e.id] for e in c.entries])
+    if c.mentions:
+        click.echo("Named in other pupils' files (nothing of those entries is shown here):")
+        for m in c.mentions:
+            click.echo(f"  {mention_text(m, tz)}")
     if c.open_actions:
         table("Open actions", ["action", "assigned to", "planned", "id"],
               [[a.action, a.assigned_to, f"{a.recorded_at:%Y-%m-%d %H:%M}", a.id] for a in c.open_actions])

@@ -60,7 +60,7 @@ def _noop(phase: str, fraction: float) -> None:
 
 def collect(store, cases: list[str] | tuple[str, ...] = (), progress: Progress = _noop) -> SiteView:
     """Decrypt and evaluate everything a site shows (one batch decryption, no per-entry gpg)."""
-    from cpoms_kit.policy.cases import build_cases
+    from cpoms_kit.policy.cases import build_cases, case_roles, in_own_file
     from cpoms_kit.policy.deadlines import EntryView, evaluate
     from cpoms_kit.site.leakscan import refuse_secrets_in_setting
     from cpoms_kit.store.recipients import team_can_read
@@ -78,12 +78,15 @@ def collect(store, cases: list[str] | tuple[str, ...] = (), progress: Progress =
     progress("checking deadlines", 0.25)
     view = EntryView.build(entries, staff, store.config, roster=lambda: pupils)
     findings, broken = evaluate(store, view, now)
+    # A finding goes in the files that hold its entry: a witness's page never shows another
+    # child's incident, not even as a deadline on it.
+    findings = in_own_file(findings, view.by_id, case_roles(store.config))
     all_cases = build_cases(entries, now, staff, view=view)
     wanted = list(dict.fromkeys(cases))
     for pid in wanted:
         if pid not in pupils:
             raise InputError(f"--case {pid!r} is not an enrolled pupil (see `cpoms pupil list`)")
-    pids = wanted or sorted(set(all_cases) | {p for e in entries for p in e.pupil_ids})
+    pids = wanted or sorted(all_cases)
     reports = _reports(store)
     site = SiteView(
         view=view, pupils=pupils, cases=all_cases, findings=findings, broken=broken, now=now,

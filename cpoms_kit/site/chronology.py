@@ -3,8 +3,10 @@
 A chronology lists what happened in event order (`occurred_at`), with when it was recorded
 beside it, who recorded it, category and subcategories, and HIGH PRIORITY marked in words (not
 only colour: it must survive a black-and-white print). Follow-ups (actions, referrals, check-ins,
-reviews…) are nested under the entry they follow; one whose parent is not on this page is shown
-with a note naming what it follows. Open findings from the policy's clock come first.
+reviews…) are nested under the entry they follow, and links name the entry by type and date. A
+corrected entry is marked AMENDED and links to its correction. Open findings from the policy's clock
+come first; requirements met late are listed apart (on the record, nothing left to do). A pupil
+named in another child's entry (a witness) sees only a one-line reference to it (policy/cases.py).
 
 The category filter needs no script: a checkbox per category and CSS `:has()` rules
 (`filters_css`), so it works under the viewer's strict Content-Security-Policy and in print.
@@ -14,13 +16,15 @@ from __future__ import annotations
 
 import yaml
 
+from cpoms_kit.policy.cases import mention_text, sentence
 from cpoms_kit.policy.deadlines import Finding
 from cpoms_kit.model import Entry
 from cpoms_kit.site.content import SiteView, esc
 from cpoms_kit.site.panel import cases_table, panel_html
 
 UNCATEGORISED = "(no category)"
-STATUS_LABEL = {"overdue": "Overdue", "late": "Late", "due-soon": "Due soon", "flag": "For SLT"}
+STATUS_LABEL = {"overdue": "Overdue", "late": "Met late", "due-soon": "Due soon", "flag": "For SLT"}
+MET_LATE = "late"  # a requirement met after its deadline: on the record, but nothing is left to do
 
 
 def category_index(view: SiteView) -> dict[str, int]:
@@ -60,7 +64,7 @@ def findings_table(view: SiteView, findings: list[Finding], from_path: str, with
     for f in findings:
         entry = esc(f.entry or "")
         if f.entry and entry_anchor:
-            entry = f'<a href="#e-{esc(f.entry)}">{entry}</a>'
+            entry = _ref(view, f.entry, {f.entry}) if f.entry in view.by_id else f'<a href="#e-{entry}">{entry}</a>'
         pupil = f"<td>{view.case_link(f.pupil, from_path) if f.pupil else ''}</td>" if with_pupil else ""
         rows.append(
             f'<tr class="cpoms-f-{esc(f.status)}"><td><strong>{esc(STATUS_LABEL.get(f.status, f.status))}</strong></td>'
@@ -88,12 +92,19 @@ def _entry_html(view: SiteView, e: Entry, kids: dict[str, list[Entry]], cats: di
     links = []
     for rel, target in (("follows", e.follows), ("amends", e.amends)):
         if target:
-            ref = f'<a href="#e-{esc(target)}">{esc(target)}</a>' if target in on_page else esc(target)
-            links.append(f"{rel} {ref}")
+            links.append(f"{'corrects' if rel == 'amends' else rel} {_ref(view, target, on_page)}")
+    amendments = [c for c in kids.get(e.id, []) if c.amends == e.id]
+    if amendments:
+        classes.append("cpoms-amended")
+        links.append("corrected by " + ", ".join(_ref(view, a.id, on_page) for a in amendments))
     for key in ("decision", "reasons"):
         if key in e.extra:
             links.append(f"{key}: {esc(e.extra[key])}")
     high = '<strong class="cpoms-high-badge">HIGH PRIORITY</strong> ' if e.high_priority else ""
+    if amendments:
+        high += '<strong class="cpoms-amended-badge">AMENDED</strong> '
+    if e.amends:
+        high += '<strong class="cpoms-correction-badge">CORRECTION</strong> '
     children = kids.get(e.id, [])
     nested = ""
     if children:
@@ -114,6 +125,16 @@ def _entry_html(view: SiteView, e: Entry, kids: dict[str, list[Entry]], cats: di
            if e.attachments else "")
         + nested + "</li>"
     )
+
+
+def _ref(view: SiteView, target: str, on_page: set[str]) -> str:
+    """A link to another entry, read by its type and date ("the concern of Mon 03 Mar 2026 09:10").
+    An entry outside this file is not described at all: it may be another child's record."""
+    t = view.by_id.get(target)
+    if t is None or target not in on_page:
+        return "an entry outside this file"
+    kind = f"{t.type} ({t.action})" if t.action else t.type
+    return f'<a href="#e-{esc(target)}">the {esc(kind)} of {esc(view.when(t.occurred_at))}</a>'
 
 
 def case_title(view: SiteView, pid: str) -> str:
@@ -153,7 +174,19 @@ def case_page(view: SiteView, pid: str, path: str) -> tuple[str, str]:
         f'<label class="cpoms-cf"><input type="checkbox" id="cpoms-cf-{cats[c]}" checked> {esc(c)}</label>'
         for c in present
     )
-    findings = view.findings_for(pid)
+    all_findings = view.findings_for(pid)
+    findings = [f for f in all_findings if f.status != MET_LATE]
+    met_late = [f for f in all_findings if f.status == MET_LATE]
+    late = ""
+    if met_late:
+        late = (f'<h2 id="met-late">Met late ({len(met_late)})</h2>\n\n<p>Done, after the deadline: kept for the record, '
+                "nothing left to do.</p>\n\n" + findings_table(view, met_late, path) + "\n\n")
+    mentions = view.mentions_for(pid)
+    named = ""
+    if mentions:
+        named = (f'<h2 id="named-elsewhere">Named in other pupils\' files ({len(mentions)})</h2>\n\n'
+                 '<ul class="cpoms-mentions">' + "".join(f"<li>{esc(sentence(mention_text(m, view.tz)))}</li>"
+                                                          for m in mentions) + "</ul>\n")
     open_actions = getattr(case, "open_actions", []) if case is not None else []
     actions = ""
     if open_actions:
@@ -171,12 +204,14 @@ def case_page(view: SiteView, pid: str, path: str) -> tuple[str, str]:
         + f'<p class="cpoms-case-state">{" · ".join(status + about)} · {len(entries)} entries{latest}</p>\n\n'
         + f'<h2 id="open-findings">Open findings ({len(findings)})</h2>\n\n'
         + findings_table(view, findings, path) + "\n\n"
+        + late
         + (actions + "\n\n" if actions else "")
         + '<h2 id="entries">Entries</h2>\n\n'
         + '<div class="cpoms-chron"><form class="cpoms-filter" aria-label="Filter by category">'
         + f'<span class="cpoms-filter-label">Show:</span> {filters}</form>'
         + '<ol class="cpoms-entries">' + "".join(_entry_html(view, e, kids, cats, on_page) for e in top)
         + "</ol></div>\n"
+        + named
     )
 
 

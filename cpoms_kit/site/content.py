@@ -14,6 +14,7 @@ from datetime import datetime
 from typing import Any, Mapping
 
 from cpoms_kit.pluginhost.contracts import Report
+from cpoms_kit.policy.cases import Mention, case_pupils, case_roles
 from cpoms_kit.policy.deadlines import EntryView, Finding
 from cpoms_kit.model import Entry, Pupil, Staff
 
@@ -118,15 +119,23 @@ class SiteView:
         return index[1].get(pid, [])
 
     def entries_for(self, pid: str) -> list[Entry]:
-        """The entries naming this pupil, in event order (one pass over all entries, then cached)."""
+        """The entries in this pupil's own file (cpoms_kit.policy.cases.case_pupils), in event order
+        (one pass over all entries, then cached)."""
         index = self.__dict__.get("_entries_by_pupil")
         if index is None:
             index = {}
+            roles = case_roles(self.config)
             for e in self.view.entries:
-                for p in e.pupil_ids:
+                for p in case_pupils(e, roles):
                     index.setdefault(p, []).append(e)
             self.__dict__["_entries_by_pupil"] = index
         return index.get(pid, [])
+
+
+    def mentions_for(self, pid: str) -> list[Mention]:
+        """Where the pupil is named in other pupils' entries (a witness, say): all their page may say of it."""
+        case = self.cases.get(pid)
+        return list(case.mentions) if case is not None else []
 
 
 def relative_html(from_md: str, to_md: str) -> str:

@@ -126,7 +126,8 @@ def case_fingerprint(site, pid: str, secret) -> str:
     case = site.cases.get(pid)
     state = None
     if case is not None:
-        state = (case.status, case.complex, [a.id for a in case.open_actions])
+        state = (case.status, case.complex, [a.id for a in case.open_actions],
+                 [(m.role, m.occurred_at.isoformat()) for m in case.mentions])
     from cpoms_kit.site.panel import fingerprint as panel_fingerprint
 
     return _digest(pid, site.case_paths[pid], [e.id for e in site.entries_for(pid)],

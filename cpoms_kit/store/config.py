@@ -13,6 +13,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from cpoms_kit.errors import CpomsError
 from cpoms_kit.infra.layout import CONFIG as CONFIG_NAME
 from cpoms_kit.infra.textin import decode
+from cpoms_kit.model import PUPIL_ROLES
 
 
 TEMPLATE = """\
@@ -234,6 +235,8 @@ SCHEMA = Table({
     "deadlines": Table({}, other=Table({}, other=ANY)),
     "alerts": Table({"timeout": NUMBER}, other=Table({}, other=ANY)),
     "site": Table({"title": TEXT, "idle_minutes": NUMBER}),
+    # The roles on an entry that put it in that pupil's own case file (cpoms_kit.policy.cases).
+    "cases": Table({"roles": list_of(one_of(*PUPIL_ROLES), "pupil roles in quotes")}),
     "lint": Table({"dictionary": TEXT, "min_words": WHOLE}),
     "sync": Table({"fetch_timeout": NUMBER, "push_timeout": NUMBER}),  # seconds (store.pushing)
 })
@@ -252,6 +255,7 @@ DEFAULTS: dict[str, Any] = {
     "alerts.timeout": 10.0,
     "site.title": "Records",
     "site.idle_minutes": 15,
+    "cases.roles": ["subject", "victim", "alleged-perpetrator"],
     "sync.fetch_timeout": 5.0,
     "sync.push_timeout": 20.0,
 }
