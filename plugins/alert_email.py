@@ -172,7 +172,7 @@ def _encrypted_entry(alert, person, context) -> bytes | None:
     entry = context.entry if context.entry is not None and context.entry.id == alert.entry else None
     try:
         entry = entry or store.entry(alert.entry)
-        if person.id not in {s.id for s in recipients_for(entry, store.staff())}:
+        if person.id not in {s.id for s in recipients_for(entry, store.staff(), store.config)}:
             return b""
         return store.encrypt(entry.to_markdown().encode("utf-8"), [person])
     except CpomsError:

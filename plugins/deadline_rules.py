@@ -18,7 +18,7 @@ from typing import Any, ClassVar, Mapping
 from cpoms_kit.store.config import HHMM
 
 from cpoms_kit.policy.deadlines import (
-    DSL_TEAM, EntryView, Finding, after, end_of_day, first_dsl_action, fulfilment, is_check_in, is_concern, local, number,
+    DSL_TEAM, EntryView, Finding, after, duty, end_of_day, first_dsl_action, fulfilment, is_check_in, is_concern, local, number,
     plans, plus_days, plus_hours, record_due, root_concern, timed, wall_clock,
 )
 from cpoms_kit.hookspecs import hookimpl
@@ -90,8 +90,10 @@ class DslResponse(RuleBase):
             due = end_of_day(c.recorded_at, tz)
             first = first_dsl_action(view, c)
             soon = plus_hours(due, -number(settings, "warn_hours", 1), tz) if warn else None
-            out += timed(self.id, c, due, first.recorded_at if first else None, now, DSL_TEAM,
-                         "no action recorded by a DSL" if first is None else "DSL action recorded late", soon)
+            owner = duty(view, c)
+            out += timed(self.id, c, due, first.recorded_at if first else None, now, owner.assignee,
+                         f"no action recorded by {owner.who}" if first is None else f"action by {owner.who} recorded late",
+                         soon)
         return out
 
 
@@ -121,7 +123,7 @@ class PlannedWithin(RuleBase):
             done = self._done(view, plan)
             soon = end_of_day(start, tz) if same_day else None
             out += timed(self.id, plan, due, done.occurred_at if done else None, now,
-                         plan.assigned_to or DSL_TEAM,
+                         plan.assigned_to or duty(view, plan).assignee,
                          f"{self.kind} not yet done" if done is None else f"{self.kind} done late", soon)
         return out
 
@@ -145,7 +147,7 @@ class ParentMeeting(RuleBase):
             due = end_of_day(plan.recorded_at, tz)
             done = fulfilment(view, plan)
             out += timed(self.id, plan, due, done.occurred_at if done else None, now,
-                         plan.assigned_to or DSL_TEAM,
+                         plan.assigned_to or duty(view, plan).assignee,
                          "parent meeting not yet arranged" if done is None else "parent meeting arranged late")
         return out
 
@@ -174,7 +176,7 @@ class CheckInWeekly(RuleBase):
             if is_check_in(ci) and _truthy(ci.extra.get("concern")):
                 due = end_of_day(ci.occurred_at, tz)
                 follow = min((e.recorded_at for e in view.descendants(ci.id)), default=None)
-                out += timed(self.id, ci, due, follow, now, DSL_TEAM,
+                out += timed(self.id, ci, due, follow, now, duty(view, ci).assignee,
                              "check-in raised a concern: no follow-up" if follow is None
                              else "check-in raised a concern: followed up late")
         return out
@@ -183,7 +185,7 @@ class CheckInWeekly(RuleBase):
                 gap: timedelta) -> list[Finding]:
         """Every gap between check-ins longer than `gap` is late; the open gap to now, overdue."""
         tz = view.config.timezone
-        who = plan.assigned_to or DSL_TEAM
+        who = plan.assigned_to or duty(view, plan).assignee
         out = []
         last = plan.occurred_at
         checks = sorted((e for e in view.entries if is_check_in(e) and pid in e.pupil_ids
@@ -328,7 +330,7 @@ class ReporterInformed(RuleBase):
                 (e.action == "inform-reporter" and e.status == "done") or _truthy(e.extra.get("informs_reporter")))]
             first = min((e.occurred_at for e in told), default=None)
             due = plus_days(c.recorded_at, days, tz)
-            out += timed(self.id, c, due, first, now, DSL_TEAM,
+            out += timed(self.id, c, due, first, now, duty(view, c).assignee,
                          f"tell {c.recorded_by} that steps were taken" if first is None
                          else f"{c.recorded_by} was told late")
         return out

@@ -94,7 +94,7 @@ def complex_review(view, now, findings) -> str:
 
 def _summary(view, now):
     """The timeliness summary, worked out once per site build (two reports show it)."""
-    from cpoms_kit.policy.deadlines import summary
+    from cpoms_kit.policy.timeliness import summary
 
     memo = view.__dict__.setdefault("_timeliness_summary", {})
     if now not in memo:

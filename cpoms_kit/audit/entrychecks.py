@@ -9,7 +9,7 @@ import functools
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 from cpoms_kit.audit import rules
 from cpoms_kit.audit.history import Commit
@@ -17,6 +17,9 @@ from cpoms_kit.audit.rules import Problem, Roster
 from cpoms_kit.audit.signatures import KeyIndex
 from cpoms_kit.errors import CpomsError
 from cpoms_kit.model import INTAKE_ROLE, Entry, Staff
+
+if TYPE_CHECKING:
+    from cpoms_kit.store.config import Config
 
 Recipients = Callable[[str], list[str] | None]  # blob id -> the key ids it is encrypted to
 
@@ -104,7 +107,8 @@ class PlaintextFindings:
 
 
 def with_plaintext(commits: list[Commit], entry_blobs: dict[str, str], blobs: dict[str, bytes | None],
-                   recipients: Recipients, keys: KeyIndex, roster: Roster, gpg, cached: dict) -> PlaintextFindings:
+                   recipients: Recipients, keys: KeyIndex, roster: Roster, gpg, cached: dict,
+                   config: "Config | None" = None) -> PlaintextFindings:
     """Decrypt what the cache does not hold (the entries at the head, both sides of each
     re-encryption) and check it."""
     added_by: dict[str, str] = {}
@@ -134,7 +138,7 @@ def with_plaintext(commits: list[Commit], entry_blobs: dict[str, str], blobs: di
         if entry is None:
             entry = _parse(eid, plain.get(f"h:{eid}"), found)
         if entry is not None:
-            _check_entry(found, eid, entry, added_by.get(eid), staff, staff_of, recipients(blob_id) or [])
+            _check_entry(found, eid, entry, added_by.get(eid), staff, staff_of, recipients(blob_id) or [], config)
     return found
 
 
@@ -164,7 +168,8 @@ def _parse(eid: str, data: bytes | None, found: PlaintextFindings) -> Entry | No
 
 
 def _check_entry(found: PlaintextFindings, eid: str, entry: Entry, added_by: str | None, staff: dict[str, Staff],
-                 staff_of: Callable[[list[str]], tuple[set[str], list[str]]], keyids: list[str]) -> None:
+                 staff_of: Callable[[list[str]], tuple[set[str], list[str]]], keyids: list[str],
+                 config: "Config | None" = None) -> None:
     """The author the entry names against its commit's, and the staff its key ids belong to
     against the roster's rule."""
     from cpoms_kit.store.recipients import recipients_for
@@ -176,7 +181,7 @@ def _check_entry(found: PlaintextFindings, eid: str, entry: Entry, added_by: str
     if entry.recorded_by not in staff:
         return
     try:
-        expected = {s.id for s in recipients_for(entry, staff)}
+        expected = {s.id for s in recipients_for(entry, staff, config)}
     except CpomsError:
         return
     actual, strangers = staff_of(keyids)

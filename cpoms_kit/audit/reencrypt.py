@@ -114,7 +114,7 @@ def reencrypt(store: Store, by: str | None = None, dry_run: bool = False, progre
             entry = parse_entry(data.decode("utf-8"))
         except (CpomsError, UnicodeDecodeError):
             raise CpomsError(f"entry {eid} decrypts but is malformed; nothing was re-encrypted") from None
-        readers = recipients_for(entry, staff)
+        readers = recipients_for(entry, staff, store.config)
         if recipients(blobs[eid], keys) != {s.fingerprint for s in readers}:
             todo.append((eid, data, readers))
     result.changed = [t[0] for t in todo]

@@ -20,10 +20,13 @@ import yaml
 from cpoms_kit.audit import checkpoint, disposals, entrychecks, history, openpgp, pins, rules
 from cpoms_kit.audit.rules import Problem, Roster
 from cpoms_kit.audit.signatures import KeyIndex, Verdict, gpg_fallback
+from cpoms_kit.errors import CpomsError
 from cpoms_kit.infra import gitrepo, layout
 from cpoms_kit.infra.gpg import export_keys
 from cpoms_kit.model import load_yaml
 from cpoms_kit.infra.runtime import without_cyclic_gc
+from cpoms_kit.store.config import Config
+from cpoms_kit.store.config import load as load_config
 
 
 @dataclass
@@ -141,6 +144,13 @@ class Verifier:
         self.verdicts: dict[str, Verdict] = {}
         self.current: Roster = {}  # the roster at the head
         self.entry_blobs: dict[str, str] = {}  # entry id -> blob id, at the head
+
+    def _config(self) -> Config | None:
+        """cpoms.toml as checked out, for the routing rule of who reads an entry ([routing])."""
+        try:
+            return load_config(self.root)
+        except CpomsError:
+            return None
 
     def _recipients(self, blob_id: str) -> list[str] | None:
         return openpgp.recipient_keyids(self.blobs.get(blob_id) or b"")
@@ -310,7 +320,7 @@ class Verifier:
         cached = ({b: e for b, e in self.cached_at_rev.items() if b in heads} if self.cached_at_rev and heads <= self.at_rev
                   else entrychecks.cached_entries(self.cache, heads))
         found = entrychecks.with_plaintext(self.commits, self.entry_blobs, self.blobs, self.recipients, self.keys,
-                                           self.current, self.gpg, cached)
+                                           self.current, self.gpg, cached, config=self._config())
         report.problems += found.problems
         report.recipients_checked += found.recipients_checked
         report.reencryptions_proven += found.reencryptions_proven

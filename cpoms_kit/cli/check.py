@@ -51,7 +51,8 @@ def check(store, pupil, send_alerts, with_summary, offline, as_json):
 
 
 def _check(store, pupil, with_summary, send_alerts, as_json) -> int:
-    from cpoms_kit.policy.deadlines import build_view, evaluate, summary
+    from cpoms_kit.policy.deadlines import build_view, evaluate
+    from cpoms_kit.policy.timeliness import summary
 
     from cpoms_kit.errors import KeyUnavailable
 

@@ -59,7 +59,7 @@ class Writer:
     def submit(self, entry: Entry) -> Recorded:
         """Record `entry` (validated, its accepted warnings noted); blocks until it is committed,
         pushed (or queued to be) and alerted (or queued to be)."""
-        to = recipients_for(entry, self.store.staff())
+        to = recipients_for(entry, self.store.staff(), self.store.config)
         with self.encrypting:
             ciphertext = self.store.encrypt(entry.to_markdown().encode("utf-8"), to)
         job = _Job(entry, ciphertext, fingerprints(to))

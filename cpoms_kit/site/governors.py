@@ -45,10 +45,11 @@ class ConcernsAboutStaff:
     html: bool = True
 
     def render(self, view: SiteView, now: datetime, findings) -> str:
-        from cpoms_kit.policy.deadlines import is_concern, summary
+        from cpoms_kit.policy.deadlines import is_concern
+        from cpoms_kit.policy.timeliness import summary
 
         concerns = [e for e in view.entries if is_concern(e)]
-        timely = summary(view.view, now, responders=lambda s: s.role == "governor")
+        timely = summary(view.view, now)
         return ("<h1>Governors: concerns about staff</h1>\n\n"
                 "<p>Concerns about a DSL or deputy DSL, which the child protection policy routes to the "
                 f"safeguarding governor(s), at {esc(view.when(now))}. Anonymised: counts only. No names, "

@@ -237,6 +237,8 @@ SCHEMA = Table({
     "site": Table({"title": TEXT, "idle_minutes": NUMBER}),
     # The roles on an entry that put it in that pupil's own case file (cpoms_kit.policy.cases).
     "cases": Table({"roles": list_of(one_of(*PUPIL_ROLES), "pupil roles in quotes")}),
+    # Who reads and acts on a concern about a deputy DSL; the LADO contact's name (store.recipients).
+    "routing": Table({"about_deputy": list_of(one_of("governor", "dsl"), "roles in quotes"), "lado": TEXT}),
     "lint": Table({"dictionary": TEXT, "min_words": WHOLE}),
     "sync": Table({"fetch_timeout": NUMBER, "push_timeout": NUMBER}),  # seconds (store.pushing)
 })
@@ -256,6 +258,7 @@ DEFAULTS: dict[str, Any] = {
     "site.title": "Records",
     "site.idle_minutes": 15,
     "cases.roles": ["subject", "victim", "alleged-perpetrator"],
+    "routing.about_deputy": ["governor"],
     "sync.fetch_timeout": 5.0,
     "sync.push_timeout": 20.0,
 }

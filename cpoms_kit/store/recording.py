@@ -243,7 +243,7 @@ def _sealed(store: Store, entry: Entry, ciphertext: bytes | None, readers: list[
     (someone removed a moment ago is never among them): `ciphertext` when it was encrypted to
     exactly those (`readers`), or has no recorded readers (a file a killed `cpoms add` left)."""
     if ciphertext is None or readers is not None:
-        to = recipients_for(entry, store.staff())
+        to = recipients_for(entry, store.staff(), store.config)
         if ciphertext is None or readers != fingerprints(to):
             ciphertext = store.encrypt(entry.to_markdown().encode("utf-8"), to)
     return ciphertext

@@ -180,7 +180,7 @@ def alert_entry_recorded(store: "Store", entry: Entry) -> list[Outcome]:
         return []  # no channel configured: `cpoms add` pays nothing
     now = store.now()
     staff = store.staff()
-    alerts = route(entry, staff, now, store.config.school)
+    alerts = route(entry, staff, now, store.config.school, store.config)
     return dispatch(store, alerts, now, entry=entry, staff=staff)
 
 

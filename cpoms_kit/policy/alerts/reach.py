@@ -20,7 +20,7 @@ def unreached(store: "Store", entry: Entry) -> str | None:
     of them through any channel switched on, else None. A channel's `reaches` says whom it gets to
     wherever they are: the log and the desktop get to nobody on another machine."""
     staff = store.staff()
-    team = [a for a in route(entry, staff, store.now()) if a.kind == "entry"]
+    team = [a for a in route(entry, staff, store.now(), config=store.config) if a.kind == "entry"]
     if not team:
         return None  # the policy tells nobody about this entry
     alert = team[0]

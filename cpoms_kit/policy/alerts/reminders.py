@@ -59,7 +59,7 @@ def send_reminders(store: "Store", findings: Iterable["Finding"], now: datetime,
             continue
         entry = _entry(store, f.entry, entries)
         about = entry.about_staff if entry else None
-        route_name, team = audience(about, staff, usual="reminder")
+        route_name, team = audience(about, staff, usual="reminder", config=store.config)
         people = [*team, *([f.assignee] if f.assignee in active and f.assignee != about else [])]
         recipients = tuple(dict.fromkeys(people))
         if not recipients:
