@@ -17,7 +17,8 @@ ENTRY_TYPES = (
     EntryType("closure", "The case is closed, with the reasons"),
     EntryType("note", "Any other significant information for the chronology"),
     EntryType("case-mark",
-              "The DSL team marks a case complex or not (`cpoms case mark`); complex cases are reviewed twice a term"),
+              "The DSL team marks a case complex or not (`cpoms case mark`); complex cases are reviewed twice a term",
+              by_hand=False),
 )
 
 

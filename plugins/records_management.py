@@ -11,7 +11,7 @@ Entry types for `cpoms request`, `cpoms transfer` and `cpoms retention`, and two
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, time, timedelta
 from typing import Any, ClassVar, Mapping
 
@@ -39,7 +39,7 @@ ENTRY_TYPES = (
 @hookimpl
 def cpoms_register_entry_types(register: Register[EntryType]) -> None:
     for entry_type in ENTRY_TYPES:
-        register(entry_type)
+        register(replace(entry_type, by_hand=False))  # each is made by its command
 
 
 def _day_end(day, tz) -> datetime:

@@ -106,10 +106,12 @@ def test_a_dsl_only_keyring_sees_nothing_of_it(cpoms, homes):
     """dsl1's machine: `check` answers exactly as if the concern about them did not exist."""
     team = cpoms.add("ms", ("P001",), "Wellbeing", "2026-11-26T09:00",
                      "Samira said she had no breakfast and felt dizzy in assembly at 09:00.")
-    before = _check(cpoms, NEXT_MORNING, home=homes["dsl1"])
+    env = {"CPOMS_NOW": NEXT_MORNING, "GNUPGHOME": str(homes["dsl1"])}
+    before, before_text = _check(cpoms, NEXT_MORNING, home=homes["dsl1"]), cpoms("check", env=env, ok=None)
     concern = _concern(cpoms)
-    after = _check(cpoms, NEXT_MORNING, home=homes["dsl1"])
+    after, after_text = _check(cpoms, NEXT_MORNING, home=homes["dsl1"]), cpoms("check", env=env, ok=None)
     assert after == before
+    assert (after_text.code, after_text.stdout, after_text.stderr) == (before_text.code, before_text.stdout, before_text.stderr)
     assert concern not in json.dumps(after) and team in json.dumps(after)
     summary = cpoms("check", "--summary", "--json", env={"CPOMS_NOW": NEXT_MORNING, "GNUPGHOME": str(homes["dsl1"])},
                     ok=None)

@@ -119,7 +119,7 @@ def test_real_vim_leaves_no_viminfo(cpoms, tmp_path, monkeypatch):
     home.mkdir()
     monkeypatch.setenv("HOME", str(home))
     body = GOOD.split("---\n")[2].strip()
-    commands = [r"%s/^pupils: \[\]/pupils: [P001]/", r"%s/^category: $/category: Wellbeing/",
+    commands = [r"%s/^pupils: \[\]/pupils: [P001]/", r"g/^- /d", r"%s/^category:$/category: Wellbeing/",
                 "normal! Go" + body, "wq"]
     # --not-a-term: no terminal here, and vim should not wait to say so.
     monkeypatch.setenv("EDITOR", " ".join([vim, "--not-a-term", *(f"-c {shlex.quote(c)}" for c in commands)]))

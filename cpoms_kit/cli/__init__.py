@@ -1,6 +1,7 @@
 """The `cpoms` command: a thin click layer. Each command group lives in its own module (`init`,
 `staff`, `pupil`, `entries`, `lint`, `info`, `check`, `tasks`, `case`, `alerts`, `config`, `site`, `audit`,
-`sync`, `machine`, `requests`, `transfer`, `retention`, `intake`; what they share is in `common`) and is imported only when
+`sync`, `machine`, `requests`, `transfer`, `retention`, `intake`, `today`; what they share is in `common`, and
+tables that fit the terminal in `tables`) and is imported only when
 used, so `cpoms add` does not pay for the site builder's imports."""
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ COMMANDS = {
     "categories": "cpoms_kit.cli.info:categories",
     "plugins": "cpoms_kit.cli.info:plugins",
     # the policy's clock and the people it alerts
+    "today": "cpoms_kit.cli.today:today",
     "check": "cpoms_kit.cli.check:check",
     "tasks": "cpoms_kit.cli.tasks:tasks",
     "case": "cpoms_kit.cli.case:case",
@@ -143,9 +145,11 @@ _OS_HINTS = {
 }
 
 
-@click.group(cls=CpomsGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.group(cls=CpomsGroup, invoke_without_command=True,
+             context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.version_option(package_name="cpoms-kit")
-def main():
+@click.pass_context
+def main(ctx):
     """Child-protection and welfare records, encrypted, in your school's own git repository.
 
     \b
@@ -159,3 +163,12 @@ def main():
     Every command takes --repo DIR (default: the nearest folder upwards holding cpoms.toml, else
     $CPOMS_REPO). CPOMS_NOW=2026-11-28T09:00 fixes the clock for demos and tests.
     """
+    if ctx.invoked_subcommand is None:
+        # Bare `cpoms` at a terminal: the morning's screen. Anywhere else (a script, a pipe): refused,
+        # pointing at the help, as a group without its command is.
+        if sys.stdin.isatty() and sys.stdout.isatty():
+            from cpoms_kit.cli.today import today
+
+            return ctx.invoke(today)
+        raise click.exceptions.NoArgsIsHelpError(ctx)
+    return None

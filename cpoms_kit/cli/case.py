@@ -82,22 +82,30 @@ def show(store, pupil_id, offline, as_json):
                    "findings": [f.to_json() for f in findings], "errors": errors})
         return
     tz = store.config.timezone
-    click.secho(f"{c.pupil}: {c.status}{', complex' if c.complex else ''}" + (f" — {info.name}" if info.name else ""),
-                bold=True)
-    for line in panel_lines(info, tz):
+    from cpoms_kit.cli.tables import to_terminal
+
+    names = to_terminal()
+    click.secho(f"{c.pupil}: {c.status}{', complex' if c.complex else ''}"
+                + (f" — {info.name}" if info.name and names else ""), bold=True)
+    for line in panel_lines(info, tz, names):
         click.echo(line)
-    table("Chronology", ["when", "type", "what", "by", "id"],
-          [[f"{e.occurred_at:%Y-%m-%d %H:%M}", e.type, _what(e), e.recorded_by, e.id] for e in c.entries])
+    from cpoms_kit.cli.tables import FINDING_COLUMNS, FINDING_DROP, FINDING_FIXED, finding_rows, id_labels
+
+    short = id_labels(store, [e.id for e in c.entries] + [a.id for a in c.open_actions])
+    table("Chronology", ["when", "id", "type", "what", "by"],
+          [[f"{e.occurred_at:%Y-%m-%d %H:%M}", short(e.id), e.type, _what(e), e.recorded_by] for e in c.entries],
+          fixed=("when", "id"), drop=("by",))
     if c.mentions:
         click.echo("Named in other pupils' files (nothing of those entries is shown here):")
         for m in c.mentions:
             click.echo(f"  {mention_text(m, tz)}")
     if c.open_actions:
-        table("Open actions", ["action", "assigned to", "planned", "id"],
-              [[a.action, a.assigned_to, f"{a.recorded_at:%Y-%m-%d %H:%M}", a.id] for a in c.open_actions])
+        table("Open actions", ["id", "action", "assigned to", "planned"],
+              [[short(a.id), a.action, a.assigned_to, f"{a.recorded_at:%Y-%m-%d %H:%M}"] for a in c.open_actions],
+              fixed=("id", "planned"))
     if findings:
-        table("Deadlines", ["status", "rule", "due", "who should act", "what"],
-              [[f.status, f.rule, f"{f.due:%a %d %b %H:%M}" if f.due else "", f.assignee, f.message] for f in findings])
+        table("Deadlines", ["status", *FINDING_COLUMNS], finding_rows(store, findings, with_status=True),
+              ("status", *FINDING_FIXED), FINDING_DROP)
     for rule_id, err in errors.items():
         click.echo(f"warning: deadline rule {rule_id} could not run: {err}", err=True)
 
@@ -106,16 +114,18 @@ PANEL_WIDTH = 80  # the panel never needs a wider terminal; ids are never broken
 _LABEL = 16
 
 
-def panel_lines(info, tz) -> list[str]:
-    """The key-information panel as text (cpoms_kit.policy.keyinfo), one wrapped row per fact."""
+def panel_lines(info, tz, names: bool = True) -> list[str]:
+    """The key-information panel as text (cpoms_kit.policy.keyinfo), one wrapped row per fact.
+    `names` False (output piped, e.g. to a cron job's mail): no name or date of birth, ids only."""
     import textwrap
     from datetime import datetime
 
     def day(t) -> str:
         return f"{t.astimezone(tz) if isinstance(t, datetime) else t:%Y-%m-%d}"
 
-    rows: list[tuple[str, str]] = [("Year group", info.year_group or "—"),
-                                   ("Date of birth", day(info.dob) if info.dob else "—")]
+    rows: list[tuple[str, str]] = [("Year group", info.year_group or "—")]
+    if names:
+        rows.append(("Date of birth", day(info.dob) if info.dob else "—"))
     if info.left:
         rows.append(("Left the school", day(info.left)))
     if info.attendance is not None:
@@ -130,7 +140,7 @@ def panel_lines(info, tz) -> list[str]:
                                        f"{'s' if a.contacts != 1 else ''}, last {day(a.last)}"
                                        for a in info.agencies) or "none recorded"))
     for kind, label in (("sibling", "Siblings"), ("linked", "Linked pupils")):
-        linked = [f"{ln.name} ({ln.id})" if ln.name else ln.id for ln in info.links if ln.kind == kind]
+        linked = [f"{ln.name} ({ln.id})" if ln.name and names else ln.id for ln in info.links if ln.kind == kind]
         if linked:
             rows.append((label, ", ".join(linked)))
     rows.append(("By category", "; ".join(f"{c} {n}" for c, n in info.counts) or "—"))

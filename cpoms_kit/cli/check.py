@@ -81,7 +81,7 @@ def _check(store, pupil, with_summary, send_alerts, as_json) -> int:
         rows = [f.to_json() for f in findings]
         emit_json({"findings": rows, "summary": report, "errors": errors} if with_summary else rows)
     else:
-        _print(findings, report, now, pupil)
+        _print(store, findings, report, now, pupil)
     for rule_id, err in errors.items():
         click.echo(f"warning: deadline rule {rule_id} could not run: {err}", err=True)
     overdue = any(f.status == "overdue" for f in findings)
@@ -94,7 +94,8 @@ def _key_owner(store) -> str | None:
     return mine[0] if mine else None
 
 
-def _print(findings, report, now, pupil) -> None:
+def _print(store, findings, report, now, pupil) -> None:
+    from cpoms_kit.cli.tables import FINDING_COLUMNS, FINDING_DROP, FINDING_FIXED, finding_rows
     from cpoms_kit.policy.deadlines import STATUSES
 
     if not findings:
@@ -103,9 +104,8 @@ def _print(findings, report, now, pupil) -> None:
     for status in STATUSES:
         group = [f for f in findings if f.status == status]
         if group:
-            table(f"{TITLES[status]} ({len(group)})", ["rule", "pupil", "entry", "due", "who should act", "what"],
-                  [[f.rule, f.pupil, f.entry, f"{f.due:%a %d %b %H:%M}" if f.due else "", f.assignee, f.message]
-                   for f in group])
+            shown = finding_rows(store, group)
+            table(f"{TITLES[status]} ({len(shown)})", FINDING_COLUMNS, shown, FINDING_FIXED, FINDING_DROP)
     if report:
         rows = [
             ["concerns recorded on time", report["recorded_on_time"]],

@@ -133,13 +133,9 @@ def emit_json(data: Any) -> None:
     click.echo(json.dumps(data, indent=2 if pretty else None, default=str, ensure_ascii=False))
 
 
-def table(title: str | None, columns: list[str], rows: list[list[Any]]) -> None:
-    from rich.console import Console
-    from rich.table import Table
+def table(title: str | None, columns: list[str], rows: list[list[Any]], fixed=(), drop=()) -> None:
+    """A table that fits the terminal: `fixed` columns (ids, dates, rule names) never wrap, and the
+    columns of `drop` are left out in that order until it fits (cli.tables)."""
+    from cpoms_kit.cli.tables import table as fitted
 
-    t = Table(title=title, show_lines=False, header_style="bold")
-    for c in columns:
-        t.add_column(c, overflow="fold")
-    for r in rows:
-        t.add_row(*("" if v is None else str(v) for v in r))
-    Console().print(t)
+    fitted(title, columns, rows, fixed, drop)

@@ -91,10 +91,14 @@ def add(store, by, etype, pupils, category, tags, follows, amends, action, statu
 
 @click.command()
 @click.option("--by", required=True, metavar="STAFF_ID", help="Who is recording.")
+@click.option("--follows", metavar="ENTRY_ID", help="Start a follow-up of this entry (its first 8 characters will do).")
+@click.option("--type", "etype", metavar="TYPE", help="Start with this type of entry (see the template's list).")
+@click.option("--action", metavar="KIND", help="Start an action of this kind (dsl-response, referral, …).")
 @json_option
 @with_store
-def new(store, by, as_json):
-    """Write an entry in your $EDITOR (template in RAM only), then encrypt and commit it.
+def new(store, by, follows, etype, action, as_json):
+    """Write an entry in your $EDITOR, then encrypt and record it. The blank form (the template)
+    is kept in memory only, never on disk.
 
     Errors are shown at the top of the re-opened file. Leave the template unchanged, or empty
     it, to abort without recording anything. Recording-quality findings (see `cpoms lint`) are
@@ -105,8 +109,11 @@ def new(store, by, as_json):
     from cpoms_kit.policy.lint import ACCEPTED_FIELD, EditorLint
     from cpoms_kit.store.recording import record, validate
 
+    from cpoms_kit.store.entryids import full_id
+
     checker = EditorLint(store)
-    entry = write_in_editor(store, by, lambda draft: validate(store, draft), lint=checker)
+    entry = write_in_editor(store, by, lambda draft: validate(store, draft), lint=checker,
+                            follows=full_id(store, follows, "--follows"), etype=etype, action=action)
     record(store, entry)
     hide = _ids_for_names(store) if checker.errors else str
     for note in checker.errors:
@@ -160,9 +167,13 @@ def list_entries(store, pupil, offline, as_json):
     if as_json:
         emit_json([_summary(e) for e in entries])
     else:
-        table(None, ["id", "type", "occurred", "recorded", "category", "!", "pupils", "by"],
-              [[e.id, e.type, f"{e.occurred_at:%Y-%m-%d %H:%M}", f"{e.recorded_at:%Y-%m-%d %H:%M}", e.category,
-                "HIGH" if e.high_priority else "", " ".join(e.pupil_ids), e.recorded_by] for e in entries])
+        from cpoms_kit.cli.tables import id_labels, pupil_labels
+
+        short, pupil = id_labels(store, (e.id for e in entries)), pupil_labels(store)
+        table(None, ["id", "occurred", "type", "category", "pupils", "by", "recorded"],
+              [[short(e.id), f"{e.occurred_at:%Y-%m-%d %H:%M}", e.type + (" HIGH" if e.high_priority else ""),
+                e.category, ", ".join(pupil(p) for p in e.pupil_ids), e.recorded_by, f"{e.recorded_at:%Y-%m-%d %H:%M}"]
+               for e in entries], fixed=("id", "occurred", "recorded"), drop=("recorded", "by", "category"))
 
 
 @click.command()
@@ -174,10 +185,12 @@ def show(store, entry_id, offline, as_json):
     """One entry, whole: its front matter and text. First fetched from the remote, if there is one
     (--offline: not); an id not found says whether the remote was asked."""
     from cpoms_kit.errors import InputError
-    from cpoms_kit.model import check_id
+    from cpoms_kit.store.entryids import full_id, matches
 
-    check_id(entry_id, "entry id")
+    matches(store, entry_id)  # a malformed or too short id is refused before the remote is asked
     found = fetch_first(store, offline, warn=False)  # an id not found says it in its one error line
+    if matches(store, entry_id):
+        entry_id = full_id(store, entry_id) or entry_id  # several: refused, naming them
     try:
         entry = store.entry(entry_id)
     except InputError:

@@ -58,7 +58,8 @@ def list_staff(store, as_json):
         return
     table("Staff", ["id", "name", "role", "fingerprint", "email", "intake", "active"],
           [[m.id, m.name, m.role, m.fingerprint or "(none)", m.email, "yes" if m.intake else "",
-            "yes" if m.active else "no"] for m in members])
+            "yes" if m.active else "no"] for m in members],
+          fixed=("id", "role", "fingerprint"), drop=("fingerprint", "email", "intake"))
 
 
 _by = click.option("--by", metavar="DSL_ID", help="The DSL signing this roster change (default: the DSL whose key is here).")

@@ -33,9 +33,13 @@ def tasks(store, by, offline, as_json):
     elif not found:
         click.echo(f"Nothing assigned to {who} is open at {now:%a %d %b %Y %H:%M}.")
     else:
+        from cpoms_kit.cli.tables import id_labels, pupil_labels
+
+        short, pupil = id_labels(store, (t.entry for t in found)), pupil_labels(store)
         table(f"Tasks for {who} ({len(found)})", ["entry", "action", "pupils", "from", "due", "status"],
-              [[t.entry, t.action, " ".join(t.pupils), t.assigned_by, f"{t.due:%a %d %b %H:%M}" if t.due else "",
-                t.status] for t in found])
+              [[short(t.entry), t.action, ", ".join(pupil(p) for p in t.pupils), t.assigned_by,
+                f"{t.due:%a %d %b %H:%M}" if t.due else "", t.status] for t in found],
+              fixed=("entry", "due", "status"), drop=("from",))
     for rule_id, err in errors.items():
         click.echo(f"warning: deadline rule {rule_id} could not run: {err}", err=True)
 
@@ -52,5 +56,5 @@ def _whose(store, by: str | None) -> str:
     mine = [s.id for s in staff.values() if s.active and store.gpg.has_secret(s.fingerprint)]
     if len(mine) != 1:
         held = f"holds the keys of {', '.join(mine)}" if mine else "holds no enrolled member of staff's secret key"
-        raise InputError(f"this keyring {held}: say whose tasks with --by STAFF_ID")
+        raise InputError(f"this keyring {held}: say who you are with --by STAFF_ID")
     return mine[0]

@@ -276,6 +276,7 @@ def export(store: Store, request_id: str, out_dir: Path, by: str, to: str | None
             raise InputError(f"--unredact {item} needs a --reason")
     entries = store.entries().entries
     st = get_state(store, request_id, entries)
+    request_id = st.request.id
     to = (to or st.request.extra.get("requester") or "").strip()
     if not to:
         raise InputError("--to is required: to whom is this released?")

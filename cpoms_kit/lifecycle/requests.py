@@ -25,6 +25,7 @@ from cpoms_kit.store.clock import not_before
 from cpoms_kit.errors import InputError
 from cpoms_kit.model import RECORDED_ORDER, Entry, check_id
 from cpoms_kit.policy.schooldays import Calendar, add_months
+from cpoms_kit.store.entryids import MIN_TYPED
 from cpoms_kit.store.repository import Store
 from cpoms_kit.store.textcheck import check_line, check_text
 
@@ -169,7 +170,12 @@ def get_state(store: Store, request_id: str, entries: list[Entry] | None = None)
     check_id(request_id, "request id")
     if entries is None:
         entries = store.entries().entries
-    st = states(entries).get(request_id)
+    known = states(entries)
+    # As git takes a short hash: any unique beginning of the request's id.
+    found = [r for r in known if r.upper().startswith(request_id.upper())] if len(request_id) >= MIN_TYPED else []
+    if len(found) > 1:
+        raise InputError(f"request id {request_id!r} could be any of {len(found)} requests: give more of it")
+    st = known.get(found[0]) if found else None
     if st is None:
         raise InputError(f"no request {request_id!r} you can read (see `cpoms request list`)")
     return st
@@ -178,6 +184,7 @@ def get_state(store: Store, request_id: str, entries: list[Entry] | None = None)
 def extend(store: Store, request_id: str, months: int, reason: str, by: str) -> Entry:
     _dsl(store, by)
     st = get_state(store, request_id)
+    request_id = st.request.id
     if st.kind != "sar":
         raise InputError(f"only a SAR can be extended (this is a {st.kind} request; its date is the requester's)")
     if not reason or not reason.strip():

@@ -59,6 +59,9 @@ class EntryType:
     needs_category: bool = False
     # Kinds an entry of this type must name with --action (empty: the type takes no --action).
     kinds: tuple[str, ...] = ()
+    # False for a type a command makes (`cpoms request open`, `cpoms case mark`): `cpoms new`'s
+    # template offers only the types a person records by hand.
+    by_hand: bool = True
 
 
 @dataclass(frozen=True)

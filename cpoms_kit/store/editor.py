@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import shlex
 import subprocess
+from dataclasses import replace
 from datetime import date, datetime
 from typing import Callable
 
@@ -23,38 +24,72 @@ class Aborted(CpomsError):
     or the editor did not save a draft we can read: nothing is recorded. A refusal like any other."""
 
 
-def template(store: Store, by: str, errors: list[str] | None = None, previous: str | None = None) -> str:
+def _roster(store: Store) -> dict:
+    """The pupil roster, for someone who may read it; else empty (the template then asks for ids)."""
+    try:
+        return store.pupils()
+    except CpomsError:
+        return {}
+
+
+def template(store: Store, by: str, errors: list[str] | None = None, previous: str | None = None,
+             follows: str | None = None, etype: str | None = None, action: str | None = None) -> str:
     if previous is not None:
         head = "".join(f"# ERROR: {e}\n" for e in errors or [])
         # Drop earlier error lines so they do not pile up on each round.
         kept = "".join(line for line in previous.splitlines(keepends=True) if not line.startswith("# ERROR: "))
         return kept.replace("---\n", "---\n" + head, 1)
     now = store.now().replace(second=0, microsecond=0, tzinfo=None).isoformat(timespec="minutes")
-    cats = []
+    etype = etype or ("action" if action else "concern")
+    hand = ", ".join(t.name for t in store.entry_types.values() if t.by_hand)
+    lines = [
+        "---",
+        f"# Recording as {by}. Write facts, full names and the pupil's own words; no opinions.",
+        "# Lines starting with # are ignored. Save and close to record; leave unchanged to abort.",
+        f"# type: one of {hand}",
+        f"type: {etype}",
+    ]
+    if action:
+        lines += [f"action: {action}", "# status: done, or planned (then assigned_to: the staff id who will do it)",
+                  "status: done"]
+    if follows:
+        lines += ["# follows: the entry this follows up; its pupils and category are kept unless you name others",
+                  f"follows: {follows}", "pupils: []", "category: "]
+    else:
+        roster = _roster(store)
+        named = "ids or names as listed at the end" if roster else "ids from `cpoms pupil list`"
+        lines += [f"# pupils: {named}, with a role if not the subject, e.g. [P001, P002:witness]", "pupils: []",
+                  "# category: delete every line but one"]
+        lines += ["category:", *(f"- {c.name}" for c in store.categories.values())]
+    lines += ["# subcategories: copy those that apply from the list below, e.g. [Neglect]", "subcategories: []",
+              "high_priority: false", f"occurred_at: {now}",
+              "# about_staff: the staff id, only for a concern about a member of staff", "about_staff: ",
+              "# Subcategories of each category:"]
     for c in store.categories.values():
-        cats.append(f"#   {c.name}")
-        cats.extend(f"#     - {s}" for s in c.subcategories)
-    types = ", ".join(store.entry_types)
-    return (
-        "---\n"
-        f"# Recording as {by}. Write facts, full names and the pupil's own words; no opinions.\n"
-        "# Lines starting with # are ignored. Save and close to record; leave unchanged to abort.\n"
-        f"# type: one of {types}\n"
-        "type: concern\n"
-        "# pupils: ids from `cpoms pupil list`, optionally with a role, e.g. [P001, P002:witness]\n"
-        "pupils: []\n"
-        "category: \n"
-        "subcategories: []\n"
-        "high_priority: false\n"
-        f"occurred_at: {now}\n"
-        "# about_staff: staff id, only for a concern about a member of staff\n"
-        "about_staff: \n"
-        "# follows: entry id this follows up (actions, check-ins, reviews)\n"
-        "follows: \n"
-        "# Categories and subcategories:\n"
-        + "\n".join(cats) + "\n"
-        "---\n"
-    )
+        if c.subcategories:
+            lines.append(f"#   {c.name}: {', '.join(c.subcategories)}")
+    if not follows:
+        roster = _roster(store)
+        if roster:
+            lines.append("# Pupils (this list is in memory only and never recorded):")
+            ordered = sorted(roster.values(), key=lambda p: (str(p.year_group or ""), p.name))
+            lines += [f"#   {p.id}  {p.name}" + (f" (year {p.year_group})" if p.year_group else "") for p in ordered
+                      if p.left is None]
+    return "\n".join(lines) + "\n---\n"
+
+
+def _pupils_by_name(store: Store, d: Draft) -> Draft:
+    """Pupils written by name (as the template lists them) become their ids."""
+    roster = _roster(store) if d.pupils else {}
+    if not roster:
+        return d
+    by_name = {p.name.casefold(): p.id for p in roster.values()}
+    out = []
+    for ref in d.pupils:
+        who, sep, role = ref.rpartition(":") if ":" in ref else (ref, "", "")
+        pid = who if who in roster else by_name.get(" ".join(who.split()).casefold(), who)
+        out.append(f"{pid}{sep}{role}")
+    return replace(d, pupils=out)
 
 
 def _as_text(occurred: object) -> str | None:
@@ -75,13 +110,18 @@ def draft_from_text(text: str, by: str) -> Draft:
     if unknown:
         raise InputError(f"unknown field(s) in the front matter: {', '.join(unknown)}")
     occurred = head.get("occurred_at")
+    category = head.get("category")
+    if isinstance(category, list):  # the template's list: keep one
+        if len(category) > 1:
+            raise InputError(f"keep one category and delete the other lines ({len(category)} are left)")
+        category = category[0] if category else None
     return Draft(
         by=by,
         body=body,
         occurred=_as_text(occurred),
         type=head.get("type") or None,
         pupils=as_list("pupils"),
-        category=head.get("category") or None,
+        category=str(category) if category else None,
         tags=as_list("subcategories"),
         follows=head.get("follows") or None,
         amends=head.get("amends") or None,
@@ -178,7 +218,8 @@ def annotate(text: str, findings: list) -> str:
     return "".join(out)
 
 
-def write_in_editor(store: Store, by: str, validate: Callable[[Draft], object], lint=None):
+def write_in_editor(store: Store, by: str, validate: Callable[[Draft], object], lint=None,
+                    follows: str | None = None, etype: str | None = None, action: str | None = None):
     """Open the template; on save, validate; re-open with the errors on top until it is right.
 
     With `lint` (an object with ``run(result, line_base)`` and ``accept(result, findings)``, see
@@ -188,7 +229,7 @@ def write_in_editor(store: Store, by: str, validate: Callable[[Draft], object], 
     0700 tmpfs folder that is removed however this ends.
     """
     store.staff_member(by, "--by")
-    text = template(store, by)
+    text = template(store, by, follows=follows, etype=etype, action=action)
     shown = None  # (text, findings) the writer was last shown findings for
     with secure_tmpdir("cpoms-new-") as tmp:
         path = tmp / "entry.md"
@@ -203,7 +244,7 @@ def write_in_editor(store: Store, by: str, validate: Callable[[Draft], object], 
             if saved == text and not confirmed:
                 raise Aborted("the template was left unchanged or emptied; nothing recorded")
             try:
-                result = validate(draft_from_text(mine, by))
+                result = validate(_pupils_by_name(store, draft_from_text(mine, by)))
             except (InputError, yaml.YAMLError) as exc:
                 text, shown = template(store, by, [str(getattr(exc, "message", exc))], mine), None
                 continue

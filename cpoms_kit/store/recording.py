@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -12,6 +12,7 @@ from cpoms_kit.store.clock import not_before, parse_time
 from cpoms_kit.errors import InputError
 from cpoms_kit.infra.layout import RECORDED_BY
 from cpoms_kit.model import STATUSES, Entry, PupilRef, Staff, check_id
+from cpoms_kit.store.entryids import full_id
 from cpoms_kit.store.recipients import recipients_for
 from cpoms_kit.store.repository import Store
 from cpoms_kit.store.textcheck import check_text
@@ -57,6 +58,7 @@ def _canonical(name: str, choices, what: str) -> str:
 def validate(store: Store, d: Draft) -> Entry:
     """Every refusal happens here, before anything is encrypted or written."""
     now = store.now()
+    d = replace(d, follows=full_id(store, d.follows, "--follows"), amends=full_id(store, d.amends, "--amends"))
     author = store.staff_member(check_id(d.by, "--by"), "--by")
     body = (d.body or "").strip()
     if not body:
