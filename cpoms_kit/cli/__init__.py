@@ -1,6 +1,6 @@
 """The `cpoms` command: a thin click layer. Each command group lives in its own module (`init`,
 `staff`, `pupil`, `entries`, `lint`, `info`, `check`, `tasks`, `case`, `alerts`, `config`, `site`, `audit`,
-`sync`, `machine`, `requests`, `transfer`, `retention`, `intake`, `today`; what they share is in `common`, and
+`sync`, `machine`, `requests`, `transfer`, `retention`, `intake`, `today`, `completion`; what they share is in `common`, and
 tables that fit the terminal in `tables`) and is imported only when
 used, so `cpoms add` does not pay for the site builder's imports."""
 
@@ -58,6 +58,8 @@ COMMANDS = {
     # the intake: a write-only web form for staff without keys
     "intake": "cpoms_kit.cli.intake:intake",
     "serve": "cpoms_kit.cli.intake:serve",
+    # the Tab key
+    "completion": "cpoms_kit.cli.completion:completion",
 }
 
 
@@ -72,7 +74,13 @@ class CpomsGroup(click.Group):
         if target is None:
             return None
         module, attr = target.split(":")
-        return getattr(importlib.import_module(module), attr)
+        command = getattr(importlib.import_module(module), attr)
+        from cpoms_kit.cli.completion import attach_all, completing
+
+        if completing():
+            attach_all(command)
+        _examples_last(command)
+        return command
 
     def invoke(self, ctx):
         # Ctrl-C (or end of input) inside a command. click would print a blank line before its
@@ -112,6 +120,21 @@ class CpomsGroup(click.Group):
             click.echo(f"error: internal error ({type(exc).__name__}: {exc}); rerun with CPOMS_DEBUG=1 and report it", err=True)
             sys.exit(1)
         sys.exit(rv if isinstance(rv, int) else 0)
+
+
+def _examples_last(command: click.Command) -> None:
+    """A command's help ends with its examples: the "Examples:" block of its docstring is shown
+    after the options (click's epilog) rather than before them."""
+    import inspect
+    import re
+
+    help_text = inspect.cleandoc(command.help or "")
+    found = re.search(r"^\x08\nExamples?:", help_text, re.M)  # "\b" in a docstring: click's no-rewrap mark
+    if found and not command.epilog:
+        command.help, command.epilog = help_text[: found.start()].rstrip(), help_text[found.start():]
+    if isinstance(command, click.Group):
+        for sub in command.commands.values():
+            _examples_last(sub)
 
 
 def _refusal(exc: Exception) -> str | None:
@@ -161,7 +184,12 @@ def main(ctx):
       cpoms list / cpoms show ID                          read what is recorded
 
     Every command takes --repo DIR (default: the nearest folder upwards holding cpoms.toml, else
-    $CPOMS_REPO). CPOMS_NOW=2026-11-28T09:00 fixes the clock for demos and tests.
+    $CPOMS_REPO). Everything recorded is a signed commit: a change to the shared history, signed
+    with the key of the person who made it, that no one can alter unnoticed.
+
+    \b
+    Testing and demos:
+      CPOMS_NOW=2026-11-28T09:00 fixes the clock (never set it on a machine that records).
     """
     if ctx.invoked_subcommand is None:
         # Bare `cpoms` at a terminal: the morning's screen. Anywhere else (a script, a pipe): refused,

@@ -33,7 +33,12 @@ def alerts():
 @json_option
 @with_store
 def list_alerts(store, as_json):
-    """Deliveries waiting in the outbox: failed (with the channel's error) or held (quiet hours)."""
+    """Deliveries waiting in the outbox: failed (with the channel's error) or held (quiet hours).
+
+    \b
+    Example:
+      cpoms alerts list
+    """
     from cpoms_kit.policy.alerts import channel_tables, queued
 
     rows = queued(store.root)
@@ -59,6 +64,10 @@ def retry(store, as_json):
 
     Exit status 0 when the outbox is empty afterwards, 1 when some deliveries still wait
     (failed again, or held by quiet hours), so cron can report it.
+
+    \b
+    Example:
+      cpoms alerts retry
     """
     from cpoms_kit.policy.alerts import queued, retry as retry_all
 
@@ -85,6 +94,10 @@ def test(store, channel, to, as_json):
     """Send a test alert through CHANNEL now (ignores quiet hours; nothing is queued).
 
     A failure is shown as the channel's own error, e.g. the SMTP server's reply.
+
+    \b
+    Example:
+      cpoms alerts test email --to hcarter
     """
     from cpoms_kit.policy.alerts import send_test
 
@@ -129,7 +142,12 @@ def setup():
 @by_option
 @with_store
 def email(store, host, security, port, sender, username, password_ref, cafile, to, by):
-    """Alerts by email to each person's address on the staff roster."""
+    """Alerts by email to each person's address on the staff roster.
+
+    \b
+    Example:
+      cpoms alerts setup email --host smtp.school.example --from cpoms@school.example --by hcarter
+    """
     values: dict = {"host": host, "security": security}
     if port:
         values["port"] = port
@@ -155,7 +173,12 @@ def email(store, host, security, port, sender, username, password_ref, cafile, t
 @by_option
 @with_store
 def webhook(store, url, governor_url, secret_ref, to, by):
-    """Alerts posted to a shared room (a URL that carries a token is kept in this machine's keyring)."""
+    """Alerts posted to a shared room (a URL that carries a token is kept in this machine's keyring).
+
+    \b
+    Example:
+      cpoms alerts setup webhook --url keyring:cpoms-kit/webhook --by hcarter
+    """
     values: dict = {}
     kept: list[tuple[str, str | None] | None] = []
     try:
@@ -179,7 +202,12 @@ def webhook(store, url, governor_url, secret_ref, to, by):
 @by_option
 @with_store
 def desktop(store, command, show_governor_alerts, to, by):
-    """Notifications on this computer's screen (it reaches only whoever sits here)."""
+    """Notifications on this computer's screen (it reaches only whoever sits here).
+
+    \b
+    Example:
+      cpoms alerts setup desktop --by hcarter
+    """
     values: dict = {"show_governor_alerts": show_governor_alerts}
     if command:
         values["command"] = command

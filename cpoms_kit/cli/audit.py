@@ -12,7 +12,8 @@ from cpoms_kit.cli.common import emit_json, json_option, table, with_store
 @click.command()
 @click.option("--no-decrypt", is_flag=True,
               help="Skip the checks that need a key able to read entries (recipients, re-encryptions).")
-@click.option("--no-pin", is_flag=True, help="Do not record this verification's head in the pinned record.")
+@click.option("--no-pin", is_flag=True, help="Do not note this check on this computer (the note lets the next check see a "
+                   "history rewritten since).")
 @json_option
 @with_store
 def verify(store, no_decrypt, no_pin, as_json):
@@ -22,12 +23,16 @@ def verify(store, no_decrypt, no_pin, as_json):
     Checks every commit since the repository began:
       - signed, by a key on the staff roster at that time, matching the commit's author;
         judged at the commit's own time, so a key that expired or was revoked later is fine;
-      - entries only ever added: none edited, deleted, or left as plaintext under entries/
+      - entries only ever added: none edited, deleted, or left unencrypted under entries/
         (re-encryption commits are the one exception, proven identical when you can read them);
       - staff.yaml, keys/, pupils.yaml.gpg, cpoms.toml and plugins/ changed only by a DSL;
       - no commit verified earlier on this machine has gone (history rewritten), no remote
-        force-pushed: the pinned record lives outside the repository ($XDG_STATE_HOME/cpoms-kit/pins);
+        force-pushed: this computer keeps a note of what it checked, outside the repository;
       - each entry encrypted to exactly the people the roster says (for those you can read).
+
+    \b
+    Example:
+      cpoms verify
     """
     from cpoms_kit.audit.verify import verify as run
 
@@ -61,6 +66,11 @@ def log(store, pupil, since, staff_id, as_json):
     """Who recorded, amended, re-encrypted, enrolled or removed what, and when, from history alone.
 
     One pass over `git log`; with --pupil, one batch decryption to learn which entries name them.
+
+    \b
+    Examples:
+      cpoms log --since 2026-11-23
+      cpoms log --pupil P1001
     """
     from cpoms_kit.audit.trail import events
 
@@ -90,6 +100,11 @@ def reencrypt(store, by, dry_run, verbose, as_json):
     Entries this keyring cannot read are left as they are, and not counted unless --verbose (on a
     DSL's machine a count would tell of a concern about the DSL team): when a governor changes, a
     governor runs it too.
+
+    \b
+    Examples:
+      cpoms reencrypt --by hcarter --dry-run
+      cpoms reencrypt --by hcarter
     """
     from cpoms_kit.audit.reencrypt import reencrypt as run
 
@@ -124,7 +139,12 @@ def doctor(store, days, fix, as_json):
     """Health check: keys expired or expiring soon, missing public keys, gpg-agent and pinentry,
     git, the repository itself, damaged entries and files a stopped command left behind, secret
     files (site passwords, pupil roster) still encrypted to someone who left; with the fix for
-    each. Exit 1 when something needs fixing."""
+    each. Exit 1 when something needs fixing.
+
+    \b
+    Example:
+      cpoms doctor
+    """
     from cpoms_kit.audit.doctor import diagnose
 
     if fix:

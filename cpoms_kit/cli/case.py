@@ -33,7 +33,12 @@ def _cases(store):
 @json_option
 @with_store
 def list_cases(store, only_open, offline, as_json):
-    """Every case you can read: status, complex, entries, open actions, last review and decision."""
+    """Every case you can read: status, complex, entries, open actions, last review and decision.
+
+    \b
+    Example:
+      cpoms case list
+    """
     fetch_first(store, offline)
     _, _, cases = _cases(store)
     rows = [c for _, c in sorted(cases.items()) if c.is_open or not only_open]
@@ -52,7 +57,12 @@ def list_cases(store, only_open, offline, as_json):
 @with_store
 def show(store, pupil_id, offline, as_json):
     """One case: its chronology in the order things happened, open actions and deadline findings.
-    First fetched from the remote, if there is one (--offline: not)."""
+    First fetched from the remote, if there is one (--offline: not).
+
+    \b
+    Example:
+      cpoms case show P1001
+    """
     from cpoms_kit.policy.deadlines import build_view, evaluate
     from cpoms_kit.policy.cases import case_roles, in_own_file, mention_text, mentions_of
     from cpoms_kit.policy.keyinfo import key_info
@@ -168,7 +178,12 @@ def _what(e) -> str:
 @json_option
 @with_store
 def mark(store, pupil_id, state, by, reason, as_json):
-    """Mark a case complex or not: records a signed `case-mark` entry (entries are never edited)."""
+    """Mark a case complex or not: records a signed `case-mark` entry (entries are never edited).
+
+    \b
+    Example:
+      cpoms case mark P1001 --complex --by hcarter --reason "Child in need plan"
+    """
     from cpoms_kit.errors import InputError
     from cpoms_kit.model import check_id
     from cpoms_kit.store.recording import Draft, record, validate

@@ -21,7 +21,7 @@ TITLES = {"overdue": "OVERDUE", "late": "Late (met, but after the deadline)", "d
 @json_option
 @with_store
 def check(store, pupil, send_alerts, with_summary, offline, as_json):
-    """Run every deadline rule at now (CPOMS_NOW fixes it) and list what needs attention.
+    """Run every deadline rule now and list what needs attention.
 
     \b
     Statuses:  overdue   a requirement not met and past its deadline
@@ -39,6 +39,11 @@ def check(store, pupil, send_alerts, with_summary, offline, as_json):
     --json prints a list of {rule, status, pupil, entry, due, assignee, message}; with --summary,
     an object {"findings": [...], "summary": {...}, "errors": {...}}.
     Thresholds: [deadlines.<rule-id>] in cpoms.toml; the rules: `cpoms plugins`, docs/deadlines.md.
+
+    \b
+    Examples:
+      cpoms check
+      cpoms check --summary --pupil P1001
     """
     from cpoms_kit.model import check_id
     from cpoms_kit.infra.runtime import paused

@@ -35,7 +35,12 @@ def config():
 @with_store
 def get(store, key, as_json):
     """Print KEY's value: as set in cpoms.toml, else its default. Exit 1 when it is not set and has
-    no default the kit knows (its plugin's own applies)."""
+    no default the kit knows (its plugin's own applies).
+
+    \b
+    Example:
+      cpoms config get deadlines.dsl-response.warn_hours
+    """
     from cpoms_kit.store.configedit import get as get_setting
     from cpoms_kit.store.tomledit import literal
 
@@ -57,7 +62,13 @@ def get(store, key, as_json):
 @json_option
 @with_store
 def set_(store, key, value, by, as_json):
-    """Set KEY to VALUE in cpoms.toml and commit it, signed by --by."""
+    """Set KEY to VALUE in cpoms.toml and commit it, signed by --by.
+
+    \b
+    Examples:
+      cpoms config set site.idle_minutes 10 --by hcarter
+      cpoms config set routing.about_deputy '["dsl", "governor"]' --by hcarter
+    """
     from cpoms_kit.store.configedit import set_value
 
     _done(set_value(store, key, value, by), as_json, "set")
@@ -69,7 +80,12 @@ def set_(store, key, value, by, as_json):
 @json_option
 @with_store
 def unset(store, key, by, as_json):
-    """Remove KEY (its default applies again), or a whole table such as alerts.desktop, and commit."""
+    """Remove KEY (its default applies again), or a whole table such as alerts.desktop, and commit.
+
+    \b
+    Example:
+      cpoms config unset site.idle_minutes --by hcarter
+    """
     from cpoms_kit.store.configedit import unset as unset_setting
 
     _done(unset_setting(store, key, by), as_json, "unset")

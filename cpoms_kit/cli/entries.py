@@ -29,7 +29,8 @@ from cpoms_kit.cli.common import TextFile, emit_json, fetch_first, json_option, 
               help="The concern is about this member of staff (about a DSL: routed to the governor).")
 @click.option("--occurred", required=True, metavar="ISO_TIME", help="When it happened, e.g. 2026-11-28T10:40 (school time).")
 @click.option("--body", help="The text of the entry.")
-@click.option("--body-file", type=TextFile(), metavar="FILE|-", help="Read the text from FILE, or - for stdin.")
+@click.option("--body-file", type=TextFile(), metavar="FILE|-",
+              help="Read the text from FILE, or - to read what is typed or piped in.")
 @click.option("--meta", "meta", multiple=True, metavar="KEY=VALUE",
               help="Extra front-matter field a plugin reads (e.g. decision=keep-open).")
 @click.option("--strict", is_flag=True,
@@ -49,6 +50,11 @@ def add(store, by, etype, pupils, category, tags, follows, amends, action, statu
               --occurred 2026-11-28T08:50 --body "Sam said: 'there was no tea last night'…"
     cpoms add --by dsl1 --type action --action monitoring --status planned --assign tjones \\
               --follows 01JD… --occurred 2026-11-28T11:00 --body "Check in at lunch daily."
+
+    \b
+    Examples:
+      cpoms add --by jwhit --pupil P1001 --category Safeguarding --occurred 2026-11-23T08:50 --body "Amelia said: ..."
+      cpoms add --by hcarter --follows 01M84QWH --action dsl-response --occurred 2026-11-23T10:00 --body "..."
     """
     store.prefetch(keys=True, pupils=True)
     from cpoms_kit.errors import InputError
@@ -104,6 +110,11 @@ def new(store, by, follows, etype, action, as_json):
     it, to abort without recording anything. Recording-quality findings (see `cpoms lint`) are
     shown as `# LINT:` comments under their lines: fix them, or save again without changes to
     record the entry anyway, with the warnings noted in it as accepted.
+
+    \b
+    Examples:
+      cpoms new --by jwhit
+      cpoms new --by hcarter --follows 01M84QWH --action dsl-response
     """
     from cpoms_kit.store.editor import write_in_editor
     from cpoms_kit.policy.lint import ACCEPTED_FIELD, EditorLint
@@ -154,7 +165,13 @@ def _summary(e) -> dict:
 @with_store
 def list_entries(store, pupil, offline, as_json):
     """Entries you can read, newest first (decrypted in memory, in one batch). First fetched from
-    the remote, if there is one (--offline: not)."""
+    the remote, if there is one (--offline: not).
+
+    \b
+    Examples:
+      cpoms list
+      cpoms list --pupil P1001
+    """
     from cpoms_kit.model import RECORDED_ORDER, check_id
 
     if pupil:
@@ -182,8 +199,14 @@ def list_entries(store, pupil, offline, as_json):
 @json_option
 @with_store
 def show(store, entry_id, offline, as_json):
-    """One entry, whole: its front matter and text. First fetched from the remote, if there is one
-    (--offline: not); an id not found says whether the remote was asked."""
+    """One entry, whole: its fields (who, when, pupils, category…) and its text. First fetched from the remote, if there is one
+    (--offline: not); an id not found says whether the remote was asked.
+
+    \b
+    Examples:
+      cpoms show 01M84QWH
+      cpoms show 01M84QWH --json
+    """
     from cpoms_kit.errors import InputError
     from cpoms_kit.store.entryids import full_id, matches
 

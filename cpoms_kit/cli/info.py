@@ -13,7 +13,12 @@ from cpoms_kit.cli.common import emit_json, json_option, with_store
 @json_option
 @with_store
 def categories(store, as_json):
-    """The categories and subcategories entries may use, with the policy's guidance."""
+    """The categories and subcategories entries may use, with the policy's guidance.
+
+    \b
+    Example:
+      cpoms categories
+    """
     reg = store.hooks.categories
     if as_json:
         emit_json([{**asdict(c), "plugin": reg.source[c.name]} for c in reg.values()])
@@ -31,7 +36,12 @@ def categories(store, as_json):
 @json_option
 @with_store
 def plugins(store, as_json):
-    """Installed plugins, and what each registers (categories, rules, channels, checks…)."""
+    """Installed plugins, and what each registers (categories, rules, channels, checks…).
+
+    \b
+    Example:
+      cpoms plugins
+    """
     from cpoms_kit.pluginhost.contracts import CONTRACTS
     from cpoms_kit.pluginhost.manager import plugin_list, register_hooks
 

@@ -19,6 +19,10 @@ def init(directory, school, alerts):
     decrypted text on your screen only, and a first commit. Alerts are on from the start: a line
     in a log on this machine and a desktop notification; they reach nobody on another machine
     until the DSL team's email or a webhook is set up. Next: `cpoms staff add` the DSL.
+
+    \b
+    Example:
+      cpoms init ~/records --school "Follifoot Primary"
     """
     from cpoms_kit.store.repository import Store
 

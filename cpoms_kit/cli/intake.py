@@ -50,13 +50,18 @@ def intake():
 @intake.command("init")
 @click.option("--by", required=True, metavar="DSL_ID", help="The DSL enrolling the intake (their key signs it).")
 @click.option("--gnupghome", type=click.Path(file_okay=False, path_type=Path), metavar="DIR",
-              help="Make the intake's key in this keyring (default: $GNUPGHOME, the running account's).")
+              help="Make the intake's key in this keyring folder (default: the running account's own keyring).")
 @click.option("--id", "staff_id", default="intake", show_default=True, help="The intake's id on the staff roster.")
 @json_option
 @with_store
 def init_intake(store, by, gnupghome, staff_id, as_json):
     """Make the intake's own key (sign-only, plus the subkey that opens the pupil directory) and
-    enrol it on the staff roster with role intake, in one commit signed by --by."""
+    enrol it on the staff roster with role intake, in one commit signed by --by.
+
+    \b
+    Example:
+      cpoms intake init --by hcarter
+    """
     from cpoms_kit.intake.identity import init, keyring
 
     member = init(store, by, gnupghome, staff_id)
@@ -76,7 +81,12 @@ def init_intake(store, by, gnupghome, staff_id, as_json):
 @with_store
 def invite(store, staff_id, by, home, as_json):
     """A one-time enrolment code for STAFF_ID (72 hours): they set their password with it at
-    /enrol. A new code replaces one not yet used. Give it in person, never by email."""
+    /enrol. A new code replaces one not yet used. Give it in person, never by email.
+
+    \b
+    Example:
+      cpoms intake invite mdean --by hcarter
+    """
     from cpoms_kit.errors import InputError
 
     _keyless(store, staff_id)
@@ -96,7 +106,12 @@ def invite(store, staff_id, by, home, as_json):
 @with_store
 def reset(store, staff_id, home):
     """End STAFF_ID's access at once: password, one-time code set-up and every session gone.
-    They need a new `cpoms intake invite` to record again."""
+    They need a new `cpoms intake invite` to record again.
+
+    \b
+    Example:
+      cpoms intake reset mdean
+    """
     from cpoms_kit.model import check_id
 
     _credentials(store, home).reset(check_id(staff_id, "staff id"))
@@ -108,7 +123,12 @@ def reset(store, staff_id, home):
 @json_option
 @with_store
 def status(store, home, as_json):
-    """Who can log in to the intake: enrolled, one-time codes, locks, sessions."""
+    """Who can log in to the intake: enrolled, one-time codes, locks, sessions.
+
+    \b
+    Example:
+      cpoms intake status
+    """
     creds = _credentials(store, home)
     rows = creds.status()
     locks = creds.active_locks()
@@ -145,8 +165,13 @@ def serve(store, host, port, tls_cert, tls_key, require_totp, home):
 
     Write-only: it encrypts each concern to the DSL team (or, about a DSL, the governors),
     commits it signed by the intake's key in the name of whoever logged in, pushes and alerts.
-    It can read nothing recorded. Run it in its own account, whose GNUPGHOME holds the intake's
-    key (`cpoms intake init`) and no DSL's.
+    It can read nothing recorded. Run it in its own account, whose keyring (the folder named by
+    the GNUPGHOME setting) holds the intake's key (`cpoms intake init`) and no DSL's.
+
+    \b
+    Examples:
+      cpoms serve
+      cpoms serve --host 0.0.0.0 --tls-cert cert.pem --tls-key key.pem
     """
     from cpoms_kit.intake.identity import home_for
     from cpoms_kit.intake.server import check_listen, serve as run

@@ -34,7 +34,7 @@ def read_draft(text: str):
 def lint(file, repo, as_json):
     """Check a draft's recording quality; nothing is recorded or written.
 
-    FILE is a draft in the `cpoms new` format (front matter between --- lines, then the text), or
+    FILE is a draft in the `cpoms new` format (the fields between --- lines, then the text), or
     plain text taken as the text of a concern; - reads standard input. Each finding names the words
     and says why: spelling (British English), opinion and speculation, derogatory language, initials
     or first names alone, "he"/"she" before a name, a disclosure without the pupil's own words,
@@ -46,6 +46,11 @@ def lint(file, repo, as_json):
     \b
     cpoms lint draft.md
     echo "He said he was probably fine." | cpoms lint - --json
+
+    \b
+    Examples:
+      cpoms lint draft.md
+      cpoms new --by jwhit   (the same checks, as you write)
     """
     from cpoms_kit.errors import RepoNotFound
     from cpoms_kit.policy.lint import lint_draft

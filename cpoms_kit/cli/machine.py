@@ -16,8 +16,14 @@ def join(url, directory, staff_id, as_json):
     """Join the school's records on this machine: clone URL into DIRECTORY (default: the URL's
     last part), on the branch holding the records whatever the remote's HEAD says, with the diff
     driver (`git log -p` shows what you may read), the roster's public keys imported, and the
-    history verified and pinned. Refused, keeping nothing, when STAFF_ID's secret key is not in
-    this keyring (exit 2) or the history is not intact (exit 1)."""
+    history verified (and noted on this computer, so a later rewrite is seen). Refused, keeping
+    nothing, when STAFF_ID's secret key is not in this keyring (exit 2) or the history is not
+    intact (exit 1).
+
+    \b
+    Example:
+      cpoms join git@git.school.example:safeguarding/records.git ~/records --as rpatel
+    """
     from pathlib import Path
 
     from cpoms_kit.machine.join import join as run
@@ -44,7 +50,12 @@ def remote():
 def remote_add(store, name_or_url, url, name_option):
     """Add URL (a bare repository over ssh, or a path) as the remote to sync with. A fresh one is
     set up at once: the records are pushed to its `main` and, when it is on this machine, its
-    HEAD names `main`, so that a plain `git clone` of it (or `cpoms join`) has the records."""
+    HEAD names `main`, so that a plain `git clone` of it (or `cpoms join`) has the records.
+
+    \b
+    Example:
+      cpoms remote add git@git.school.example:safeguarding/records.git
+    """
     from cpoms_kit.errors import InputError
     from cpoms_kit.machine.remote import add
 
@@ -82,7 +93,13 @@ def schedule_install(store, at, by, dry_run):
     the school's configured time: a systemd user timer (~/.config/systemd/user, or
     $XDG_CONFIG_HOME), or where systemd is absent the crontab line to add. The key's passphrase
     must be cached for a run nobody attends: docs/passphrases.md. A run that cannot decrypt
-    alerts the DSL team (check exits 3)."""
+    alerts the DSL team (check exits 3).
+
+    \b
+    Examples:
+      cpoms schedule install --at 07:30
+      cpoms schedule install --dry-run
+    """
     from cpoms_kit.machine import schedule as sched
 
     plan = sched.plan(store, at, by)
@@ -107,7 +124,12 @@ def schedule_install(store, at, by, dry_run):
 @click.option("--dry-run", is_flag=True, help="Say what would be removed; remove nothing.")
 @with_store
 def schedule_remove(store, dry_run):
-    """Stop the morning check and remove its timer (or say which crontab line to delete)."""
+    """Stop the morning check and remove its timer (or say which crontab line to delete).
+
+    \b
+    Example:
+      cpoms schedule remove
+    """
     from cpoms_kit.machine import schedule as sched
 
     done = sched.remove(store.root, dry_run)

@@ -26,7 +26,12 @@ def pupil():
 @by_option
 @with_store
 def add_pupil(store, pupil_id, name, dob, year_group, by):
-    """Enrol PUPIL_ID (letters, digits, _ and -; use the MIS id, not the name)."""
+    """Enrol PUPIL_ID (letters, digits, _ and -; use the MIS id, not the name).
+
+    \b
+    Example:
+      cpoms pupil add P1001 --name "Amelia Rowntree" --dob 2016-05-14 --year-group 4
+    """
     from cpoms_kit.store.roster import add_pupils
 
     add_pupils(store, [(pupil_id, name, dob, year_group)], by)
@@ -46,7 +51,13 @@ def add_pupil(store, pupil_id, name, dob, year_group, by):
 def import_pupils(store, export_file, map_file, partial, dry_run, confirm_leavers, as_json, by):
     """Sync the roster with FILE, an export from the MIS (SIMS, Arbor, Bromcom, ScholarPack, Wonde)
     or a CSV with the header id,name,dob,year_group: new pupils added, changes updated, pupils the
-    export no longer lists marked as left (unless --partial). One commit; docs/pupils.md."""
+    export no longer lists marked as left (unless --partial). One commit; docs/pupils.md.
+
+    \b
+    Examples:
+      cpoms pupil import sims-export.csv --dry-run
+      cpoms pupil import sims-export.csv
+    """
     from cpoms_kit.infra.textin import read_text
     from cpoms_kit.store.misimport import NO_MAP, load_map, read_export
     from cpoms_kit.store.pupilsync import known_flags, sync
@@ -101,7 +112,12 @@ def summary(name: str, plan, dry_run: bool) -> list[str]:
 @by_option
 @with_store
 def set_pupil(store, pupil_id, add, remove, year_group, attendance, by):
-    """Change one pupil's flags, year group or attendance, in one commit."""
+    """Change one pupil's flags, year group or attendance, in one commit.
+
+    \b
+    Example:
+      cpoms pupil set P1001 --flag cp-plan --year-group 5
+    """
     from cpoms_kit.store.pupilsync import set_pupil as change
 
     changes = change(store, pupil_id, add=add, remove=remove, year_group=year_group, attendance=attendance, by=by)
@@ -116,7 +132,12 @@ def set_pupil(store, pupil_id, add, remove, year_group, attendance, by):
 @by_option
 @with_store
 def link_pupils(store, pupil_id, sibling, linked, remove, by):
-    """Link PUPIL_ID and ID2 as siblings or linked pupils, both ways (--remove to unlink)."""
+    """Link PUPIL_ID and ID2 as siblings or linked pupils, both ways (--remove to unlink).
+
+    \b
+    Example:
+      cpoms pupil link P1001 --sibling P1002
+    """
     from cpoms_kit.errors import InputError
     from cpoms_kit.store.pupilsync import link
 
@@ -131,7 +152,12 @@ def link_pupils(store, pupil_id, sibling, linked, remove, by):
 @json_option
 @with_store
 def list_flags(store, as_json):
-    """The flags a pupil may carry (registered by plugins: `cpoms plugins`)."""
+    """The flags a pupil may carry (registered by plugins: `cpoms plugins`).
+
+    \b
+    Example:
+      cpoms pupil flags
+    """
     flags = store.hooks.pupil_flags.items.values()
     if as_json:
         emit_json([asdict(f) for f in flags])
@@ -145,7 +171,13 @@ def list_flags(store, as_json):
 @json_option
 @with_store
 def list_pupils(store, flags, everyone, as_json):
-    """Enrolled pupils, decrypted in memory; leavers only with --all."""
+    """Enrolled pupils, decrypted in memory; leavers only with --all.
+
+    \b
+    Examples:
+      cpoms pupil list
+      cpoms pupil list --flag cla
+    """
     from cpoms_kit.store.pupilsync import check_flags
 
     check_flags(store, flags)

@@ -37,7 +37,12 @@ def request():
 @json_option
 @with_store
 def open_(store, pupil, kind, received, requester, due, note, by, as_json):
-    """Record a request (a signed entry) and start its clock."""
+    """Record a request (a signed entry) and start its clock.
+
+    \b
+    Example:
+      cpoms request open --pupil P1001 --kind sar --received 2026-11-23 --requester "Mrs X (mother)" --by hcarter
+    """
     from cpoms_kit.lifecycle.requests import open_request
 
     e = open_request(store, pupil, kind, received, by, requester, due, note)
@@ -56,7 +61,12 @@ def open_(store, pupil, kind, received, requester, due, note, by, as_json):
 @json_option
 @with_store
 def extend(store, request_id, months, reason, by, as_json):
-    """Extend a SAR by one or two further months, with the reason recorded."""
+    """Extend a SAR by one or two further months, with the reason recorded.
+
+    \b
+    Example:
+      cpoms request extend 01M8AB12 --months 2 --reason "Complex: many records to review" --by hcarter
+    """
     from cpoms_kit.lifecycle.requests import extend as do_extend
 
     e = do_extend(store, request_id, months, reason, by)
@@ -71,7 +81,12 @@ def extend(store, request_id, months, reason, by, as_json):
 @json_option
 @with_store
 def list_(store, show_all, as_json):
-    """Requests with their due dates; unanswered first."""
+    """Requests with their due dates; unanswered first.
+
+    \b
+    Example:
+      cpoms request list
+    """
     from cpoms_kit.lifecycle.requests import states
 
     entries = store.entries().entries
@@ -88,7 +103,7 @@ def list_(store, show_all, as_json):
 @request.command("export")
 @click.argument("request_id")
 @click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False), metavar="DIR",
-              help="Folder to write the pack to (it is plaintext: a removable drive, not a shared folder).")
+              help="Folder to write the pack to (it is NOT encrypted: a removable drive, not a shared folder).")
 @click.option("--to", metavar="TEXT", help="To whom it is released (default: the requester).")
 @click.option("--unredact", "unredact", multiple=True, metavar="ITEM",
               help="Show a third party (pupil:ID or staff:ID) unredacted; needs --reason. Repeatable.")
@@ -104,6 +119,10 @@ def export(store, request_id, out_dir, to, unredact, reasons, withhold, by, as_j
 
     Other pupils and staff are redacted by default; each redaction, and each --unredact with
     its reason, is kept in the `disclosure` entry this records (encrypted, signed).
+
+    \b
+    Example:
+      cpoms request export 01M8AB12 --out ~/sar-pack --by hcarter
     """
     from pathlib import Path
 

@@ -28,7 +28,12 @@ def retention():
 @json_option
 @with_store
 def list_(store, only_due, as_json):
-    """Each pupil's file: retention code, review date, due or not, legal hold."""
+    """Each pupil's file: retention code, review date, due or not, legal hold.
+
+    \b
+    Example:
+      cpoms retention list
+    """
     from cpoms_kit.lifecycle.retention import file_states
 
     rows = sorted(file_states(store).values(), key=lambda s: (s.review, s.pupil))
@@ -48,7 +53,12 @@ def list_(store, only_due, as_json):
 @by_option
 @with_store
 def set_(store, pupil_id, code, reason, by):
-    """Change the retention period of one file (recorded as an entry)."""
+    """Change the retention period of one file (recorded as an entry).
+
+    \b
+    Example:
+      cpoms retention set P1001 --code DOB+75 --reason "Looked after child" --by hcarter
+    """
     from cpoms_kit.lifecycle.retention import set_code
 
     click.echo(set_code(store, pupil_id, code, reason, by).id)
@@ -60,7 +70,12 @@ def set_(store, pupil_id, code, reason, by):
 @by_option
 @with_store
 def hold_(store, pupil_id, reason, by):
-    """Put a legal hold on a file: it cannot be disposed of until released."""
+    """Put a legal hold on a file: it cannot be disposed of until released.
+
+    \b
+    Example:
+      cpoms retention hold P1001 --reason "Police investigation" --by hcarter
+    """
     from cpoms_kit.lifecycle.retention import hold
 
     click.echo(hold(store, pupil_id, reason, by).id)
@@ -72,7 +87,12 @@ def hold_(store, pupil_id, reason, by):
 @by_option
 @with_store
 def release_(store, pupil_id, reason, by):
-    """Lift a legal hold."""
+    """Lift a legal hold.
+
+    \b
+    Example:
+      cpoms retention release P1001 --reason "Investigation closed" --by hcarter
+    """
     from cpoms_kit.lifecycle.retention import release
 
     click.echo(release(store, pupil_id, reason, by).id)
@@ -87,9 +107,13 @@ def release_(store, pupil_id, reason, by):
 def dispose_(store, pupil_id, no_gc, by, as_json):
     """Remove a file past review and not on hold from this repository and its history.
 
-    Rewrites the commits that held the pupil's entries (they lose their signatures), expires the
-    reflog, prunes old objects, and commits a DSL-signed disposal record. Every other clone, the
+    Rewrites the commits that held the pupil's entries (they lose their signatures), clears git's
+    own leftover copies of them, and commits a DSL-signed disposal record. Every other clone, the
     remote and backups still hold the old history until they are replaced: see docs/retention.md.
+
+    \b
+    Example:
+      cpoms retention dispose P1001 --by hcarter
     """
     from dataclasses import asdict
 

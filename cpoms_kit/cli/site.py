@@ -48,7 +48,8 @@ def site():
 @json_option
 @with_store
 def build(store, out, cases, full, by, offline, as_json):
-    """Decrypt in memory, render in a RAM folder, encrypt, leak-scan, write only ciphertext.
+    """Decrypt in memory, lay out the pages in a folder in memory, encrypt them, check that no name
+    or text leaked, and write only the encrypted files.
 
     Prints where the team index and each case page are. Give the team password to the DSL
     team and a case password only to whoever needs that one case (`cpoms site password`).
@@ -61,6 +62,10 @@ def build(store, out, cases, full, by, offline, as_json):
     With a remote, it fetches first: the team password is the school's, made once. When the
     remote cannot be reached and this machine has no site passwords yet, it stops (run `cpoms
     sync`), unless --offline: then the password it makes may be replaced at the next sync.
+
+    \b
+    Example:
+      cpoms site build --out ~/case-review-site
     """
     from pathlib import Path
 
@@ -109,7 +114,13 @@ def build(store, out, cases, full, by, offline, as_json):
 def password(store, pupil_id, rotate, by, offline, as_json):
     """Print the team password, or PUPIL_ID's case password; made on first use, kept encrypted to
     the DSL team in the records repository (site/passwords.yaml.gpg, one signed commit, pushed at
-    once). Fetches first, as `site build` does."""
+    once). Fetches first, as `site build` does.
+
+    \b
+    Examples:
+      cpoms site password
+      cpoms site password P1001
+    """
     from cpoms_kit.site.passwords import password_for
 
     _fetch_passwords(store, offline)
@@ -131,6 +142,10 @@ def verify(store, folder, as_json):
     nothing else is in the folder. A changed viewer or data file could capture the password.
 
     Exit 0 if the site is as built, 1 with one line per problem if not, 2 if DIR is not a site.
+
+    \b
+    Example:
+      cpoms site verify ~/case-review-site
     """
     import sys
     from pathlib import Path

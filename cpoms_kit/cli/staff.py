@@ -24,7 +24,7 @@ def staff():
 @click.option("--name", required=True, help="Full name.")
 @click.option("--role", required=True, type=click.Choice(ROLES), help="dsl, deputy-dsl, staff or governor.")
 @click.option("--key", "fingerprint", metavar="FPR",
-              help="Full 40-hex fingerprint of their key in your keyring (gpg --fingerprint). "
+              help="Their key's fingerprint: the 40-character code that identifies it (gpg --fingerprint). "
                    "Not needed for staff who record through the intake (--intake).")
 @click.option("--intake", is_flag=True,
               help="May record concerns through the intake's web form (`cpoms serve`); then `cpoms intake invite`.")
@@ -37,6 +37,11 @@ def add_staff(store, staff_id, name, role, fingerprint, intake, email, by):
     Staff without a key (a teaching assistant, a midday supervisor, the office) are enrolled with
     --role staff --intake and no --key: they record from a browser through `cpoms serve`, read
     nothing, and get their login with `cpoms intake invite STAFF_ID`.
+
+    \b
+    Examples:
+      cpoms staff add hcarter --name "Helen Carter" --role dsl --key 1FD56ADEF456B148BEE188FEA71AE8C2D0A1B2C3
+      cpoms staff add mdean --name "Mo Dean" --role staff --intake --by hcarter
     """
     from cpoms_kit.store.roster import enrol_staff
 
@@ -51,7 +56,15 @@ def add_staff(store, staff_id, name, role, fingerprint, intake, email, by):
 @json_option
 @with_store
 def list_staff(store, as_json):
-    """Everyone on the roster, with role and key fingerprint."""
+    """Everyone on the roster, with their role and key.
+
+    The key is shown by its fingerprint, the code that identifies it.
+
+    \b
+    Examples:
+      cpoms staff list
+      cpoms staff list --json
+    """
     members = list(store.staff().values())
     if as_json:
         emit_json([asdict(m) for m in members])
@@ -77,8 +90,12 @@ def remove_staff(store, staff_id, by):
     is re-encrypted to those who may still read it; when they were on the DSL team, every site
     password and content key is replaced, and the new team password is printed here, once (the
     next `cpoms site build` re-keys every case). Then run `cpoms reencrypt` so entries stop going
-    to them. They keep whatever they could already read: old ciphertexts stay in git history, and
+    to them. They keep whatever they could already read: the encrypted copies already shared stay in the history, and
     a site built before opens with the old passwords: delete old copies.
+
+    \b
+    Example:
+      cpoms staff remove jwhitaker --by hcarter
     """
     from cpoms_kit.store.roster import remove_staff as run
 
@@ -101,7 +118,12 @@ def _tell(notices: list[str]) -> None:
 def set_role(store, staff_id, role, by):
     """Change STAFF_ID's role (e.g. promote to deputy-dsl). Then run `cpoms reencrypt`.
 
-    Leaving the DSL team this way replaces the site passwords as `staff remove` does."""
+    Leaving the DSL team this way replaces the site passwords as `staff remove` does.
+
+    \b
+    Example:
+      cpoms staff set-role rpatel --role dsl --by hcarter
+    """
     from cpoms_kit.store.roster import set_role as run
 
     done = run(store, staff_id, role, by)
@@ -112,12 +134,17 @@ def set_role(store, staff_id, role, by):
 @staff.command("set-key")
 @click.argument("staff_id")
 @click.option("--key", "fingerprint", required=True, metavar="NEW_FPR",
-              help="Full 40-hex fingerprint of the new key, already in your keyring.")
+              help="The new key's fingerprint (the 40-character code that identifies it), already in your keyring.")
 @_by
 @with_store
 def set_key(store, staff_id, fingerprint, by):
     """Replace STAFF_ID's key (lost, expiring, compromised). The old public key stays in keys/
-    so their earlier commits still verify; then run `cpoms reencrypt` so they can read with the new key."""
+    so their earlier commits still verify; then run `cpoms reencrypt` so they can read with the new key.
+
+    \b
+    Example:
+      cpoms staff set-key jwhitaker --key 0A1B2C3D4E5F60718293A4B5C6D7E8F901234567 --by hcarter
+    """
     from cpoms_kit.store.roster import set_key as run
 
     done = run(store, staff_id, fingerprint, by)

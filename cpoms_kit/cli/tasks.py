@@ -20,6 +20,11 @@ def tasks(store, by, offline, as_json):
     \b
     --json prints a list of {entry, action, pupils, assigned_by, planned_at, status, due, rule};
     status is overdue, due-soon or open.
+
+    \b
+    Examples:
+      cpoms tasks
+      cpoms tasks --by jwhit --json
     """
     from cpoms_kit.model import check_id
     from cpoms_kit.policy.tasks import tasks_for

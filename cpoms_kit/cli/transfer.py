@@ -22,7 +22,8 @@ def transfer():
       cpoms transfer in P001.cpoms.asc --by dsl9 [--as K0042] [--sender-key oldschool-dsl.asc]
       (writes receipt-<bundle>.asc beside the bundle: send it back)
 
-    Confirm key fingerprints with the other DSL by phone before the first transfer.
+    Confirm key fingerprints (the codes that identify each key) with the other DSL by phone before
+    the first transfer.
     """
 
 
@@ -41,7 +42,12 @@ def out_(store, pupil_id, to_key, school, out, by, as_json):
 
     The file holds the entries you can read. Those you cannot are not counted here (on a DSL's
     machine a count would tell of a concern about the DSL team): such a concern is the safeguarding
-    governor's to pass on."""
+    governor's to pass on.
+
+    \b
+    Example:
+      cpoms transfer out P1001 --school "Oakfield Primary" --to-key oakfield-dsl.asc --out P1001.gpg --by hcarter
+    """
     from pathlib import Path
 
     from cpoms_kit.lifecycle.transfer import send
@@ -65,7 +71,12 @@ def out_(store, pupil_id, to_key, school, out, by, as_json):
 @json_option
 @with_store
 def in_(store, bundle, as_pupil, sender_key, receipt_out, by, as_json):
-    """Import a transferred file: new entries with provenance, pupil enrolled if new, receipt written."""
+    """Import a transferred file: new entries with provenance, pupil enrolled if new, receipt written.
+
+    \b
+    Example:
+      cpoms transfer in file-from-old-school.gpg --by hcarter
+    """
     from cpoms_kit.lifecycle.transfer import receive
 
     entry, info = receive(store, bundle, by, as_pupil, sender_key, receipt_out)
@@ -86,7 +97,12 @@ def in_(store, bundle, as_pupil, sender_key, receipt_out, by, as_json):
 @json_option
 @with_store
 def receipt(store, file, by, as_json):
-    """Record the receiving school's signed receipt (stops the transfer-receipt clock)."""
+    """Record the receiving school's signed receipt (stops the transfer-receipt clock).
+
+    \b
+    Example:
+      cpoms transfer receipt receipt-from-oakfield.asc --by hcarter
+    """
     from cpoms_kit.lifecycle.transfer import record_receipt
 
     entry = record_receipt(store, file, by)
