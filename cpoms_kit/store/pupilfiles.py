@@ -51,7 +51,7 @@ def read(store: Store, rel: str = layout.PUPILS) -> dict[str, Pupil]:
         return dict(memo[1])
     what = "pupil roster" if rel == layout.PUPILS else "pupil directory"
     try:
-        plain = store.gpg.decrypt(ciphertext)
+        plain = _decrypt(store, ciphertext)
     except KeyLocked:
         raise  # says why and what to do
     except GpgError:
@@ -60,6 +60,17 @@ def read(store: Store, rel: str = layout.PUPILS) -> dict[str, Pupil]:
     pupils = {r["id"]: _pupil(r) for r in rows}
     store.__dict__[f"_memo {rel}"] = (ciphertext, pupils)
     return dict(pupils)
+
+
+def _decrypt(store: Store, ciphertext: bytes) -> bytes:
+    """One more try when gpg fails: gpg-agent may still be starting in a keyring just made (the
+    same race the entry cache allows for). A key that cannot open it fails again, as fast."""
+    try:
+        return store.gpg.decrypt(ciphertext)
+    except KeyLocked:
+        raise
+    except GpgError:
+        return store.gpg.decrypt(ciphertext)
 
 
 def _pupil(r: dict) -> Pupil:
