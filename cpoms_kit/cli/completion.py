@@ -87,12 +87,11 @@ def completing() -> bool:
 def script(shell: str) -> str:
     from click.shell_completion import get_completion_class
 
-    from cpoms_kit.cli import main
-
     cls = get_completion_class(shell)
     if cls is None:
         raise click.UsageError(f"unknown shell {shell!r}; one of {', '.join(SHELLS)}")
-    return cls(main, {}, PROG, VAR).source()
+    root = click.get_current_context().find_root().command  # the `cpoms` group (no import back)
+    return cls(root, {}, PROG, VAR).source()
 
 
 @click.group()

@@ -298,7 +298,7 @@ def receive(store: Store, bundle: Path, by: str, as_pupil: str | None, sender_ke
             store.write_pupils(tx, {**current, pid: roster[pid]})
         for e in [*new_entries, head]:
             tx.write(store.entry_path(e.id).relative_to(store.root).as_posix(),
-                     store.encrypt(e.to_markdown().encode("utf-8"), recipients_for(e, staff)))
+                     store.encrypt(e.to_markdown().encode("utf-8"), recipients_for(e, staff, store.config)))
     store.hooks.entry_recorded(store, head)  # each plugin on its own; committed whatever they do
     target = Path(receipt_out) if receipt_out else bundle.with_name(f"receipt-{doc['bundle_id']}.asc")
     target.write_bytes(receipt)
