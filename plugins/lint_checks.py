@@ -18,7 +18,9 @@ from pathlib import Path
 
 from cpoms_kit.hookspecs import hookimpl
 from cpoms_kit.pluginhost.contracts import LintCheck, Register
-from cpoms_kit.policy.lint import LintContext, LintFinding, WordList
+from cpoms_kit.policy.lint import LintContext, LintFinding, WordList, plain_letters
+from .lint_speech import LeadingQuestionCheck
+from .lint_names import INITIALS_RE, initials_of, named_by_initials, proper_nouns
 
 WORDLISTS = Path(__file__).with_name("wordlists")
 DICTIONARY = "/usr/share/dict/british-english"  # Debian package wbritish (SCOWL, en-GB, -ise)
@@ -73,12 +75,14 @@ class SpellingCheck:
                    "the kit's school words and the school's lint/words.txt as known words")
 
     def known_words(self, ctx: LintContext) -> set[str]:
-        words = set(ctx.list("words").texts())
+        words = set(ctx.list("words").texts()) | ctx.names
         # A word another check already marks (a slur, "naughty") is not also a misspelling.
         for name in ("opinion", "derogatory"):
             words.update(t for t in ctx.list(name).texts() if t.isalpha())
         for person in ctx.people:
-            words.update(part for part in re.split(r"[\s-]+", person.name) if part)
+            for part in re.split(r"[\s-]+", person.name):
+                if part:
+                    words.update({part, plain_letters(part)})  # "Siobhan" for the roster's "Siobhán"
         return words
 
     def check(self, draft, ctx: LintContext) -> list[LintFinding]:
@@ -92,16 +96,21 @@ class SpellingCheck:
         suggestions = {p.text.casefold(): p.reason for p in ctx.list("spelling-suggestions").phrases}
 
         def known(word: str) -> bool:
-            forms = {word, word.lower(), word.capitalize()}
+            # The capitalised form ("Gray", a surname) counts only for a word written capitalised.
+            forms = {word, word.lower()} | ({word.capitalize()} if word[:1].isupper() else set())
             if word.endswith("'s"):
                 forms |= {word[:-2], word[:-2].lower()}
-            return any(f in dictionary or f in extra for f in forms)
+            return any(f in dictionary or f in extra for f in forms) or _compound(word.lower(), dictionary)
 
         text = _SKIP.sub(lambda m: " " * len(m.group(0)), ctx.outside)
+        names = proper_nouns(text)
         out, seen = [], set()
         for m in _WORD.finditer(text):
             word = m.group(0)
-            if len(word) < 2 or (word.isupper() and len(word) <= 5) or word in seen or known(word):
+            american = word.lower() in suggestions  # flagged even where a British list carries it
+            if len(word) < 2 or (word.isupper() and len(word) <= 5) or word in seen:
+                continue
+            if not american and (known(word) or m.start() in names or known(_hyphenated(text, m))):
                 continue
             seen.add(word)
             out.append(ctx.finding(self.id, self._message(word, dictionary, suggestions), m.start(), word))
@@ -118,14 +127,25 @@ class SpellingCheck:
                 f"add it to lint/words.txt in the records repository")
 
 
+def _hyphenated(text: str, m: re.Match) -> str:
+    """The whole hyphenated word `m` is part of ("hi-vis" for "vis"), or the word itself."""
+    start, end = m.start(), m.end()
+    while start > 0 and (text[start - 1].isalpha() or text[start - 1] == "-"):
+        start -= 1
+    while end < len(text) and (text[end].isalpha() or text[end] == "-"):
+        end += 1
+    return text[start:end].strip("-")
+
+
+def _compound(word: str, dictionary: frozenset[str]) -> bool:
+    """Two dictionary words of three letters or more written as one ("handprint"), unless one
+    letter's change makes a dictionary word: "diffrent" is "different" misspelt, not diff + rent."""
+    if len(word) < 7 or not any(word[:i] in dictionary and word[i:] in dictionary for i in range(3, len(word) - 2)):
+        return False
+    return not any(c in dictionary for c in _edits1(word))
+
+
 # -- names ----------------------------------------------------------------------------------------
-def _initials(name: str) -> set[str]:
-    words = name.split()
-    parts = [p for w in words for p in w.split("-") if p]
-    return {"".join(w[0] for w in words).upper(), "".join(p[0] for p in parts).upper()}
-
-
-_INITIALS_RE = re.compile(r"(?<![\w.])(?:[A-Z]\.\s?){2,3}(?![\w])|(?<![\w.])[A-Z]{2,3}(?![\w.])")
 
 
 class NamesCheck:
@@ -144,11 +164,11 @@ class NamesCheck:
                                        m.start(), m.group(0)))
                 break
         acronyms = {w for w in ctx.list("words").texts() | ctx.list("presence").texts() if w.isupper()}
-        for m in _INITIALS_RE.finditer(ctx.outside):
-            letters = re.sub(r"[.\s]", "", m.group(0))
+        for m in INITIALS_RE.finditer(ctx.outside):
+            letters = re.sub(r"[.\s-]", "", m.group(0))
             if letters in acronyms:
                 continue
-            who = [p.name for p in people if letters in _initials(p.name)]
+            who = [p.name for p in people if letters in initials_of(p.name)]
             if who:
                 out.append(ctx.finding(self.id, f'initials "{m.group(0).strip()}": write the full name '
                                                 f"({' or '.join(who)})", m.start(), m.group(0).strip()))
@@ -183,6 +203,7 @@ class PronounCheck:
                 hit = ctx.mentions(part)
                 if hit:
                     firsts.append(hit[0].start())
+        firsts += named_by_initials(ctx.body, [p.name for p in ctx.people])
         if firsts and min(firsts) < pronoun.start():
             return []
         return [ctx.finding(self.id, f'"{pronoun.group(0)}" comes before anyone is named: say who, '
@@ -222,9 +243,9 @@ class CircumstancesCheck:
     description = "A concern that does not say when, where, or who was present"
 
     def check(self, draft, ctx: LintContext) -> list[LintFinding]:
-        if ctx.type != "concern":
-            return []
-        text = ctx.body
+        if ctx.type != "concern" or len(_WORD.findall(ctx.body)) < int(ctx.setting("min_words", 6)):
+            return []  # a text shorter than a sentence is the too-short check's
+        text = ctx.outside  # the recorder's statement: a place in the child's words is not where it happened
         out = []
         if not ctx.list("time").search(text):
             out.append(ctx.finding(self.id, "no time in the text: say when it happened or was noticed "
@@ -238,7 +259,7 @@ class CircumstancesCheck:
 
     @staticmethod
     def _presence(draft, ctx: LintContext) -> bool:
-        if ctx.list("presence").search(ctx.body) or re.search(_TITLE, ctx.body):
+        if ctx.list("presence").search(ctx.outside) or re.search(_TITLE, ctx.outside):
             return True
         if any(role != "subject" for role in ctx.pupil_roles.values()):
             return True
@@ -267,12 +288,15 @@ class ThirdPartyCheck:
     def check(self, draft, ctx: LintContext) -> list[LintFinding]:
         if not ctx.pupil_roles:
             return []  # plain text: who the entry is about is not known, so neither is who is "other"
-        subjects = {pid for pid, role in ctx.pupil_roles.items() if role == "subject"}
+        own = set(ctx.pupil_roles)  # every pupil linked to the entry, in any role, is the entry's own
         named, first = [], None
         for person in ctx.people:
-            if person.kind != "pupil" or person.id in subjects:
+            if person.kind != "pupil" or person.id in own:
                 continue
-            hits = ctx.mentions(person.name) or (ctx.mentions(person.parts[0]) if len(person.parts) > 1 else [])
+            # The writer's own words only, as every check reads (see the module): a name inside the
+            # child's quoted words is what the child said.
+            hits = ctx.mentions(person.name, ctx.outside) or (
+                ctx.mentions(person.parts[0], ctx.outside) if len(person.parts) > 1 else [])
             if hits:
                 named.append(person.name)
                 first = hits[0].start() if first is None else min(first, hits[0].start())
@@ -296,6 +320,7 @@ CHECKS = (
     CircumstancesCheck(),
     LengthCheck(),
     ThirdPartyCheck(),
+    LeadingQuestionCheck(),
 )
 
 
