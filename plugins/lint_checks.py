@@ -20,7 +20,7 @@ from cpoms_kit.hookspecs import hookimpl
 from cpoms_kit.pluginhost.contracts import LintCheck, Register
 from cpoms_kit.policy.lint import LintContext, LintFinding, WordList, plain_letters
 from .lint_speech import LeadingQuestionCheck
-from .lint_names import INITIALS_RE, initials_of, named_by_initials, proper_nouns
+from cpoms_kit.policy.lintnames import INITIALS_RE, initials_of, named_by_initials, proper_nouns
 
 WORDLISTS = Path(__file__).with_name("wordlists")
 DICTIONARY = "/usr/share/dict/british-english"  # Debian package wbritish (SCOWL, en-GB, -ise)

@@ -148,3 +148,28 @@ def test_the_corpus_figures_are_what_the_bench_prints():
     f = lint_quality.figures(lint_quality.run()["rows"])
     assert f["entries"] >= 80 and f["clean"] * 3 >= f["entries"]
     assert {"leading-question", "derogatory", "spelling", "disclosure-quote"} <= set(f["per_check"])
+
+
+# -- names the school's own history has used ------------------------------------------------------
+
+def test_a_name_accepted_in_an_earlier_entry_is_known_next_time(cpoms):
+    """At the start of a sentence "Begum" reads like a word; once an earlier entry used it as a name
+    (and `cpoms check` has read the records), it is known. Kept encrypted, never in plaintext."""
+    text = "Begum rang the office at 09:00 about the dinner money."
+    first = {(f["check"], f["text"]) for f in cpoms("lint", "-", "--json", input=text, ok=None).json()}
+    assert ("spelling", "Begum") in first
+    cpoms.add("tj", ("P001",), "Safeguarding", "2026-11-27T09:00",
+              'At 12:40 on the field Mrs Begum saw Samira Okonkwo-Bright crying. Samira said: "nobody plays '
+              'with me". Present: Mrs Begum.')
+    cpoms("check", ok=None)
+    kept = cpoms.repo / ".git" / "cpoms-cache" / "names.json.gpg"
+    assert kept.is_file() and b"Begum" not in kept.read_bytes()
+    after = {(f["check"], f["text"]) for f in cpoms("lint", "-", "--json", input=text, ok=None).json()}
+    assert ("spelling", "Begum") not in after
+    # Another user's keyring (or a changed roster) does not trust it: the cache is this user's alone.
+    from cpoms_kit.store.namecache import NameCache
+    from cpoms_kit.store.repository import Store
+
+    assert "Begum" in NameCache(Store(cpoms.repo)).read()
+    kept.write_bytes(b"-----BEGIN PGP MESSAGE-----\nnot a cache\n-----END PGP MESSAGE-----\n")
+    assert NameCache(Store(cpoms.repo)).read() == set()

@@ -70,6 +70,9 @@ def _check(store, pupil, with_summary, send_alerts, as_json) -> int:
 
             send_check_failed(store, store.now(), who=_key_owner(store))
         raise
+    from cpoms_kit.policy.lintnames import remember
+
+    remember(store, entries)  # the names these records use, for the spelling check of the next entry
     view = build_view(store, entries)
     now = store.now()
     findings, errors = evaluate(store, view, now, pupil=pupil)

@@ -223,22 +223,25 @@ def lint_draft(draft, store=None, *, line_base: int = 1) -> LintReport:
     """Run every registered check on a draft; with a store, the rosters and school lists are known."""
     notes: list[str] = []
     if store is not None:
+        from cpoms_kit.store.namecache import NameCache
+
         registered = store.hooks.lint
         pupils, staff = _rosters(store, notes)
         school_dir = store.root / layout.LINT
         settings = store.config.section("lint")
+        names = NameCache(store).read()
     else:
         from cpoms_kit.pluginhost.hooks import Hooks
         from cpoms_kit.pluginhost.manager import get_plugin_manager
 
         registered = Hooks(get_plugin_manager(None)).lint
-        pupils, staff, school_dir, settings = {}, {}, None, {}
+        pupils, staff, school_dir, settings, names = {}, {}, None, {}, set()
     notes.extend(f"plugin {name!r} failed to register lint checks: {why}" for name, why in registered.broken.items())
     checks, wordlists = split_registered(registered)
     lists = build_lists(wordlists, school_dir)
     notes.extend(e for pl in lists.values() for e in pl.errors)
     ctx = LintContext(draft, pupils=pupils, staff=staff, lists=lists, settings=settings, line_base=line_base,
-                      notes=notes)
+                      notes=notes, names=names)
     return run_checks(draft, checks, ctx)
 
 

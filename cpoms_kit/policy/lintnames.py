@@ -1,4 +1,5 @@
-"""How the recording-quality checks tell a name from a word (used by `lint_checks`).
+"""How the recording-quality checks tell a name from a word (used by the lint plugins), and the
+names the school's own history has used (`names_in`, kept by `remember`: store.namecache).
 
 A capitalised word is a name or a place, not a misspelling, when it follows a title (Mr, Mrs, Ms,
 Miss, Dr, PC, DC…), stands in a run of capitalised words ("Kayleigh Begum"), is not the first word
@@ -54,3 +55,26 @@ def proper_nouns(text: str) -> set[int]:
 
 def _adjacent(text: str, a: re.Match, b: re.Match) -> bool:
     return a is not b and text[a.end():b.start()] in (" ", " ")
+
+
+def names_in(body: str) -> set[str]:
+    """The names and places written in an entry's text by its writer (not inside quotation marks):
+    the capitalised words `proper_nouns` reads as names."""
+    from cpoms_kit.policy.lint import QUOTE_RE
+
+    text = QUOTE_RE.sub(lambda m: " " * len(m.group(0)), body)
+    return {m.group(0) for m in _CAPITALISED.finditer(text) if m.start() in proper_nouns(text)}
+
+
+def remember(store, entries) -> None:
+    """Keep the names the entries this keyring reads have used, for the spelling check of the next
+    entry (`cpoms check` calls it each morning; a cache encrypted to this user, see store.namecache).
+    Written only when they changed."""
+    from cpoms_kit.store.namecache import NameCache
+
+    names: set[str] = set()
+    for e in entries:
+        names |= names_in(e.body)
+    cache = NameCache(store)
+    if names != cache.read():
+        cache.write(names)
