@@ -57,6 +57,9 @@ def add(store, by, etype, pupils, category, tags, follows, amends, action, statu
       cpoms add --by hcarter --follows 01M84QWH --action dsl-response --occurred 2026-11-23T10:00 --body "..."
     """
     store.prefetch(keys=True, pupils=True)
+    from cpoms_kit.store.namecache import prefetch_names
+
+    prefetch_names(store)  # the names the records have used, for lint, read while the entry is checked
     from cpoms_kit.errors import InputError
     from cpoms_kit.store.recording import Draft, record, validate
 

@@ -223,13 +223,13 @@ def lint_draft(draft, store=None, *, line_base: int = 1) -> LintReport:
     """Run every registered check on a draft; with a store, the rosters and school lists are known."""
     notes: list[str] = []
     if store is not None:
-        from cpoms_kit.store.namecache import NameCache
+        from cpoms_kit.store.namecache import read_names
 
         registered = store.hooks.lint
         pupils, staff = _rosters(store, notes)
         school_dir = store.root / layout.LINT
         settings = store.config.section("lint")
-        names = NameCache(store).read()
+        names = read_names(store)
     else:
         from cpoms_kit.pluginhost.hooks import Hooks
         from cpoms_kit.pluginhost.manager import get_plugin_manager

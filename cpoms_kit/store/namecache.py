@@ -53,3 +53,19 @@ class NameCache:
         payload = json.dumps({"v": VERSION, "key": self.entries.key, "names": sorted(names)}).encode("utf-8")
         self.path.parent.mkdir(mode=0o700, exist_ok=True)
         replace_file(self.path, self.store.gpg.encrypt(payload, readers, sign=readers[0]), sync=False)
+
+
+def read_names(store) -> set[str]:
+    """The names kept, read once per command: `cpoms add` starts the read on a thread
+    (`prefetch_names`) while it checks the entry, so lint finds it done."""
+    store.ahead.claim("names")
+    memo = store.__dict__.get("_memo names")
+    if memo is None:
+        memo = store.__dict__["_memo names"] = frozenset(NameCache(store).read())
+    return set(memo)
+
+
+def prefetch_names(store) -> None:
+    from cpoms_kit.infra import runtime
+
+    runtime.prefetch((store.ahead, "names", lambda: read_names(store)))
