@@ -139,8 +139,11 @@ class Client:
 
 
 PASSWORD = "correct horse battery staple"
+# Names a child who is not on the entry (Lily-Mae Thornbury): the recording-quality warning the
+# browser tests step through (the pupils on the entry, in any role, are its own: issue 25).
 BODY = ("At 10:40 on the playground Samira Okonkwo-Bright said to me: \"my uncle hit me with a belt\". "
-        "She had a red mark on her left forearm. I told the DSL at 10:50. Present: Lee Walker.")
+        "She had a red mark on her left forearm. I told the DSL at 10:50. Present: Lee Walker and "
+        "Lily-Mae Thornbury.")
 
 
 def concern_fields(**over) -> list[tuple[str, str]]:
