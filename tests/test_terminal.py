@@ -223,3 +223,9 @@ def test_the_template_offers_what_a_person_records_and_pupils_by_name(cpoms):
     assert _pupils_by_name(store, draft).pupils == ["P002"]
     with pytest.raises(Exception, match="keep one category"):
         draft_from_text(text + "Some text here.\n", "tj")
+
+
+def test_new_refuses_an_unknown_type_or_action_before_the_editor_opens(cpoms):
+    assert "unknown --type" in cpoms.fails("new", "--by", "tj", "--type", "concren").stderr
+    assert "unknown --action" in cpoms.fails("new", "--by", "tj", "--action", "phone-call").stderr
+    assert "no entry" in cpoms.fails("new", "--by", "tj", "--follows", "ZZZZZZZZ").stderr

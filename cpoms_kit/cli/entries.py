@@ -123,8 +123,15 @@ def new(store, by, follows, etype, action, as_json):
     from cpoms_kit.policy.lint import ACCEPTED_FIELD, EditorLint
     from cpoms_kit.store.recording import record, validate
 
+    from cpoms_kit.errors import InputError
     from cpoms_kit.store.entryids import full_id
 
+    # Refused before the editor opens: a typo here would otherwise come back as an error in the file.
+    if etype and etype not in store.entry_types:
+        raise InputError(f"unknown --type {etype!r}; known: {', '.join(t for t, s in store.entry_types.items() if s.by_hand)}")
+    kinds = store.entry_types["action"].kinds if "action" in store.entry_types else ()
+    if action and action not in kinds:
+        raise InputError(f"unknown --action {action!r}; one of {', '.join(kinds)}")
     checker = EditorLint(store)
     entry = write_in_editor(store, by, lambda draft: validate(store, draft), lint=checker,
                             follows=full_id(store, follows, "--follows"), etype=etype, action=action)
