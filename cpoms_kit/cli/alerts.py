@@ -53,7 +53,8 @@ def list_alerts(store, as_json):
     table("Undelivered alerts", ["alert", "channel", "kind", "entry", "!", "to", "queued", "tries", "wait until", "last error"],
           [[r["alert"], r["channel"], r["kind"], r["entry"], "URGENT" if r["urgent"] else "",
             ", ".join(r["recipients"]), _hm(r["queued_at"]), r["attempts"], _hm(r["not_before"]),
-            r["last_error"]] for r in rows])
+            r["last_error"]] for r in rows],
+          fixed=("alert", "entry", "queued", "wait until"), drop=("to", "tries", "kind", "last error", "alert"))
 
 
 @alerts.command()

@@ -79,7 +79,8 @@ def log(store, pupil, since, staff_id, as_json):
         emit_json([e.to_json() for e in found])
         return
     table(None, ["when", "who", "did", "what", "commit"],
-          [[e.when.strftime("%Y-%m-%d %H:%M"), e.who, e.action, " ".join(e.subjects), e.commit[:10]] for e in found])
+          [[e.when.strftime("%Y-%m-%d %H:%M"), e.who, e.action, " ".join(e.subjects), e.commit[:10]] for e in found],
+          fixed=("when", "commit"), drop=("commit",))
 
 
 @click.command()

@@ -95,9 +95,13 @@ def list_(store, show_all, as_json):
     if as_json:
         emit_json([s.to_json() for s in rows])
         return
+    from cpoms_kit.cli.tables import id_labels
+
+    short = id_labels(store, (s.request.id for s in rows))
     table("Information requests", ["id", "pupil", "kind", "received", "due", "released"],
-          [[s.request.id, s.pupil, s.kind, s.received, s.due or "", f"{s.released.recorded_at:%Y-%m-%d}" if s.released else ""]
-           for s in rows])
+          [[short(s.request.id), s.pupil, s.kind, s.received, s.due or "",
+            f"{s.released.recorded_at:%Y-%m-%d}" if s.released else ""] for s in rows],
+          fixed=("id", "received", "due", "released"))
 
 
 @request.command("export")
