@@ -250,8 +250,8 @@ def main() -> None:
           f"--repo {d.repo}")
     print(f"  then open http://127.0.0.1:8400/ and log in as {INTAKE_STAFF[0]}, password: {password}")
     activate = Path(sys.executable).parent / "activate"
-    print(f"\nTry it yourself:\n  source {activate}\n  {env_line}\n  cpoms list\n  cpoms show <id>\n"
-          "  cpoms case show P1007\n  cpoms verify")
+    print(f"\nTry it yourself:\n  source {activate}\n  {env_line}\n  cpoms today --by hcarter\n  cpoms list\n"
+          "  cpoms show <first 8 characters of an id>\n  cpoms case show P1007\n  cpoms verify")
 
 
 if __name__ == "__main__":
