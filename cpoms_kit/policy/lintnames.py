@@ -14,7 +14,6 @@ import re
 TITLES = ("Mr", "Mrs", "Ms", "Miss", "Mx", "Dr", "PC", "DC", "DS", "Sgt", "St", "Nurse", "Auntie", "Uncle", "Nan")
 _CAPITALISED = re.compile(r"\b[A-Z][a-z'’]+(?:-[A-Z][a-z'’]+)*\b")
 _AFTER_TITLE = re.compile(r"\b(?:" + "|".join(TITLES) + r")\.?\s+$")
-_SENTENCE_END = re.compile(r"(?:^|[.!?:;\"”]|\n\s*\n)\s*$")
 
 # Two or three initials: "A.R.", "A. R.", "AR", "A.H-J.", "AHJ".
 INITIALS_RE = re.compile(
@@ -38,23 +37,32 @@ def named_by_initials(text: str, names: list[str]) -> list[int]:
 
 def proper_nouns(text: str) -> set[int]:
     """Offsets of the capitalised words of `text` that read as names or places (see the module)."""
-    hits = list(_CAPITALISED.finditer(text))
+    return set(_proper(text))
+
+
+def _proper(text: str) -> dict[int, str]:
+    """offset -> word, for the capitalised words of `text` that read as names or places."""
+    hits = [(m.start(), m.end(), m.group(0)) for m in _CAPITALISED.finditer(text)]
     counts: dict[str, int] = {}
-    for m in hits:
-        counts[m.group(0)] = counts.get(m.group(0), 0) + 1
-    out = set()
-    for i, m in enumerate(hits):
-        before = text[: m.start()]
-        starts_sentence = bool(_SENTENCE_END.search(before))
-        in_run = any(0 <= j < len(hits) and _adjacent(text, hits[min(i, j)], hits[max(i, j)]) for j in (i - 1, i + 1))
-        if (not starts_sentence or _AFTER_TITLE.search(before) or counts[m.group(0)] > 1
-                or (in_run and m.group(0) not in TITLES)):
-            out.add(m.start())
+    for _, _, word in hits:
+        counts[word] = counts.get(word, 0) + 1
+    out = {}
+    for i, (start, end, word) in enumerate(hits):
+        in_run = ((i > 0 and text[hits[i - 1][1]:start] == " ")
+                  or (i + 1 < len(hits) and text[end:hits[i + 1][0]] == " ")) and word not in TITLES
+        # Only the few characters before the word matter (a whole-prefix search made this quadratic).
+        if (counts[word] > 1 or in_run or not _starts_sentence(text, start)
+                or _AFTER_TITLE.search(text[max(0, start - 12):start])):
+            out[start] = word
     return out
 
 
-def _adjacent(text: str, a: re.Match, b: re.Match) -> bool:
-    return a is not b and text[a.end():b.start()] in (" ", " ")
+def _starts_sentence(text: str, start: int) -> bool:
+    """The word at `start` opens the text, a sentence, a quotation or a paragraph."""
+    i = start
+    while i > 0 and text[i - 1].isspace():
+        i -= 1
+    return i == 0 or text[i - 1] in ".!?:;\"”" or text.count("\n", i, start) >= 2
 
 
 def names_in(body: str) -> set[str]:
@@ -62,19 +70,26 @@ def names_in(body: str) -> set[str]:
     the capitalised words `proper_nouns` reads as names."""
     from cpoms_kit.policy.lint import QUOTE_RE
 
-    text = QUOTE_RE.sub(lambda m: " " * len(m.group(0)), body)
-    return {m.group(0) for m in _CAPITALISED.finditer(text) if m.start() in proper_nouns(text)}
+    text = QUOTE_RE.sub(lambda m: " " * len(m.group(0)), body) if any(q in body for q in "\"'“‘") else body
+    return set(_proper(text).values())
 
 
 def remember(store, entries) -> None:
     """Keep the names the entries this keyring reads have used, for the spelling check of the next
     entry (`cpoms check` calls it each morning; a cache encrypted to this user, see store.namecache).
     Written only when they changed."""
+    import hashlib
+
     from cpoms_kit.store.namecache import NameCache
 
+    cache = NameCache(store)
+    kept = cache.read()
+    # The same entries as last time (most mornings' second run, every run in between): nothing to read.
+    digest = hashlib.sha256("\n".join(sorted(e.id for e in entries)).encode()).hexdigest()
+    if kept and cache.digest == digest:
+        return
     names: set[str] = set()
     for e in entries:
         names |= names_in(e.body)
-    cache = NameCache(store)
-    if names != cache.read():
-        cache.write(names)
+    if names != kept or cache.digest != digest:
+        cache.write(names, digest)

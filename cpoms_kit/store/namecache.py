@@ -22,6 +22,7 @@ class NameCache:
         self.store = store
         self.entries = EntryCache(store)  # its readers and key: who this cache is for, and when it goes stale
         self.path = layout.dot_git(store.root, CACHE_DIR) / "names.json.gpg"
+        self.digest = ""  # of the entries the names were read from, as `read` found it
 
     def read(self) -> set[str]:
         """The names kept, or none (no cache yet, another user's, stale, or unreadable)."""
@@ -37,6 +38,7 @@ class NameCache:
         if signer not in readers or not isinstance(data, dict) or data.get("v") != VERSION or data.get("key") != key:
             return set()
         names = data.get("names")
+        self.digest = str(data.get("digest", ""))
         return {n for n in names if isinstance(n, str)} if isinstance(names, list) else set()
 
     def _open(self, ciphertext: bytes):
@@ -46,11 +48,12 @@ class NameCache:
         except (GpgError, ValueError):
             return None
 
-    def write(self, names: set[str]) -> None:
+    def write(self, names: set[str], digest: str = "") -> None:
         readers = self.entries.readers
         if not cache_on() or not readers:
             return
-        payload = json.dumps({"v": VERSION, "key": self.entries.key, "names": sorted(names)}).encode("utf-8")
+        payload = json.dumps({"v": VERSION, "key": self.entries.key, "digest": digest,
+                              "names": sorted(names)}).encode("utf-8")
         self.path.parent.mkdir(mode=0o700, exist_ok=True)
         replace_file(self.path, self.store.gpg.encrypt(payload, readers, sign=readers[0]), sync=False)
 
