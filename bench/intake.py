@@ -61,6 +61,27 @@ PASSWORD = "correct horse battery staple"
 FROM = "cpoms@bench.example"
 
 
+def cpu_seconds(server: int) -> tuple[float, float, float, float]:
+    """CPU used so far: the server (own, and its waited-for children: gpg and git), this process,
+    and every gpg-agent (the signing), from /proc."""
+    tick = os.sysconf("SC_CLK_TCK")
+
+    def stat(pid: int | str) -> list[int]:
+        text = Path(f"/proc/{pid}/stat").read_text()
+        return [int(v) for v in text[text.rindex(")") + 2:].split()[11:15]]
+
+    own = stat(server)
+    agents = 0
+    for pid in os.listdir("/proc"):
+        try:
+            if pid.isdigit() and Path(f"/proc/{pid}/comm").read_text().strip() == "gpg-agent":
+                agents += sum(stat(pid)[:2])
+        except OSError:
+            continue
+    mine = os.times()
+    return ((own[0] + own[1]) / tick, (own[2] + own[3]) / tick, mine.user + mine.system, agents / tick)
+
+
 # -- timing each step (the baseline in this process; the server's with --phases) ----------------------
 PHASES = [
     # (label, module, attribute): a function or method whose every call is timed
@@ -518,11 +539,15 @@ def main(argv: list[str] | None = None) -> int:
         phases_file = scratch / "phases.jsonl" if a.phases else None
         proc, url = bench.start_server(phases_file)
         say(f"• `cpoms serve` on {url}; {a.staff} staff enrol and log in, then submit {a.per_staff} concerns each")
+        cpu0 = cpu_seconds(proc.pid)
         t0 = time.perf_counter()
         results = drive(url, bench.codes, a.per_staff, pupils, occurred, burst=a.mode == "burst")
         first = min(r["start"] for r in results)
         span = max(r["start"] + r["seconds"] for r in results) - first
         say(f"  {len(results)} POSTs answered in {span:.1f} s (enrol+login+submit {time.perf_counter() - t0:.1f} s)")
+        cpu = [b - a for a, b in zip(cpu0, cpu_seconds(proc.pid), strict=True)]
+        say(f"  CPU during the burst: server {cpu[0]:.1f} s, its gpg/git children {cpu[1]:.1f} s, "
+            f"this process (20 clients) {cpu[2]:.1f} s, gpg-agents {cpu[3]:.1f} s")
         proc.terminate()
         proc.wait(30)
         warnings = [line for line in bench.server_log.read_text(errors="replace").splitlines() if "warning" in line.lower()]

@@ -289,6 +289,29 @@ def test_session_idle_timeout_15_minutes(creds, clock):
     assert creds.session(token) is None  # gone, not revived
 
 
+def test_session_last_use_written_at_most_once_a_minute_and_never_extends_past_15_idle(creds, clock):
+    """Pages read the session without a write; `seen` moves only when a minute old, so a session
+    may end up to a minute early, never late."""
+    token = creds.new_session("tj")
+
+    def seen() -> str:
+        with contextlib.closing(creds._connect()) as conn:
+            return conn.execute("SELECT seen FROM sessions").fetchone()[0]
+
+    first = seen()
+    clock.advance(seconds=50)
+    assert creds.session(token) == "tj"
+    assert seen() == first  # a read only
+    clock.advance(seconds=20)  # 70 s after the write
+    assert creds.session(token) == "tj"
+    touched = seen()
+    assert touched > first
+    clock.advance(seconds=30)
+    assert creds.session(token) == "tj" and seen() == touched
+    clock.advance(minutes=14, seconds=31)  # 15:01 after the last write, 14:31 after the last use
+    assert creds.session(token) is None
+
+
 def test_session_ends_after_12_hours_even_if_busy(creds, clock):
     token = creds.new_session("tj")
     for _ in range(71):

@@ -20,6 +20,7 @@ CODE_GROUPS, CODE_GROUP_LEN = 4, 4  # 31**16 ~ 2**79
 INVITE_LIFETIME = timedelta(hours=72)
 SESSION_IDLE = timedelta(minutes=15)
 SESSION_MAX = timedelta(hours=12)  # a session kept alive all day still ends overnight
+SESSION_TOUCH = timedelta(minutes=1)  # a session's last use is written down at most this often
 FAIL_WINDOW = timedelta(minutes=15)
 FAIL_LIMIT = 10
 LOCK_TIME = timedelta(minutes=15)
