@@ -24,7 +24,8 @@ import pluggy
 if TYPE_CHECKING:  # types only: this module sits below everything it names
     from cpoms_kit.model import Entry
     from cpoms_kit.pluginhost.contracts import (
-        AlertChannel, Category, DeadlineRule, EntryType, LintCheck, PupilFlag, Register, Report, RepositorySecret,
+        AlertChannel, Category, DeadlineRule, EntryField, EntryType, LintCheck, PupilFlag, Register, Report,
+        RepositorySecret,
     )
     from cpoms_kit.policy.lint import WordList
     from cpoms_kit.store.repository import Store
@@ -131,6 +132,21 @@ def cpoms_register_pupil_flags(register: Register[PupilFlag]) -> None:
     ``replace=True`` rewords a flag another plugin registered. Flags are kept in the encrypted
     pupil roster, never in plain text. Called when a command first needs the flags; a plugin that
     raises here stops the command (a pupil must never lose a flag because a plugin failed).
+    """
+
+
+@hookspec
+def cpoms_register_entry_fields(register: Register[EntryField]) -> None:
+    """Register a structured part of an entry that a person fills in (the body map's marks), kept in
+    the entry's encrypted front matter under the field's ``id``.
+
+    Call ``register(field)`` with an :class:`~cpoms_kit.pluginhost.contracts.EntryField`: ``id``
+    (the front-matter key), ``option`` (the repeatable ``cpoms add`` option that fills it: ``mark``
+    for ``--mark``), ``parse(texts)`` (the option's values to the field's value; InputError, one
+    line, for a bad one), ``check(value)`` (a value read back or typed in a template, checked the
+    same way), ``html(value)`` (escaped HTML for the chronology and the disclosure pack) and
+    ``words(value)`` (its text, for the leak scan). Called when a command first needs the fields; a
+    plugin that raises here stops the command (a field half-understood must not be recorded).
     """
 
 

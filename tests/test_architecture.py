@@ -18,6 +18,7 @@ LAYERS = [
     {"infra"},
     {"pluginhost"},
     {"store"},
+    {"attachments"},  # an entry's files: sealed and read back through store
     {"policy"},
     {"lifecycle", "audit"},
     {"machine"},  # join, remote, schedule: built on verify and sync
@@ -207,7 +208,8 @@ def test_git_is_started_only_by_gitrepo():
 
 GNUPG_PROGRAMS = {"gpg", "gpgconf", "gpg-connect-agent"}
 # keygen makes throwaway keyrings for demos and tests, and drives their gpg-agent itself.
-GNUPG_STARTERS = {"cpoms_kit.infra.gpg", "cpoms_kit.infra.gpg.batch", "cpoms_kit.infra.keygen"}
+GNUPG_STARTERS = {"cpoms_kit.infra.gpg", "cpoms_kit.infra.gpg.batch", "cpoms_kit.infra.gpg.streams",
+                  "cpoms_kit.infra.keygen"}
 
 
 def test_gpg_is_started_only_by_the_gpg_module():

@@ -35,6 +35,7 @@ HOOK_TESTS = {
                                "test_site_revocation.py::test_doctor_reports_a_secret_still_addressed_to_someone_who_left"],
     "cpoms_register_pupil_flags": ["test_mis_import.py::test_a_school_plugin_adds_a_pupil_flag",
                                    "test_mis_import.py::test_set_list_and_link_pupils"],
+    "cpoms_register_entry_fields": ["test_attachments.py::test_body_map_marks_through_add_and_into_the_site"],
     "cpoms_entry_recorded": ["test_plugin_contract.py::test_entry_recorded_runs_after_the_commit_and_cannot_fail_it",
                              "test_alerts.py::test_new_concern_alerts_the_dsl_team_on_every_channel"],
 }
@@ -79,7 +80,7 @@ def test_every_register_hook_has_a_contract_and_plugins_lists_them_in_hookspecs_
     assert register_hooks(get_plugin_manager()) == list(contracts.CONTRACTS)
     assert [c.label for c in contracts.CONTRACTS.values()] == [
         "categories", "entry types", "deadline rules", "alert channels", "lint checks", "reports", "secrets",
-        "pupil flags"]
+        "pupil flags", "entry fields"]
 
 
 def test_the_built_in_plugins_satisfy_their_contracts():

@@ -104,6 +104,7 @@ class PlaintextFindings:
     recipients_checked: int = 0
     reencryptions_proven: int = 0
     reencryptions_unproven: list[str] = field(default_factory=list)
+    entries: dict[str, Entry] = field(default_factory=dict)  # id -> the entry at the head, read
 
 
 def with_plaintext(commits: list[Commit], entry_blobs: dict[str, str], blobs: dict[str, bytes | None],
@@ -138,6 +139,7 @@ def with_plaintext(commits: list[Commit], entry_blobs: dict[str, str], blobs: di
         if entry is None:
             entry = _parse(eid, plain.get(f"h:{eid}"), found)
         if entry is not None:
+            found.entries[eid] = entry
             _check_entry(found, eid, entry, added_by.get(eid), staff, staff_of, recipients(blob_id) or [], config)
     return found
 

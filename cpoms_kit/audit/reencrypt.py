@@ -13,9 +13,15 @@ it: then its `revoke` says what to keep (the site passwords: all new), and the n
 
 from __future__ import annotations
 
+from contextlib import contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterator
 
+from cpoms_kit.attachments.files import Attached, decrypt_into, wipe
+from cpoms_kit.attachments.files import of as attached_files
 from cpoms_kit.infra import gitrepo, layout
+from cpoms_kit.infra.gpg import streams
 from cpoms_kit.audit import openpgp, rules
 from cpoms_kit.audit.signatures import KeyIndex
 from cpoms_kit.errors import CpomsError, GpgError
@@ -36,9 +42,11 @@ class Result:
     secrets: list[str] = field(default_factory=list)  # paths re-encrypted (or, dry, to be)
     unreadable_secrets: list[str] = field(default_factory=list)
     notices: list[str] = field(default_factory=list)  # to tell whoever ran it, once (a new site password)
+    attachments: list[str] = field(default_factory=list)  # files re-encrypted with their entries
 
     def to_json(self) -> dict:
         return {"changed": self.changed, "unreadable": self.unreadable, "commit": self.commit,
+                "attachments": self.attachments,
                 "secrets": self.secrets, "unreadable_secrets": self.unreadable_secrets, "notices": self.notices}
 
 
@@ -105,6 +113,7 @@ def reencrypt(store: Store, by: str | None = None, dry_run: bool = False, progre
     plain = store.gpg.decrypt_many(blobs)
     result = Result()
     todo: list[tuple[str, bytes, list]] = []
+    files_todo: list[tuple[Attached, list[Staff]]] = []
     for eid in ids:
         data = plain.get(eid)
         if data is None:
@@ -117,10 +126,12 @@ def reencrypt(store: Store, by: str | None = None, dry_run: bool = False, progre
         readers = recipients_for(entry, staff, store.config)
         if recipients(blobs[eid], keys) != {s.fingerprint for s in readers}:
             todo.append((eid, data, readers))
+        files_todo += _files_todo(store, entry, readers, keys)
     result.changed = [t[0] for t in todo]
+    result.attachments = [att.id for att, _ in files_todo]
     secrets = _secrets_todo(store, staff, keys)
     result.secrets = [found.item.path for found, _ in secrets]
-    if dry_run or not (todo or secrets):
+    if dry_run or not (todo or secrets or files_todo):
         return result
 
     from rich.progress import Progress
@@ -132,9 +143,11 @@ def reencrypt(store: Store, by: str | None = None, dry_run: bool = False, progre
             encrypted[eid] = store.encrypt(data, readers)  # the same bytes, new recipients
             bar.advance(task)
     written = _secret_files(store, secrets, result)
-    if not (encrypted or written):
+    if not (encrypted or written or files_todo):
         return result  # only secrets this keyring cannot read: nothing to commit
-    with store.transaction(_message(result), signer) as tx:
+    with _files_sealed(store, files_todo) as sealed, store.transaction(_message(result), signer) as tx:
+        for rel, ciphertext in sealed.items():
+            tx.write(rel, ciphertext)
         for eid, data in encrypted.items():
             tx.write(store.entry_path(eid).relative_to(store.root).as_posix(), data)
         for path, (read, data) in written.items():
@@ -165,8 +178,50 @@ def _secret_files(store: Store, secrets: list[tuple[Addressed, list[Staff]]], re
     return written
 
 
+def _files_todo(store: Store, entry, readers: list[Staff], keys: KeyIndex) -> list[tuple[Attached, list[Staff]]]:
+    """The entry's files whose recipients are not its readers (read from each file's first packets)."""
+    out = []
+    want = {s.fingerprint for s in readers}
+    for att in attached_files(entry):
+        try:
+            with (store.root / att.rel).open("rb") as fh:
+                head = fh.read(1 << 16)
+        except OSError:
+            continue  # missing: `cpoms verify` reports it; nothing to re-encrypt
+        if recipients(head, keys) != want:
+            out.append((att, readers))
+    return out
+
+
+@contextmanager
+def _files_sealed(store: Store, todo: list[tuple[Attached, list[Staff]]]) -> Iterator[dict[str, Path]]:
+    """Each file decrypted into tmpfs and encrypted again to its entry's readers, byte for byte
+    (its checksum, kept in the entry, proves it); rel path -> the new ciphertext's file."""
+    from cpoms_kit.infra.tmpfs import secure_tmpdir
+
+    scratch = store.root / ".git" / "cpoms-attach"
+    scratch.mkdir(mode=0o700, exist_ok=True)
+    out: dict[str, Path] = {}
+    try:
+        with secure_tmpdir("cpoms-reencrypt-") as tmp:
+            for att, readers in todo:
+                plain = tmp / att.id
+                with plain.open("wb") as fh:
+                    decrypt_into(store, att, fh)
+                out[att.rel] = scratch / f"{att.id}.gpg"
+                streams.encrypt_file(plain, out[att.rel], list(dict.fromkeys(s.fingerprint for s in readers)),
+                                     store.gpg.homedir)
+                wipe(plain)
+        yield out
+    finally:
+        for path in out.values():
+            path.unlink(missing_ok=True)
+
+
 def _message(result: Result) -> str:
     what = f"{len(result.changed)} entries" + (f" and {len(result.secrets)} secret files" if result.secrets else "")
+    what += f" and {len(result.attachments)} attachments" if result.attachments else ""
     trailers = [f"{rules.REENCRYPT_TRAILER}: {eid}" for eid in result.changed]
+    trailers += [f"{rules.ATTACHMENT_TRAILER}: {aid}" for aid in result.attachments]
     trailers += [f"{SECRET_TRAILER}: {path}" for path in result.secrets]
     return f"{rules.REENCRYPT_SUBJECT}{what}\n\n" + "\n".join(trailers) + "\n"

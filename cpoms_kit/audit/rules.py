@@ -15,6 +15,7 @@ DSL_ROLES = ("dsl", "deputy-dsl")
 INIT_FILES = frozenset(layout.INIT_FILES)
 REENCRYPT_SUBJECT = "reencrypt "
 REENCRYPT_TRAILER = "Entry"
+ATTACHMENT_TRAILER = "Attachment"  # an attachment a re-encryption commit re-encrypted with its entry
 EMPTY_BLOB = "e69de29bb2d1d6434b8b29ae775ad8c2e48c5391"
 
 Roster = dict[str, dict[str, Any]]  # staff id -> row of staff.yaml
@@ -79,6 +80,8 @@ def check_commit(c: Commit, is_root: bool, signed_ok: bool, sig_problem: str | N
     for ch in c.changes:
         if ch.path.startswith(f"{layout.ENTRIES}/"):
             _entry_change(c, ch, row, is_dsl, reencrypt_ids, openpgp_ok, p)
+        elif ch.path.startswith(f"{layout.ATTACHMENTS}/"):
+            _attachment_change(c, ch, row, is_dsl, openpgp_ok, p)
         elif ch.path == layout.GOVERNORS_PASSWORD:
             # The governors' site password is theirs alone (cpoms_kit.site.governors): one a DSL wrote
             # for them would be one that DSL knows.
@@ -171,6 +174,30 @@ def _roster_shrinks(c: Commit, before: Roster, after: Roster, p: Callable[..., N
           "(`cpoms staff remove` marks them as left)", layout.STAFF)
     if any(ch.path == layout.PUPILS and ch.status == "D" for ch in c.changes):
         p("roster-shrink", "the pupil roster was deleted, which no cpoms command does", layout.PUPILS)
+
+
+def _attachment_change(c: Commit, ch: Any, row: dict | None, is_dsl: bool, openpgp_ok: dict[str, bool],
+                       p: Callable[..., None]) -> None:
+    """An entry's file is added, encrypted, in the commit that adds its entry; only a DSL's
+    re-encryption (naming it in an `Attachment:` trailer) changes it, and only a disposal, which
+    rewrites history, removes it."""
+    aid = layout.attachment_id(ch.path)
+    if ch.status != "D" and not openpgp_ok.get(ch.new, False):
+        p("not-openpgp", f"{ch.path} is not encrypted OpenPGP data (plaintext?)", ch.path)
+    if aid is None:
+        p("stray-file", f"a file under {layout.ATTACHMENTS}/ that is not {layout.ATTACHMENTS}/<ULID>.gpg", ch.path)
+        return
+    if ch.status == "D":
+        p("attachment-deleted", f"attachment {aid} was deleted; an entry's files are never deleted", ch.path)
+    elif ch.status == "A":
+        if is_reencrypt(c) or not any(x.status == "A" and entry_id(x.path) for x in c.changes):
+            p("attachment-alone", f"attachment {aid} was added without an entry; a file is only added in the "
+              "commit of the entry that describes it", ch.path)
+    elif aid not in c.trailers(ATTACHMENT_TRAILER) or not is_reencrypt(c):
+        p("attachment-modified", f"attachment {aid} was changed after its commit; an entry's files are never "
+          "edited (swapped for another file?)", ch.path)
+    elif row is not None and not is_dsl:
+        p("roster-not-dsl", f"attachment {aid} re-encrypted by {row['id']}, who is not a DSL", ch.path)
 
 
 def _entry_change(c: Commit, ch: Any, row: dict | None, is_dsl: bool, reencrypt_ids: set[str],

@@ -17,7 +17,7 @@ from typing import Callable
 
 import yaml
 
-from cpoms_kit.audit import checkpoint, disposals, entrychecks, history, openpgp, pins, rules
+from cpoms_kit.audit import attachchecks, checkpoint, disposals, entrychecks, history, openpgp, pins, rules
 from cpoms_kit.audit.rules import Problem, Roster
 from cpoms_kit.audit.signatures import KeyIndex, Verdict, gpg_fallback
 from cpoms_kit.errors import CpomsError
@@ -205,7 +205,7 @@ class Verifier:
 
     def _wanted(self) -> set[str]:
         wanted: set[str] = set()
-        folders = ("keys/", "entries/", f"{layout.DISPOSALS}/")
+        folders = ("keys/", "entries/", f"{layout.DISPOSALS}/", f"{layout.ATTACHMENTS}/")
         for c in self.commits:
             for ch in c.changes:
                 if ch.status != "D" and (ch.path == "staff.yaml" or ch.path.startswith(folders)):
@@ -271,7 +271,7 @@ class Verifier:
     def check_commits(self) -> None:
         """Each commit by the rules, against the roster before it and the one it leaves."""
         openpgp_ok = {ch.new: self.recipients(ch.new) is not None for c in self.commits for ch in c.changes
-                      if ch.path.startswith("entries/") and ch.status != "D"}
+                      if ch.path.startswith(("entries/", f"{layout.ATTACHMENTS}/")) and ch.status != "D"}
         # Each commit is judged by one of a dozen rosters: each is indexed by fingerprint once, not
         # once per commit. (They are kept in `rosters` and never changed, so their ids stay theirs.)
         indexed = {id(r): rules.by_fingerprint(r) for r in self.rosters.values()}
@@ -322,6 +322,9 @@ class Verifier:
         found = entrychecks.with_plaintext(self.commits, self.entry_blobs, self.blobs, self.recipients, self.keys,
                                            self.current, self.gpg, cached, config=self._config())
         report.problems += found.problems
+        problems, _ = attachchecks.check(self.root, self.rev, self.commits, found.entries, self.entry_blobs,
+                                         self.recipients, self.gpg.homedir)
+        report.problems += problems
         report.recipients_checked += found.recipients_checked
         report.reencryptions_proven += found.reencryptions_proven
         report.reencryptions_unproven += found.reencryptions_unproven

@@ -1,5 +1,5 @@
 """The `cpoms` command: a thin click layer. Each command group lives in its own module (`init`,
-`staff`, `pupil`, `entries`, `lint`, `info`, `check`, `tasks`, `case`, `alerts`, `config`, `site`, `audit`,
+`staff`, `pupil`, `entries`, `attachments`, `lint`, `info`, `check`, `tasks`, `case`, `alerts`, `config`, `site`, `audit`,
 `sync`, `machine`, `requests`, `transfer`, `retention`, `intake`, `today`, `completion`; what they share is in `common`, and
 tables that fit the terminal in `tables`) and is imported only when
 used, so `cpoms add` does not pay for the site builder's imports."""
@@ -28,6 +28,8 @@ COMMANDS = {
     "new": "cpoms_kit.cli.entries:new",
     "list": "cpoms_kit.cli.entries:list_entries",
     "show": "cpoms_kit.cli.entries:show",
+    "attach": "cpoms_kit.cli.attachments:attach",
+    "attachment": "cpoms_kit.cli.attachments:attachment",
     "lint": "cpoms_kit.cli.lint:lint",
     "categories": "cpoms_kit.cli.info:categories",
     "plugins": "cpoms_kit.cli.info:plugins",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
 import click
 
@@ -27,18 +28,29 @@ from cpoms_kit.cli.common import TextFile, emit_json, fetch_first, json_option, 
 @click.option("--high-priority", is_flag=True, help="Needs URGENT action.")
 @click.option("--about-staff", metavar="STAFF_ID",
               help="The concern is about this member of staff (about a DSL: routed to the governor).")
-@click.option("--occurred", required=True, metavar="ISO_TIME", help="When it happened, e.g. 2026-11-28T10:40 (school time).")
+@click.option("--occurred", metavar="ISO_TIME",
+              help="When it happened, e.g. 2026-11-28T10:40 (school time). Required, except with --from-email (its date).")
 @click.option("--body", help="The text of the entry.")
 @click.option("--body-file", type=TextFile(), metavar="FILE|-",
               help="Read the text from FILE, or - to read what is typed or piped in.")
 @click.option("--meta", "meta", multiple=True, metavar="KEY=VALUE",
               help="Extra front-matter field a plugin reads (e.g. decision=keep-open).")
+@click.option("--attach", "attach", multiple=True, type=click.Path(path_type=Path), metavar="FILE",
+              help="A file to keep with the entry (referral form, minutes, email, photograph); repeatable. Encrypted to the "
+                   "entry's readers, in its commit. Checked by content: programs and unknown types are refused; "
+                   "25 MB a file unless [attachments] max_mb says otherwise.")
+@click.option("--mark", "marks", multiple=True, metavar="REGION:KIND[:SIZE[:COLOUR[:'WORDS']]]",
+              help="A mark on the body map, e.g. \"left upper arm:bruise:3cm:yellow-green:'fell off my bike'\" "
+                   "(the child's explanation in their own words); repeatable.")
+@click.option("--from-email", "from_email", type=click.Path(path_type=Path), metavar="FILE.eml",
+              help="Record an email: its date, sender, subject and text make the entry (parent-contact, or agency-contact "
+                   "when the sender is on [email] agencies), its attachments and the email itself are attached.")
 @click.option("--strict", is_flag=True,
               help="Recording-quality findings (see `cpoms lint`) are errors: exit 2, nothing recorded.")
 @json_option
 @with_store
 def add(store, by, etype, pupils, category, tags, follows, amends, action, status, assign,
-        high_priority, about_staff, occurred, body, body_file, meta, strict, as_json):
+        high_priority, about_staff, occurred, body, body_file, meta, attach, marks, from_email, strict, as_json):
     """Record an entry from a script: validate, encrypt, commit (signed), print its id.
 
     The text is checked for recording quality first (`cpoms lint`): findings are printed as
@@ -55,37 +67,16 @@ def add(store, by, etype, pupils, category, tags, follows, amends, action, statu
     Examples:
       cpoms add --by jwhit --pupil P1001 --category Safeguarding --occurred 2026-11-23T08:50 --body "Amelia said: ..."
       cpoms add --by hcarter --follows 01M84QWH --action dsl-response --occurred 2026-11-23T10:00 --body "..."
+      cpoms add --by jwhit --pupil P1001 --category Safeguarding --occurred 2026-11-23T08:50 --body "..." --attach referral.pdf
+      cpoms add --by jwhit --pupil P1001 --category Safeguarding --occurred 2026-11-23T08:50 --body "..." --mark chest:bruise:3cm
+      cpoms add --by hcarter --pupil P1001 --from-email social-care-reply.eml
     """
-    store.prefetch(keys=True, pupils=True)
-    from cpoms_kit.store.namecache import prefetch_names
+    import contextlib
 
-    prefetch_names(store)  # the names the records have used, for lint, read while the entry is checked
-    from cpoms_kit.errors import InputError
-    from cpoms_kit.store.recording import Draft, record, validate
-
-    if (body is None) == (body_file is None):
-        raise InputError("give the text with exactly one of --body TEXT or --body-file FILE|-")
-    text = body if body is not None else body_file.read()
-    extra = {}
-    for item in meta:
-        key, sep, value = item.partition("=")
-        if not sep or not key.strip():
-            raise InputError(f"--meta {item!r} must be KEY=VALUE")
-        extra[key.strip()] = value
-    draft = Draft(by=by, body=text, occurred=occurred, type=etype, pupils=list(pupils), category=category,
-                  tags=list(tags), follows=follows, amends=amends, action=action, status=status,
-                  assign=assign, high_priority=high_priority, about_staff=about_staff, extra=extra)
-    from cpoms_kit.policy.lint import ACCEPTED_FIELD, accept, lint_entry
-
-    if ACCEPTED_FIELD in extra:
-        raise InputError(f"--meta {ACCEPTED_FIELD} is set by the recording-quality check, not by hand")
-    entry = validate(store, draft)
-    report = lint_entry(store, entry)
-    if strict and report.findings:
-        raise InputError(_ids_for_names(store)(f"--strict: {report.summary()} (see `cpoms lint`); nothing recorded"))
-    if strict and report.errors:
-        raise InputError(_ids_for_names(store)(f"--strict: {report.errors[0]}; nothing recorded"))
-    entry = record(store, accept(entry, report.findings))
+    with contextlib.ExitStack() as stack:  # an email's attachments live in tmpfs until recorded
+        entry, report = _add(store, stack, by, etype, pupils, category, tags, follows, amends, action,
+                                         status, assign, high_priority, about_staff, occurred, body, body_file, meta,
+                                         attach, marks, from_email, strict)
     # Shown once the entry is safely committed, so a refusal stays one `error:` line.
     hide = _ids_for_names(store) if report.errors or report.findings else str
     for note in report.errors:
@@ -93,9 +84,62 @@ def add(store, by, etype, pupils, category, tags, follows, amends, action, statu
     for finding in report.findings:
         click.echo(f"warning: {hide(str(finding))}", err=True)
     if as_json:
-        emit_json({"id": entry.id})
+        emit_json({"id": entry.id, "attachments": [a.to_json() for a in _attached(entry)]})
     else:
         click.echo(entry.id)
+
+
+def _attached(entry):
+    from cpoms_kit.attachments.files import of
+
+    return of(entry)  # the files' ids, names, types, sizes and checksums, for scripts
+
+
+def _add(store, stack, by, etype, pupils, category, tags, follows, amends, action, status, assign,
+         high_priority, about_staff, occurred, body, body_file, meta, attach, marks, from_email, strict):
+    """Validate everything (fields, files, email), lint, then record with the files sealed in."""
+    store.prefetch(keys=True, pupils=True)
+    from cpoms_kit.store.namecache import prefetch_names
+
+    prefetch_names(store)  # the names the records have used, for lint, read while the entry is checked
+    from cpoms_kit.errors import InputError
+    from cpoms_kit.attachments import compose, files
+    from cpoms_kit.store.recording import Draft, validate
+
+    if from_email is None and (body is None) == (body_file is None):
+        raise InputError("give the text with exactly one of --body TEXT or --body-file FILE|-")
+    text = body if body is not None else body_file.read() if body_file is not None else None
+    extra = {}
+    kit_only = compose.reserved(store)
+    for item in meta:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise InputError(f"--meta {item!r} must be KEY=VALUE")
+        if key.strip() in kit_only:
+            raise InputError(f"--meta {key.strip()} is written by cpoms itself (--attach, --mark), not by hand")
+        extra[key.strip()] = value
+    extra.update(compose.field_values(store, {"mark": list(marks)}))
+    draft = Draft(by=by, body=text or "", occurred=occurred, type=etype, pupils=list(pupils), category=category,
+                  tags=list(tags), follows=follows, amends=amends, action=action, status=status,
+                  assign=assign, high_priority=high_priority, about_staff=about_staff, extra=extra)
+    paths, names = [Path(p) for p in attach], [Path(p).name for p in attach]
+    if from_email is not None:
+        draft, mailed, mailed_names = compose.from_email(store, draft, from_email, stack)
+        paths, names = paths + mailed, names + mailed_names
+    from cpoms_kit.policy.lint import ACCEPTED_FIELD, accept, lint_entry
+
+    if ACCEPTED_FIELD in extra:
+        raise InputError(f"--meta {ACCEPTED_FIELD} is set by the recording-quality check, not by hand")
+    entry = validate(store, draft)
+    prepared = compose.prepare(store, paths, names)
+    entry = files.described(entry, prepared)
+    report = lint_entry(store, entry)
+    if strict and report.findings:
+        raise InputError(_ids_for_names(store)(f"--strict: {report.summary()} (see `cpoms lint`); nothing recorded"))
+    if strict and report.errors:
+        raise InputError(_ids_for_names(store)(f"--strict: {report.errors[0]}; nothing recorded"))
+    entry = files.record(store, accept(entry, report.findings), prepared)
+    return entry, report
 
 
 @click.command()

@@ -31,6 +31,9 @@ DIRECTORY = "pupil-directory.json.gpg"
 KEYS = "keys"
 ENTRIES = "entries"
 ENTRY_SUFFIX = ".md.gpg"
+# An entry's files (cpoms_kit.attachments): opaque names, what they are only inside the entry.
+ATTACHMENTS = "attachments"
+ATTACHMENT_SUFFIX = ".gpg"
 DISPOSALS = "disposals"
 SITE_PASSWORDS = "site/passwords.yaml.gpg"
 # The governors' site password (concerns about a DSL counted for them): encrypted to the governors only.
@@ -44,13 +47,24 @@ RECORDED_BY = "Recorded-by"
 # What `cpoms init` commits, and all the unsigned root commit of a records repository may hold.
 INIT_FILES = (CONFIG, GITATTRIBUTES, STAFF, f"{ENTRIES}/{KEEP}", f"{KEYS}/{KEEP}")
 # What only cpoms commands change (`cpoms verify` reports a hand edit of any of them).
-RECORDS = (ENTRIES, KEYS, STAFF, PUPILS, DIRECTORY, CONFIG, PLUGINS)
+RECORDS = (ENTRIES, ATTACHMENTS, KEYS, STAFF, PUPILS, DIRECTORY, CONFIG, PLUGINS)
 
+_ATTACHMENT_RE = re.compile(rf"^{ATTACHMENTS}/([0-9A-HJKMNP-TV-Z]{{26}}){re.escape(ATTACHMENT_SUFFIX)}$")
 _ENTRY_RE = re.compile(rf"^{ENTRIES}/([0-9A-HJKMNP-TV-Z]{{26}}){re.escape(ENTRY_SUFFIX)}$")
 
 
 def entry_file(entry_id: str) -> str:
     return f"{ENTRIES}/{entry_id}{ENTRY_SUFFIX}"
+
+
+def attachment_file(attachment_id: str) -> str:
+    return f"{ATTACHMENTS}/{attachment_id}{ATTACHMENT_SUFFIX}"
+
+
+def attachment_id(path: str) -> str | None:
+    """The ULID of `attachments/<ULID>.gpg`; None for any other path."""
+    m = _ATTACHMENT_RE.match(path)
+    return m.group(1) if m else None
 
 
 def entry_id(path: str) -> str | None:

@@ -272,6 +272,10 @@ def dispose(store: Store, pupil: str, by: str, gc: bool = True) -> DisposalRecor
     removed = sorted(e.id for e in mine if set(e.pupil_ids) == {pupil})
     shared = sorted(e.id for e in mine if set(e.pupil_ids) != {pupil})
     paths = [layout.entry_file(i) for i in removed]
+    from cpoms_kit.attachments.files import of
+
+    # An entry's files go with it, from history too; a shared entry's stay, as the entry does.
+    paths += [att.rel for e in mine if e.id in removed for att in of(e)]
     now = store.now()
     rec_id = str(ULID.from_datetime(now))
     from cpoms_kit.store.repository import Transaction
@@ -302,7 +306,9 @@ def dispose(store: Store, pupil: str, by: str, gc: bool = True) -> DisposalRecor
             (store.root / rel).write_text(
                 "# A disposal record (cpoms retention dispose). No names, no content: see docs/retention.md.\n"
                 + yaml.safe_dump(record, sort_keys=False), encoding="utf-8")
-            (store.root / layout.PUPILS).write_bytes(tx.files[layout.PUPILS])
+            sealed = tx.files[layout.PUPILS]
+            assert isinstance(sealed, bytes)  # the roster is written whole, never moved in
+            (store.root / layout.PUPILS).write_bytes(sealed)
             gitrepo.commit(store.root, [rel, layout.PUPILS], f"dispose: retention record {rec_id}\n\nCpoms-Disposal: {rel}",
                            author=signer.id, email=signer.email or f"{signer.id}@cpoms.invalid",
                            signing_key=signer.fingerprint)

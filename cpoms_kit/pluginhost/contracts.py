@@ -239,6 +239,24 @@ class SecretBase:
         return None
 
 
+# -- entry fields ----------------------------------------------------------------------------------
+@runtime_checkable
+class EntryField(Described, Protocol):
+    """A structured part of an entry (the body map): filled by a repeatable `cpoms add --<option>`,
+    kept in the encrypted front matter as `id`, shown in the chronology and the disclosure pack."""
+
+    @property
+    def option(self) -> str: ...
+    def parse(self, texts: list[str]) -> Any:
+        """The option's values (one per use) as the field's value; InputError for a bad one."""
+    def check(self, value: Any) -> Any:
+        """A value from front matter or a template, checked and normalised; InputError if bad."""
+    def html(self, value: Any) -> str:
+        """The value as finished, escaped HTML (an inline SVG, a list)."""
+    def words(self, value: Any) -> list[str]:
+        """Every word of it a person wrote, as text: the leak scan reads these as entry text."""
+
+
 # -- one contract per hook -------------------------------------------------------------------------
 @dataclass(frozen=True)
 class Contract(Generic[T]):
@@ -312,5 +330,9 @@ SECRETS: Contract[RepositorySecret] = Contract(hookspecs.cpoms_register_secrets,
 # Strict: a flag a broken plugin failed to register would be refused, or dropped from a pupil.
 PUPIL_FLAGS: Contract[PupilFlag] = Contract(hookspecs.cpoms_register_pupil_flags, "id", (PupilFlag,), strict=True)
 
+# Strict: an entry's marks must never be recorded by half a plugin.
+ENTRY_FIELDS: Contract[EntryField] = Contract(hookspecs.cpoms_register_entry_fields, "id", (EntryField,), strict=True)
+
 CONTRACTS: dict[str, Contract[Any]] = {c.hook: c for c in (
-    CATEGORIES, ENTRY_TYPES, DEADLINE_RULES, ALERT_CHANNELS, LINT_CHECKS, REPORTS, SECRETS, PUPIL_FLAGS)}
+    CATEGORIES, ENTRY_TYPES, DEADLINE_RULES, ALERT_CHANNELS, LINT_CHECKS, REPORTS, SECRETS, PUPIL_FLAGS,
+    ENTRY_FIELDS)}

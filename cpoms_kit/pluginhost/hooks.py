@@ -76,6 +76,10 @@ class Hooks:
     def pupil_flags(self) -> Registered[c.PupilFlag]:
         return self.collect(c.PUPIL_FLAGS)
 
+    @property
+    def entry_fields(self) -> Registered[c.EntryField]:
+        return self.collect(c.ENTRY_FIELDS)
+
     def entry_recorded(self, store: Store, entry: Entry) -> None:
         """Every plugin's `cpoms_entry_recorded`, after the entry's commit has landed, each on its
         own: pluggy calls the last-registered plugin first and stops at the first exception, so a

@@ -54,6 +54,12 @@ day_end = "15:30"
 # [recording]
 # min_body_chars = 10       # an entry's text needs at least this many characters besides spaces
 
+# [attachments]
+# max_mb = 25               # the largest file `cpoms add --attach` takes
+
+# [email]
+# agencies = ["@county.gov.uk", "lado@county.gov.uk"]   # `cpoms add --from-email`: agency contacts
+
 [plugins]
 # Names of plugins to switch off, e.g. to replace the built-in categories with the school's own.
 disabled = []
@@ -241,6 +247,10 @@ SCHEMA = Table({
     "routing": Table({"about_deputy": list_of(one_of("governor", "dsl"), "roles in quotes"), "lado": TEXT}),
     "lint": Table({"dictionary": TEXT, "min_words": WHOLE}),
     "sync": Table({"fetch_timeout": NUMBER, "push_timeout": NUMBER}),  # seconds (store.pushing)
+    # An entry's files: the largest taken, in MB (cpoms_kit.attachments.kinds).
+    "attachments": Table({"max_mb": NUMBER}),
+    # `cpoms add --from-email`: a sender here makes an agency contact (cpoms_kit.attachments.emails).
+    "email": Table({"agencies": list_of(TEXT, "addresses or @domains in quotes")}),
 })
 
 
@@ -261,6 +271,8 @@ DEFAULTS: dict[str, Any] = {
     "routing.about_deputy": ["governor"],
     "sync.fetch_timeout": 5.0,
     "sync.push_timeout": 20.0,
+    "attachments.max_mb": 25,
+    "email.agencies": [],
 }
 CHANNEL_DEFAULTS: dict[str, Any] = {"enabled": True}
 

@@ -6,7 +6,7 @@ import os
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from cpoms_kit.store.clock import not_before, parse_time
 from cpoms_kit.errors import InputError
@@ -14,7 +14,7 @@ from cpoms_kit.infra.layout import RECORDED_BY
 from cpoms_kit.model import STATUSES, Entry, PupilRef, Staff, check_id
 from cpoms_kit.store.entryids import full_id
 from cpoms_kit.store.recipients import recipients_for
-from cpoms_kit.store.repository import Store
+from cpoms_kit.store.repository import Store, Transaction
 from cpoms_kit.store.textcheck import check_text
 
 
@@ -192,17 +192,22 @@ def _check_body(store: Store, body: str) -> None:
 
 
 def record(store: Store, entry: Entry, ciphertext: bytes | None = None, via: Staff | None = None,
-           readers: list[str] | None = None, notify: bool = True) -> Entry:
+           readers: list[str] | None = None, notify: bool = True,
+           also: Callable[[Transaction], None] | None = None) -> Entry:
     """Encrypt to the entry's recipients and commit it, signed by its author (or by `via`, the
     intake, for someone without a key: the commit then names them in a Recorded-by trailer, which
     `cpoms verify` holds to the roster). Then tell the plugins (unless not `notify`: the caller
     does, once the entry is pushed).
     `ciphertext`: the entry already encrypted (one a killed `cpoms add` wrote but never committed),
     or, with `readers` (the fingerprints it was encrypted to, ahead of the lock), encrypted again if
-    the roster under the lock names others."""
+    the roster under the lock names others.
+    `also` writes more files into the entry's commit, under the same lock (its attachments,
+    encrypted to the recipients the roster names at that moment, as the entry is)."""
     signer = via or store.signer(entry.recorded_by, must_be_dsl=False)
     with store.transaction(_message(entry, via), signer) as tx:
         tx.write(_rel(store, entry), _sealed(store, entry, ciphertext, readers))
+        if also is not None:
+            also(tx)
     # The entry is committed: nothing after this line may lose it.
     if notify:
         store.hooks.entry_recorded(store, entry)  # each plugin on its own; a failure is warned, never fatal

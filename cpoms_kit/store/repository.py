@@ -49,11 +49,13 @@ class Transaction:
     and a failed commit restores every path to what it was."""
 
     def __init__(self, signer: Staff | None = None) -> None:
-        self.files: dict[str, bytes] = {}
+        # A Path is a file already written on this filesystem (an attachment's ciphertext, too big
+        # to hold): it is moved into place, not read.
+        self.files: dict[str, bytes | Path] = {}
         # Who signs: given up front, or decided inside the block (enrolling the first DSL).
         self.signer = signer
 
-    def write(self, relpath: str, data: bytes) -> None:
+    def write(self, relpath: str, data: bytes | Path) -> None:
         self.files[relpath] = data
 
 
@@ -405,7 +407,7 @@ class Store:
                              f"checkout HEAD -- {' '.join(dirty)}` or see `cpoms doctor`, then run this again")
 
     @staticmethod
-    def _put(path: Path, data: bytes) -> Path | None:
+    def _put(path: Path, data: bytes | Path) -> Path | None:
         """Write `path` whole (a temporary file renamed over it); returns a hard link to what was
         there before, so a rollback is a rename and needs no free space."""
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -416,7 +418,10 @@ class Store:
             os.link(path, backup)
         tmp = path.with_name(f".{path.name}.tmp")
         try:
-            tmp.write_bytes(data)
+            if isinstance(data, Path):
+                os.replace(data, tmp)
+            else:
+                tmp.write_bytes(data)
             os.replace(tmp, path)
         except BaseException:
             tmp.unlink(missing_ok=True)

@@ -3,7 +3,8 @@
 python-gnupg drives one gpg process per call, which is right for writing one entry. Reading many
 entries goes through `gpg --decrypt-files` over copies in a 0700 tmpfs folder, split across cores
 and into pieces (`Decryption`, in `batch`), so 10,000 entries cost about a dozen gpg processes rather than
-10,000, and the caller works on each piece as it is done.
+10,000, and the caller works on each piece as it is done. An attachment goes through gpg from file
+to file or into a running hash (`streams`), never whole in memory.
 
 Those processes read public keys from a small legacy-format keyring made for the batch (see
 `_own_keyring`), not from the user's pubring.kbx: gpg 2.2 re-verifies every self-signature of a
