@@ -49,3 +49,20 @@ def package_cases(tmp: Path, pages: dict[str, str], cases: dict[str, tuple[str, 
     shells = package_site(rendered, out, bundles, idle_minutes=idle_minutes)
     shutil.rmtree(rendered)
     return out, shells, keys
+
+
+def open_case(page, index: Path, password: str, pupil: str):
+    """The built site's team shell at `index`, unlocked with `password`, showing `pupil`'s case
+    (as a DSL clicks to it from the cases table); returns the frame the viewer shows it in. No
+    request leaves file:// (this machine is offline, and so must the site be)."""
+    import re
+
+    page.set_default_timeout(30_000)
+    page.route(re.compile(r"^(?!file:).*"), lambda route: route.abort())
+    page.goto(index.as_uri())
+    page.wait_for_selector("html.cpoms-ready", state="attached")
+    page.fill("#cpoms-password", password)
+    page.click("#cpoms-unlock")
+    frame = page.frame_locator("#cpoms-frame")
+    frame.locator("table.cpoms-cases >> visible=true").locator("a", has_text=pupil).click()
+    return frame

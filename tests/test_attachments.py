@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import git, only_key_of, run_process
+from conftest import git, only_key_of, run_process
 
 
 def png(width: int = 4, height: int = 4) -> bytes:

@@ -111,7 +111,7 @@ def test_met_late_is_apart_and_corrections_are_marked_and_linked_by_date_and_typ
 
 @pytest.mark.browser
 def test_the_witness_page_in_the_decrypted_site_in_chromium(incident, tmp_path):
-    from browser import ARGS, CHROMIUM, require_chromium
+    from browser import ARGS, CHROMIUM, open_case, require_chromium
 
     sync_api = require_chromium("the chronology scoping browser test")
     axe = pytest.importorskip("axe_playwright_python.sync_playwright").Axe()
@@ -123,14 +123,7 @@ def test_the_witness_page_in_the_decrypted_site_in_chromium(incident, tmp_path):
         browser = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
         try:
             page = browser.new_page()
-            page.set_default_timeout(30_000)
-            page.route(re.compile(r"^(?!file:).*"), lambda route: route.abort())
-            page.goto((out / paths["index"]).as_uri())
-            page.wait_for_selector("html.cpoms-ready", state="attached")
-            page.fill("#cpoms-password", team_pw)
-            page.click("#cpoms-unlock")
-            frame = page.frame_locator("#cpoms-frame")
-            frame.locator("table.cpoms-cases >> visible=true").locator("a", has_text="P003").click()
+            frame = open_case(page, out / paths["index"], team_pw, "P003")
             sync_api.expect(frame.locator("h1").first).to_have_text(f"Chronology: {PUPILS['P003'][0]} (P003)")
             text = frame.locator("body").inner_text()
             assert WITNESS_OWN in text

@@ -35,7 +35,8 @@ HOOK_TESTS = {
                                "test_site_revocation.py::test_doctor_reports_a_secret_still_addressed_to_someone_who_left"],
     "cpoms_register_pupil_flags": ["test_mis_import.py::test_a_school_plugin_adds_a_pupil_flag",
                                    "test_mis_import.py::test_set_list_and_link_pupils"],
-    "cpoms_register_entry_fields": ["test_attachments.py::test_body_map_marks_through_add_and_into_the_site"],
+    "cpoms_register_entry_fields": ["test_attachments_site.py::test_marks_are_kept_in_the_entry_and_rendered",
+                                    "test_attachments_site.py::test_bad_marks_are_refused"],
     "cpoms_entry_recorded": ["test_plugin_contract.py::test_entry_recorded_runs_after_the_commit_and_cannot_fail_it",
                              "test_alerts.py::test_new_concern_alerts_the_dsl_team_on_every_channel"],
 }

@@ -4,5 +4,5 @@ photograph of an injury, on the record with the same guarantees as the entry's t
 `kinds` says what a file is by its content and whether the school takes it; `files` describes,
 seals (into the entry's commit, to the entry's recipients) and reads back an entry's files;
 `emails` reads an .eml; `compose` adds to a draft what `cpoms add` and `cpoms attach` bring besides
-its text (the plugins' fields such as the body map's marks, an email, the files to seal).
+its text (an email, the files to seal).
 """

@@ -1,5 +1,5 @@
-"""What `cpoms add` and `cpoms attach` add to a draft besides its text: the plugins' entry fields
-(`--mark` for the body map), an email's text and date (`--from-email`), and the files to seal.
+"""What `cpoms add` and `cpoms attach` add to a draft besides its text: an email's text and date
+(`--from-email`) and the files to seal; which front-matter keys only the kit writes.
 Everything is checked before anything is encrypted; files an email carries are held in a 0700
 tmpfs folder only while the entry is recorded."""
 
@@ -8,7 +8,6 @@ from __future__ import annotations
 import contextlib
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
 
 from cpoms_kit.attachments import emails, files
 from cpoms_kit.attachments.files import Attached
@@ -21,30 +20,6 @@ from cpoms_kit.store.repository import Store
 def reserved(store: Store) -> set[str]:
     """Front-matter keys only the kit writes (never `--meta`): the files' list and each field's."""
     return {files.FIELD, *store.hooks.entry_fields.items}
-
-
-def field_values(store: Store, given: dict[str, list[str]]) -> dict[str, Any]:
-    """{field id: value} for each option used (`{"mark": [...]}`); InputError for an option no
-    installed plugin fills, or a bad value."""
-    by_option = {f.option: f for f in store.hooks.entry_fields.items.values()}
-    out = {}
-    for option, texts in given.items():
-        if not texts:
-            continue
-        field = by_option.get(option)
-        if field is None:
-            raise InputError(f"--{option} needs a plugin that provides it (see `cpoms plugins`); nothing recorded")
-        out[field.id] = field.parse(list(texts))
-    return out
-
-
-def check_fields(store: Store, extra: dict[str, Any]) -> dict[str, Any]:
-    """The plugin fields in `extra` (from a template or a follow-up) checked and normalised."""
-    out = dict(extra)
-    for fid, field in store.hooks.entry_fields.items.items():
-        if out.get(fid) not in (None, [], ""):
-            out[fid] = field.check(out[fid])
-    return out
 
 
 def from_email(store: Store, draft: Draft, path: Path, stack: contextlib.ExitStack) -> tuple[Draft, list[Path], list[str]]:

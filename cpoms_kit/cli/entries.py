@@ -118,10 +118,10 @@ def _add(store, stack, by, etype, pupils, category, tags, follows, amends, actio
         if key.strip() in kit_only:
             raise InputError(f"--meta {key.strip()} is written by cpoms itself (--attach, --mark), not by hand")
         extra[key.strip()] = value
-    extra.update(compose.field_values(store, {"mark": list(marks)}))
     draft = Draft(by=by, body=text or "", occurred=occurred, type=etype, pupils=list(pupils), category=category,
                   tags=list(tags), follows=follows, amends=amends, action=action, status=status,
-                  assign=assign, high_priority=high_priority, about_staff=about_staff, extra=extra)
+                  assign=assign, high_priority=high_priority, about_staff=about_staff, extra=extra,
+                  fields={"mark": list(marks)})
     paths, names = [Path(p) for p in attach], [Path(p).name for p in attach]
     if from_email is not None:
         draft, mailed, mailed_names = compose.from_email(store, draft, from_email, stack)

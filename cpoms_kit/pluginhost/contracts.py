@@ -247,6 +247,9 @@ class EntryField(Described, Protocol):
 
     @property
     def option(self) -> str: ...
+    @property
+    def example(self) -> str:
+        """One value of the option, as `cpoms new`'s template shows it (optional: "")."""
     def parse(self, texts: list[str]) -> Any:
         """The option's values (one per use) as the field's value; InputError for a bad one."""
     def check(self, value: Any) -> Any:
@@ -255,6 +258,12 @@ class EntryField(Described, Protocol):
         """The value as finished, escaped HTML (an inline SVG, a list)."""
     def words(self, value: Any) -> list[str]:
         """Every word of it a person wrote, as text: the leak scan reads these as entry text."""
+
+
+class EntryFieldBase:
+    """The optional member's default for an entry field: no example in the template."""
+
+    example = ""
 
 
 # -- one contract per hook -------------------------------------------------------------------------
@@ -331,7 +340,8 @@ SECRETS: Contract[RepositorySecret] = Contract(hookspecs.cpoms_register_secrets,
 PUPIL_FLAGS: Contract[PupilFlag] = Contract(hookspecs.cpoms_register_pupil_flags, "id", (PupilFlag,), strict=True)
 
 # Strict: an entry's marks must never be recorded by half a plugin.
-ENTRY_FIELDS: Contract[EntryField] = Contract(hookspecs.cpoms_register_entry_fields, "id", (EntryField,), strict=True)
+ENTRY_FIELDS: Contract[EntryField] = Contract(hookspecs.cpoms_register_entry_fields, "id", (EntryField,),
+                                              EntryFieldBase, strict=True)
 
 CONTRACTS: dict[str, Contract[Any]] = {c.hook: c for c in (
     CATEGORIES, ENTRY_TYPES, DEADLINE_RULES, ALERT_CHANNELS, LINT_CHECKS, REPORTS, SECRETS, PUPIL_FLAGS,

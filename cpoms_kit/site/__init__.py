@@ -1,6 +1,7 @@
 """The chronology site: `build` (records to an encrypted folder, by way of tmpfs) with `content`
-(what the site is made of, in memory), `chronology` (the pages' Markdown), `panel` (a case's
-key-information panel and the index's filters), `mkdocs_plugin` (MkDocs
+(what the site is made of, in memory), `chronology` (the pages' Markdown), `attachfiles` (an
+entry's files and body map in its case's pages), `panel` (a case's key-information panel and the
+index's filters), `mkdocs_plugin` (MkDocs
 renders it), `stamping` (case pages without a render each), `incremental` (re-render only what
 changed), `package` and `crypto` (per-case encryption), `transferfile` (a transferred file as one encrypted
 page), `integrity` (the signed SHA256SUMS and

@@ -23,7 +23,9 @@ Plaintext only ever exists in memory and in the tmpfs folder.
 
 from __future__ import annotations
 
+import functools
 import logging
+import os
 import shutil
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
@@ -92,6 +94,7 @@ def collect(store, cases: list[str] | tuple[str, ...] = (), progress: Progress =
         view=view, pupils=pupils, cases=all_cases, findings=findings, broken=broken, now=now,
         categories=list(store.categories), reports=reports, title=title,
         flag_labels={f.id: f.label for f in store.hooks.pupil_flags.values()},
+        entry_fields=dict(store.hooks.entry_fields.items), open_file=functools.partial(_open_file, store),
     )
     # A fresh random folder per case per build: paths never carry an id or a name.
     tokens: set[str] = set()
@@ -105,6 +108,13 @@ def collect(store, cases: list[str] | tuple[str, ...] = (), progress: Progress =
         # A meeting pack: only the named cases, and findings only about them.
         site.findings = [f for f in findings if f.pupil in site.case_paths]
     return site
+
+
+def _open_file(store, att, dest: Path) -> None:
+    from cpoms_kit.attachments.files import decrypt_into
+
+    with open(os.open(dest, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "wb") as fh:
+        decrypt_into(store, att, fh)
 
 
 def _reports(store) -> list[Report]:
@@ -159,6 +169,9 @@ def render(site: SiteView, dest: Path) -> Rendered:
         shutil.rmtree(out, ignore_errors=True)
         site.stamp = False
         return render(site, dest)
+    from cpoms_kit.site.attachfiles import place
+
+    place(site, out)  # the entries' files beside their case pages, to be sealed in the case's bundle
     pages = {pid: path[:-3] + ".html" for pid, path in site.case_paths.items()}
     return Rendered(out, site, pages)
 
@@ -268,7 +281,13 @@ def build_site(store, out: Path, cases: list[str] | tuple[str, ...] = (), by: st
         if tamper is not None:
             tamper(out)
         progress("leak scan", 0.9)
-        secrets = leakscan.Secrets.from_records(site.pupils.values(), site.entries, site.categories, site.staff.values())
+        from types import SimpleNamespace
+
+        from cpoms_kit.site.attachfiles import words
+
+        texts = [SimpleNamespace(id=eid, body=text) for eid, text in words(site)]
+        secrets = leakscan.Secrets.from_records(site.pupils.values(), [*site.entries, *texts], site.categories,
+                                                site.staff.values())
         # A carried-over data file was scanned when it was written, and is byte for byte the same.
         carried = frozenset(kept.data for kept in reuse.values())
         leaks = leakscan.scan(out, secrets, leakscan.vendor_files(), carried=carried)

@@ -19,6 +19,7 @@ import yaml
 from cpoms_kit.policy.cases import mention_text, sentence
 from cpoms_kit.policy.deadlines import Finding
 from cpoms_kit.model import Entry
+from cpoms_kit.site.attachfiles import fields_html, files_html
 from cpoms_kit.site.content import SiteView, esc
 from cpoms_kit.site.panel import cases_table, panel_html
 
@@ -123,6 +124,7 @@ def _entry_html(view: SiteView, e: Entry, kids: dict[str, list[Entry]], cats: di
         + f'<div class="cpoms-body">{_body_html(e.body)}</div>'
         + (f'<div class="cpoms-attachments">attachments: {", ".join(esc(a) for a in e.attachments)}</div>'
            if e.attachments else "")
+        + fields_html(view, e) + files_html(e)
         + nested + "</li>"
     )
 

@@ -11,7 +11,8 @@ from __future__ import annotations
 import html
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Mapping
+from pathlib import Path
+from typing import Any, Callable, Mapping
 
 from cpoms_kit.pluginhost.contracts import Report
 from cpoms_kit.policy.cases import Mention, case_pupils, case_roles
@@ -55,6 +56,11 @@ class SiteView:
     stamp: bool = True
     # Pupil flag id -> label, from the registry (`store.hooks.pupil_flags`): the key-information panel.
     flag_labels: dict[str, str] = field(default_factory=dict)
+    # Plugins' entry fields (the body map), by front-matter key: drawn on the entries that have one.
+    entry_fields: dict[str, Any] = field(default_factory=dict)
+    # Writes an attachment's decrypted file to a path (tmpfs): set by `collect`, None in a test's view.
+    open_file: Callable[[Any, Path], None] | None = None
+    file_texts: list[tuple[str, str]] = field(default_factory=list)  # (entry id, a text file's words), by `place`
 
     # EntryView's surface, so a report written against `cpoms check` reads the same.
     @property

@@ -64,6 +64,7 @@ def template(store: Store, by: str, errors: list[str] | None = None, previous: s
     lines += ["# subcategories: copy those that apply from the list below, e.g. [Neglect]", "subcategories: []",
               "high_priority: false", f"occurred_at: {now}",
               "# about_staff: the staff id, only for a concern about a member of staff", "about_staff: ",
+              *_field_lines(store),
               "# Subcategories of each category:"]
     for c in store.categories.values():
         if c.subcategories:
@@ -92,6 +93,18 @@ def _pupils_by_name(store: Store, d: Draft) -> Draft:
     return replace(d, pupils=out)
 
 
+def _field_lines(store: Store) -> list[str]:
+    """A list per plugin field (`marks:` for the body map), each item written as `cpoms add --mark` takes it."""
+    lines = []
+    for spec in store.hooks.entry_fields.values():
+        key = f"{spec.option}s"
+        lines.append(f"# {key}: {spec.description}; one per line as `cpoms add --{spec.option}` takes them")
+        if spec.example:
+            lines.append(f'#   e.g. - "{spec.example}"')
+        lines.append(f"{key}: []")
+    return lines
+
+
 def _as_text(occurred: object) -> str | None:
     """YAML reads `occurred_at: 2026-11-27T09:00` as a datetime; a draft carries it as typed."""
     if isinstance(occurred, (date, datetime)):
@@ -106,7 +119,9 @@ def draft_from_text(text: str, by: str) -> Draft:
         return [str(v) for v in (value if isinstance(value, list) else [value])]
     known = {"type", "pupils", "category", "subcategories", "high_priority", "occurred_at", "about_staff",
              "follows", "amends", "action", "status", "assigned_to"}
-    unknown = sorted(set(head) - known)
+    # A plugin field's list (`marks:`): its option's name, plural; the plugin checks the items.
+    plural = {key for key in head if key.endswith("s") and isinstance(head[key], list) and key not in known}
+    unknown = sorted(set(head) - known - plural)
     if unknown:
         raise InputError(f"unknown field(s) in the front matter: {', '.join(unknown)}")
     occurred = head.get("occurred_at")
@@ -130,6 +145,7 @@ def draft_from_text(text: str, by: str) -> Draft:
         assign=head.get("assigned_to") or None,
         high_priority=bool(head.get("high_priority")),
         about_staff=head.get("about_staff") or None,
+        fields={key[:-1]: as_list(key) for key in plural},
     )
 
 

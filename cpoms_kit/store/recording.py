@@ -41,6 +41,8 @@ class Draft:
     high_priority: bool = False
     about_staff: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    # What a plugin's entry field was given, by its option: {"mark": ["chest:bruise:3cm", ...]}.
+    fields: dict[str, list[str]] = field(default_factory=dict)
 
 
 def _norm(text: str) -> str:
@@ -67,6 +69,7 @@ def validate(store: Store, d: Draft) -> Entry:
     for key, value in d.extra.items():
         if isinstance(value, str):
             check_text(value, f"--meta {key}")
+    extra = {**d.extra, **_fields(store, d.fields)}
     occurred = _occurred(store, d, now)
     etype = d.type or ("action" if d.action else "concern")
     types = store.entry_types
@@ -102,8 +105,24 @@ def validate(store: Store, d: Draft) -> Entry:
         action=action,
         status=status,
         assigned_to=assigned,
-        extra=dict(d.extra),
+        extra=extra,
     )
+
+
+def _fields(store: Store, given: dict[str, list[str]]) -> dict[str, Any]:
+    """{field id: value} for each plugin field given (the body map's marks); InputError for an
+    option no installed plugin fills, or a value its plugin refuses."""
+    used = {option: texts for option, texts in given.items() if texts}
+    if not used:
+        return {}
+    by_option = {f.option: f for f in store.hooks.entry_fields.items.values()}
+    out = {}
+    for option, texts in used.items():
+        spec = by_option.get(option)
+        if spec is None:
+            raise InputError(f"--{option} needs a plugin that provides it (see `cpoms plugins`)")
+        out[spec.id] = spec.parse(list(texts))
+    return out
 
 
 def _occurred(store: Store, d: Draft, now: datetime) -> datetime:

@@ -366,7 +366,20 @@
     try { url = new URL(href, base); } catch (e) { return; }
     const path = sitePath(url);
     if (path === null) { flash("Links leaving these records are disabled (offline site)."); return; }
+    if (a.hasAttribute("download")) { guarded(() => download(path, a.getAttribute("download"))); return; }
     guarded(() => show(path, url.hash, true));
+  }
+
+  // An attached file, saved from memory: its Blob URL is one of state.blobs, which Lock revokes.
+  async function download(path, name) {
+    const url = await blobUrl(path);
+    if (!url) { flash("That file is not part of what this password opens."); return; }
+    const a = document.createElement("a");
+    a.href = url;
+    a.download = name || path.split("/").pop();
+    document.body.appendChild(a);
+    a.click();
+    a.remove();
   }
 
   function flash(text) {
