@@ -184,7 +184,9 @@ def week(d: Demo) -> int:
              "--pupil", "P1007", "--category", "Safeguarding", "--tag", "Physical related", "--high-priority")
     add("rpatel", "2026-11-24T10:50", "2026-11-24T10:45",
         "DSL response: spoke to Isla with Mrs Whitaker present; body map completed.",
-        "--follows", c2, "--action", "dsl-response")
+        "--follows", c2, "--action", "dsl-response",
+        "--mark", "left forearm:mark:6cm:red:'he hit me with his belt'",
+        "--mark", "left upper arm:bruise:2cm:blue-purple:'that was the door'")
     add("rpatel", "2026-11-24T11:00", "2026-11-24T10:55", "Referral to children's social care (MASH) to be made today.",
         "--follows", c2, "--action", "referral", "--status", "planned", "--assign", "hcarter")
     add("hcarter", "2026-11-24T11:40", "2026-11-24T11:30", "Parents meeting to be arranged today.",

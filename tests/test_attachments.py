@@ -36,6 +36,13 @@ def pdf(size: int = 2000) -> bytes:
     return head + body + b"%%EOF\n"
 
 
+def photo_and_form(folder: Path, photo: str, form: str, size: tuple[int, int] = (8, 8)) -> tuple[Path, Path]:
+    """A photograph (PNG of `size`) and a referral form (PDF) to attach, written in `folder`."""
+    (folder / photo).write_bytes(png(*size))
+    (folder / form).write_bytes(pdf())
+    return folder / photo, folder / form
+
+
 def recipients(repo: Path, rel: str) -> set[str]:
     out = subprocess.run(["gpg", "--batch", "--list-packets", "--pinentry-mode", "cancel", str(repo / rel)],
                          capture_output=True, text=True, env={**os.environ, "GNUPGHOME": "/nonexistent-keyring"})

@@ -9,7 +9,7 @@ import re
 
 import pytest
 
-from test_attachments import pdf, png
+from test_attachments import pdf, photo_and_form, png
 
 MARKS = ["left upper arm:bruise:3cm:yellow-green:'fell off my bike'",
          "right cheek:mark:1cm:red:'my brother hit me with a toy'",
@@ -19,9 +19,7 @@ BODY = "Samira showed me her arm at break and said it hurts. Marks recorded on t
 
 @pytest.fixture
 def recorded(cpoms, tmp_path):
-    photo, form = tmp_path / "arm-photo.png", tmp_path / "referral.pdf"
-    photo.write_bytes(png(24, 16))
-    form.write_bytes(pdf())
+    photo, form = photo_and_form(tmp_path, "arm-photo.png", "referral.pdf", (24, 16))
     args = ["add", "--by", "tj", "--pupil", "P001", "--category", "Safeguarding", "--occurred", "2026-11-27T10:40",
             "--body", BODY, "--attach", photo, "--attach", form, "--json"]
     for mark in MARKS:

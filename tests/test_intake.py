@@ -322,3 +322,18 @@ def test_a_form_sent_twice_is_recorded_once(cpoms, intake, monkeypatch):
         assert "Record a concern</h1>" in web.get("/recorded").text
     entries = [p.name for p in (cpoms.repo / layout.ENTRIES).glob("*.md.gpg")]
     assert entries == [f"{first.entry_id}.md.gpg"]
+
+
+def test_body_map_marks_from_the_form(cpoms, intake, keyring, monkeypatch):
+    with running(intake, monkeypatch) as srv:
+        web = logged_in(cpoms, srv)
+        page = web.get("/concern")
+        assert 'name="mark"' in page.text and "Marks seen on the child" in page.text
+        marks = ["left upper arm:bruise:3cm:yellow-green:'fell off my bike'", "chest:mark:2cm:red:'I fell'", ""]
+        bad = web.post("/concern", concern_fields(confirm="yes", mark=["elbowish:bruise"]))
+        assert bad.entry_id is None and "unknown body region" in bad.text
+        done = web.post("/concern", concern_fields(confirm="yes", mark=marks))
+        assert done.entry_id and "fell off my bike" not in done.text
+    shown = cpoms("show", done.entry_id, "--json", env=dsl_env(keyring[0])).json()
+    assert [(m["region"], m["explanation"]) for m in shown["body_map"]] == [("left-upper-arm", "fell off my bike"),
+                                                                          ("chest", "I fell")]

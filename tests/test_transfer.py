@@ -25,6 +25,17 @@ def new_school_keys():
     shutil.rmtree(home, ignore_errors=True)
 
 
+def receiving_school(tmp_path, home2, fpr9) -> Cpoms:
+    """The receiving school's records repository, its DSL (dsl9) enrolled with their own keyring."""
+    env2 = {"GNUPGHOME": str(home2)}
+    kirkby = Cpoms(None)
+    root2 = tmp_path / "kirkby"
+    kirkby("init", root2, "--school", "Kirkby High", env=env2)
+    kirkby.repo = root2
+    kirkby("staff", "add", "dsl9", "--name", "Kim Kirkby", "--role", "dsl", "--key", fpr9, env=env2)
+    return kirkby
+
+
 def _has_key(home, fpr) -> bool:
     return subprocess.run(["gpg", "--batch", "--list-keys", fpr], env={**os.environ, "GNUPGHOME": str(home)},
                           capture_output=True).returncode == 0
@@ -64,11 +75,8 @@ def test_transfer_end_to_end_with_receipt(cpoms, env, keyring, fprs, new_school_
 
     # -- the receiving school: its own repository and keyring ----------------------------------------
     env2 = {"GNUPGHOME": str(home2)}
-    kirkby = Cpoms(None)
-    root2 = tmp_path / "kirkby"
-    kirkby("init", root2, "--school", "Kirkby High", env=env2)
-    kirkby.repo = root2
-    kirkby("staff", "add", "dsl9", "--name", "Kim Kirkby", "--role", "dsl", "--key", fpr9, env=env2)
+    kirkby = receiving_school(tmp_path, home2, fpr9)
+    root2 = kirkby.repo
     kirkby.fails("transfer", "in", bundle, "--by", "dsl9", "--as", "K042", "--sender-key", tmp_path / "nope.asc", env=env2)
 
     sender_pub = tmp_path / "dsl1.asc"

@@ -111,41 +111,50 @@ def list_(store, show_all, as_json):
 @click.option("--to", metavar="TEXT", help="To whom it is released (default: the requester).")
 @click.option("--unredact", "unredact", multiple=True, metavar="ITEM",
               help="Show a third party (pupil:ID or staff:ID) unredacted; needs --reason. Repeatable.")
+@click.option("--release", "release", multiple=True, metavar="ATT_ID",
+              help="Put one attached file in the pack after you have reviewed it (files are withheld until "
+                   "then); needs --reason. Repeatable.")
 @click.option("--reason", "reasons", multiple=True, metavar="TEXT",
-              help="Why, for each --unredact in order (e.g. consent given, staff acting in a professional role).")
+              help="Why, one for each --unredact and then each --release, in the order given (e.g. consent given, "
+                   "staff acting in a professional role, reviewed: nothing about others).")
 @click.option("--withhold", "withhold", multiple=True, metavar="ENTRY_ID=EXEMPTION",
               help="Withhold a whole entry: serious-harm, child-abuse, crime, legal-privilege, third-party.")
 @by_option
 @json_option
 @with_store
-def export(store, request_id, out_dir, to, unredact, reasons, withhold, by, as_json):
+def export(store, request_id, out_dir, to, unredact, release, reasons, withhold, by, as_json):
     """Write the disclosure pack (HTML; print to PDF from a browser) and log the release.
 
     Other pupils and staff are redacted by default; each redaction, and each --unredact with
-    its reason, is kept in the `disclosure` entry this records (encrypted, signed).
+    its reason, is kept in the `disclosure` entry this records (encrypted, signed). Attached files
+    are withheld until you release each one you have reviewed (--release ID --reason …): it is
+    then written beside the pack.
 
     \b
     Example:
       cpoms request export 01M8AB12 --out ~/sar-pack --by hcarter
+      cpoms request export 01M8AB12 --out ~/sar-pack --by hcarter --release 01M8C3D4 --reason "Reviewed: nothing about others"
     """
     from pathlib import Path
 
     from cpoms_kit.lifecycle.disclosure import export as do_export
     from cpoms_kit.errors import InputError
 
-    if len(reasons) != len(unredact):
-        raise InputError("give one --reason for each --unredact, in the same order")
+    if len(reasons) != len(unredact) + len(release):
+        raise InputError("give one --reason for each --unredact and then each --release, in the same order")
     held = {}
     for item in withhold:
         entry_id, sep, code = item.partition("=")
         if not sep:
             raise InputError(f"--withhold {item!r} must be ENTRY_ID=EXEMPTION")
         held[entry_id.strip()] = code.strip()
-    path, entry, pack = do_export(store, request_id, Path(out_dir), by, to, dict(zip(unredact, reasons, strict=True)), held)
+    released = dict(zip(release, reasons[len(unredact):], strict=True))
+    path, entry, pack = do_export(store, request_id, Path(out_dir), by, to,
+                                  dict(zip(unredact, reasons[:len(unredact)], strict=True)), held, released)
     click.secho(f"warning: {path} is PLAINTEXT for release. Send it securely, then delete it; "
                 f"the release is logged as {entry.id}.", err=True, fg="red")
     if as_json:
         emit_json({"pack": str(path), "disclosure": entry.id, "sha256": pack.sha256, "entries": len(pack.entries),
-                   "redactions": pack.redactions, "withheld": pack.withheld})
+                   "redactions": pack.redactions, "withheld": pack.withheld, "files": pack.files})
     else:
         click.echo(str(path))

@@ -4,6 +4,7 @@ Field names are stable (scripts and tests rely on them): `pupil` (repeatable pup
 on the incident in `role_<id>`, or as `P001:witness`, or in a `role` field repeated in the same
 order), `category`, `subcategory` (repeatable), `high_priority`, `occurred` (YYYY-MM-DDTHH:MM),
 `body`, `about_staff`, `follows`, `type`, `form_id` (one per form shown: sent twice, recorded once),
+`mark` (repeatable: a body-map mark as `cpoms add --mark` takes it, when the body_map plugin is on),
 and `csrf_token` on every form.
 """
 
@@ -39,6 +40,7 @@ def concern_of(form: Any) -> Concern:
         follows=str(form.get("follows") or "").strip(),
         type=str(form.get("type") or "").strip() or ("check-in" if form.get("follows") else "concern"),
         form_id=str(form.get("form_id") or "").strip()[:64],
+        marks=[str(v).strip() for v in form.getlist("mark") if str(v).strip()],
     )
 
 
@@ -63,8 +65,11 @@ class Choices:
     categories: list[Any]
     staff: list[Staff]
     roles: tuple[str, ...] = PUPIL_ROLES
+    marks: str = ""  # the body map's example mark, when a plugin takes `mark` (else no body-map fields)
 
 
 def choices(store: Store, me: str) -> Choices:
     people = [s for s in store.staff().values() if s.active and not s.is_intake_key and s.id != me]
-    return Choices(list(store.categories.values()), sorted(people, key=lambda s: s.name.casefold()))
+    mark = next((f for f in store.hooks.entry_fields.values() if f.option == "mark"), None)
+    return Choices(list(store.categories.values()), sorted(people, key=lambda s: s.name.casefold()),
+                   marks=(mark.example or "region:kind") if mark is not None else "")

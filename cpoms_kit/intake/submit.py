@@ -42,6 +42,7 @@ class Concern:
     follows: str = ""
     type: str = "concern"
     form_id: str = ""  # one per form shown: the same form sent twice is recorded once
+    marks: list[str] = field(default_factory=list)  # body-map marks, as `cpoms add --mark` takes them
 
 
 def check(store: Store, concern: Concern, staff_id: str) -> Entry:
@@ -57,7 +58,8 @@ def check(store: Store, concern: Concern, staff_id: str) -> Entry:
     draft = Draft(by=staff_id, body=concern.body, occurred=concern.occurred, type=etype,
                   pupils=[f"{pid}:{role}" if role else pid for pid, role in concern.pupils],
                   category=concern.category or None, tags=list(concern.subcategories),
-                  high_priority=concern.high_priority, about_staff=concern.about_staff or None)
+                  high_priority=concern.high_priority, about_staff=concern.about_staff or None,
+                  fields={"mark": list(concern.marks)})
     entry = validate(store, draft)  # the parent is checked above: the intake cannot read it
     return replace(entry, follows=follows) if follows else entry
 

@@ -14,8 +14,10 @@ redaction log, the pack's SHA-256) in the same step; if that commit fails the pa
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import html
+import os
 import re
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -23,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from cpoms_kit.errors import InputError
+from cpoms_kit.lifecycle import disclosure_files as files
 from cpoms_kit.model import EVENT_ORDER, Entry, check_id
 from cpoms_kit.store.repository import Store
 
@@ -53,10 +56,16 @@ class Pack:
     entries: list[str]
     withheld: list[dict[str, Any]]
     redactions: list[dict[str, Any]]
+    files: list[dict[str, Any]] = field(default_factory=list)  # each attached file: withheld or released
 
     @property
     def sha256(self) -> str:
         return hashlib.sha256(self.html.encode("utf-8")).hexdigest()
+
+
+def _redacted(red: "Redactor", hits: dict[str, set[str]], text: str) -> str:
+    """`text` with third parties' names replaced by their labels, as plain text ("[Pupil A]")."""
+    return html.unescape(re.sub(r"<[^>]+>", "", red.text(text, hits)))
 
 
 def _tokens(name: str) -> set[str]:
@@ -169,7 +178,7 @@ def chronology(entries: list[Entry], pupil: str) -> list[Entry]:
 
 
 def build(store: Store, request: Entry, entries: list[Entry], by: str, to: str, now: datetime,
-          unredact: dict[str, str], withhold: dict[str, str]) -> Pack:
+          unredact: dict[str, str], withhold: dict[str, str], release: dict[str, str] | None = None) -> Pack:
     pupil = request.pupil_ids[0]
     red = Redactor(store, pupil, unredact)
     chron = chronology(entries, pupil)
@@ -179,10 +188,13 @@ def build(store: Store, request: Entry, entries: list[Entry], by: str, to: str, 
             raise InputError(f"--withhold {entry_id}: not an entry of {pupil}'s chronology")
         if code not in EXEMPTIONS:
             raise InputError(f"--withhold {entry_id}={code}: exemption must be one of {', '.join(EXEMPTIONS)}")
+    release = release or {}
+    files.releases([e for e in chron if e.id not in withhold], release)  # refused before anything is built
     tz = store.config.timezone
     rows: list[str] = []
     redactions: list[dict[str, Any]] = []
     withheld: list[dict[str, str]] = []
+    file_log: list[dict[str, Any]] = []
     included: list[str] = []
     stamp = now.isoformat(timespec="seconds")
     for e in chron:
@@ -211,6 +223,9 @@ def build(store: Store, request: Entry, entries: list[Entry], by: str, to: str, 
             if sid:
                 extra_people.append(f"{label}: {red.show(red.person_for('staff', sid), sid, hits, fld)}")
         body = red.text(e.body, hits)
+        attached, logged = files.entry_files(e, request.id, release, by, stamp)
+        file_log += logged
+        drawn = files.entry_fields(store, e, functools.partial(_redacted, red, hits))
         etype = original.get("type", e.type) if e.type == "transferred" else e.type
         cat = " · ".join(html.escape(x) for x in (e.category, *e.subcategories) if x)
         rows.append(
@@ -219,7 +234,7 @@ def build(store: Store, request: Entry, entries: list[Entry], by: str, to: str, 
             f' · recorded {e.recorded_at.astimezone(tz):%d %b %Y %H:%M} by {author}'
             f'{"<br>other pupils: " + ", ".join(others) if others else ""}'
             f'{"<br>" + "; ".join(extra_people) if extra_people else ""}</div>'
-            f'<div class="body">{body}</div></div>')
+            f'<div class="body">{body}</div>{drawn}{attached}</div>')
         for item in sorted(hits):
             p = red.people[item]
             released = item in red.unredact
@@ -261,11 +276,12 @@ Do not store it on a shared drive; delete the file once it has been sent or prin
 </table>
 </body></html>
 """
-    return Pack(doc, included, withheld, redactions)
+    return Pack(doc, included, withheld, redactions, file_log)
 
 
 def export(store: Store, request_id: str, out_dir: Path, by: str, to: str | None,
-           unredact: dict[str, str], withhold: dict[str, str]) -> tuple[Path, Entry, Pack]:
+           unredact: dict[str, str], withhold: dict[str, str],
+           release: dict[str, str] | None = None) -> tuple[Path, Entry, Pack]:
     """Build the pack, write it under `out_dir`, and log the release as a `disclosure` entry."""
     from cpoms_kit.lifecycle.requests import DISCLOSURE, get_state
     from cpoms_kit.store.recording import Draft, record_with_file, validate
@@ -281,7 +297,7 @@ def export(store: Store, request_id: str, out_dir: Path, by: str, to: str | None
     if not to:
         raise InputError("--to is required: to whom is this released?")
     now = store.now()
-    pack = build(store, st.request, entries, signer.id, to, now, unredact, withhold)
+    pack = build(store, st.request, entries, signer.id, to, now, unredact, withhold, release)
     out_dir = Path(out_dir)
     target = out_dir / f"disclosure-{request_id}.html"
     if target.exists():
@@ -289,12 +305,22 @@ def export(store: Store, request_id: str, out_dir: Path, by: str, to: str | None
     extra = {
         "released_to": to, "released_by": signer.id, "released_at": now.isoformat(timespec="seconds"),
         "entries": pack.entries, "withheld": pack.withheld, "redactions": pack.redactions,
-        "pack_sha256": pack.sha256, "pack_file": target.name,
+        "pack_sha256": pack.sha256, "pack_file": target.name, "files": pack.files,
     }
     n_red = sum(1 for r in pack.redactions if r["status"] == "redacted")
     body = (f"Disclosure for request {request_id} released to {to} by {signer.id}: {len(pack.entries)} entries, "
             f"{n_red} redactions, {len(pack.withheld)} withheld. Pack SHA-256 {pack.sha256}.")
     draft = Draft(by=signer.id, body=body, occurred=now, type=DISCLOSURE, follows=request_id, extra=extra)
     entry = validate(store, draft)
-    record_with_file(store, entry, target, pack.html.encode("utf-8"))
+    released = {r["attachment"] for r in pack.files if r["status"] == "released"}
+    parts = files.write_released(store, out_dir, request_id,
+                                 {a.id: a for e in entries for a in files.of(e) if a.id in released})
+    try:
+        record_with_file(store, entry, target, pack.html.encode("utf-8"))
+    except BaseException:
+        for part, _ in parts:
+            files.wipe(part)
+        raise
+    for part, final in parts:
+        os.replace(part, final)
     return target, entry, pack

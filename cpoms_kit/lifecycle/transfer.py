@@ -17,7 +17,9 @@ incident is kept). Records-management entries (requests, disclosures, holds) sta
 At the receiver each entry becomes a `transferred` entry with a new id, recorded by the importing
 DSL, with `original:` (id, type, author's name and role, times, links) and `provenance:` (sending
 school, bundle id, sender fingerprint, how the signature was checked) in its front matter. Their
-type keeps the receiver's own deadline rules from firing on another school's history.
+type keeps the receiver's own deadline rules from firing on another school's history. Each entry's
+files travel inside the bundle and are checked against their checksums before anything is
+imported (`transfer_files`).
 """
 
 from __future__ import annotations
@@ -36,8 +38,11 @@ from cpoms_kit.model import EVENT_ORDER, Entry, PupilRef, check_id, parse_entry
 from cpoms_kit.store.repository import Store
 from cpoms_kit.store.textcheck import NAME_MAX, check_line
 from cpoms_kit.infra.tmpfs import secure_tmpdir
+from cpoms_kit.lifecycle import transfer_files
 
 FORMAT, RECEIPT_FORMAT = "cpoms-transfer/1", "cpoms-transfer-receipt/1"
+# A plugin field kept as it was on the received entry (so the body map is drawn there too).
+CARRIED = ("body_map",)
 KEEP_OUT = frozenset({"request", "request-extension", "disclosure", "transfer", "transfer-receipt",
                       "retention-hold", "retention-release", "retention-code"})
 
@@ -138,6 +143,7 @@ def send(store: Store, pupil_id: str, to_key: Path, school: str, by: str, out: P
         "staff": {sid: {"name": staff[sid].name, "role": staff[sid].role} for sid in sorted(named) if sid in staff},
         "summary": summary(chron, now),
         "entries": [_portable(e, pupil_id) for e in chron],
+        "files": transfer_files.pack(store, chron),  # every entry's files, checked against their checksums
     }
     plain = json.dumps(doc, ensure_ascii=False).encode("utf-8")
     with secure_tmpdir("cpoms-key-") as tmp:
@@ -236,8 +242,6 @@ def receive(store: Store, bundle: Path, by: str, as_pupil: str | None, sender_ke
             receipt_out: Path | None) -> tuple[Entry, dict[str, Any]]:
     from ulid import ULID
 
-    from cpoms_kit.store.recipients import recipients_for
-
     signer = store.signer(check_id(by, "--by"), must_be_dsl=True)
     bundle = Path(bundle)
     if not bundle.is_file():
@@ -266,22 +270,43 @@ def receive(store: Store, bundle: Path, by: str, as_pupil: str | None, sender_ke
 
         roster[pid] = _pupil(pid, src["name"], src["dob"], src.get("year_group"))
     now = store.now()
+    olds = [parse_entry(text) for text in doc["entries"]]
+    ids = {o.id: str(ULID.from_datetime(now)) for o in olds}
+    scratch = store.root / ".git" / "cpoms-attach"
+    with secure_tmpdir("cpoms-transfer-in-") as folder:
+        files = transfer_files.unpack(store, olds, doc.get("files") or {}, folder)  # all checked before any write
+        scratch.mkdir(mode=0o700, exist_ok=True)
+        try:
+            return _record_received(store, doc, how, data, bundle, receipt_out, signer, pid, roster, enrol, olds, ids,
+                                    files, scratch, now)
+        finally:
+            for sealed in scratch.glob("*.gpg"):
+                sealed.unlink(missing_ok=True)
+
+
+def _record_received(store: Store, doc: dict[str, Any], how: str, data: bytes, bundle: Path, receipt_out: Path | None,
+                     signer, pid: str, roster, enrol: bool, olds: list[Entry], ids: dict[str, str],
+                     files: dict[str, Any], scratch: Path, now) -> tuple[Entry, dict[str, Any]]:
+    from ulid import ULID
+
+    from cpoms_kit.store.recipients import recipients_for
+
     provenance = {"bundle_id": doc["bundle_id"], "from_school": doc["from_school"], "sent_at": doc["sent_at"],
                   "sender": doc["sender"]["name"], "sender_fingerprint": doc["sender"]["fingerprint"],
                   "signature": how, "bundle_sha256": hashlib.sha256(data).hexdigest()}
     staff_there = doc.get("staff", {})
-    olds = [parse_entry(text) for text in doc["entries"]]
-    ids = {o.id: str(ULID.from_datetime(now)) for o in olds}
+    src = doc["pupil"]
     new_entries = []
     for o in olds:
         original = _original(o, staff_there, doc["from_school"])
         subject_role = next((r.role for r in o.pupils), "subject")
-        new_entries.append(Entry(
+        new_entries.append(transfer_files.carry(Entry(
             id=ids[o.id], type="transferred", occurred_at=o.occurred_at, recorded_at=now, recorded_by=signer.id,
             body=o.body, pupils=(PupilRef(pid, subject_role),), category=o.category, subcategories=o.subcategories,
             high_priority=o.high_priority,
             follows=ids.get(o.follows) if o.follows else None, amends=ids.get(o.amends) if o.amends else None,
-            extra={"original": original, "provenance": provenance}))
+            extra={"original": original, "provenance": provenance,
+                   **{k: o.extra[k] for k in CARRIED if o.extra.get(k)}}), files.get(o.id, [])))
     summ = doc.get("summary", {})
     head = Entry(
         id=str(ULID.from_datetime(now)), type="transfer-in", occurred_at=now, recorded_at=now, recorded_by=signer.id,
@@ -299,6 +324,7 @@ def receive(store: Store, bundle: Path, by: str, as_pupil: str | None, sender_ke
         for e in [*new_entries, head]:
             tx.write(store.entry_path(e.id).relative_to(store.root).as_posix(),
                      store.encrypt(e.to_markdown().encode("utf-8"), recipients_for(e, staff, store.config)))
+        transfer_files.sealer(store, new_entries, files, ids, scratch)(tx)
     store.hooks.entry_recorded(store, head)  # each plugin on its own; committed whatever they do
     target = Path(receipt_out) if receipt_out else bundle.with_name(f"receipt-{doc['bundle_id']}.asc")
     target.write_bytes(receipt)

@@ -1,0 +1,74 @@
+"""An entry's files and body map travel with the file to a new school (issue 20): inside the signed,
+encrypted bundle, checked against their checksums on receipt, recorded with the received entries
+and encrypted to the receiving school's readers. A file altered in the bundle stops the import."""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import subprocess
+
+import pytest
+
+from test_attachments import pdf, photo_and_form, png
+from test_transfer import new_school_keys, receiving_school  # noqa: F401 - a fixture, used by name
+from cpoms_kit.lifecycle import transfer_files
+
+
+def _send(cpoms, tmp_path, pub9):
+    photo, form = photo_and_form(tmp_path, "arm.png", "referral.pdf", (6, 6))
+    eid = cpoms("add", "--by", "tj", "--pupil", "P001", "--category", "Safeguarding", "--occurred", "2026-11-20T10:00",
+                "--body", "Samira said her uncle hit her; the nurse photographed the bruise.", "--attach", photo,
+                "--attach", form, "--mark", "left upper arm:bruise:3cm:purple:'my uncle did it'", "--json").json()["id"]
+    key_file = tmp_path / "dsl9.asc"
+    key_file.write_bytes(pub9)
+    bundle = tmp_path / "P001.cpoms.asc"
+    cpoms("transfer", "out", "P001", "--to-key", key_file, "--school", "Kirkby High", "--by", "dsl1", "--out", bundle)
+    data = bundle.read_bytes()
+    assert png(6, 6)[12:30] not in data and b"referral form line" not in data
+    return eid, bundle
+
+
+def test_files_and_body_map_arrive_whole(cpoms, new_school_keys, tmp_path):  # noqa: F811
+    home2, fpr9, pub9 = new_school_keys
+    _, bundle = _send(cpoms, tmp_path, pub9)
+    kirkby, env2 = receiving_school(tmp_path, home2, fpr9), {"GNUPGHOME": str(home2)}
+    got = kirkby("transfer", "in", bundle, "--by", "dsl9", "--as", "K042", "--json", env=env2).json()
+    received = [e for e in kirkby("list", "--json", env=env2).json() if e["type"] == "transferred"]
+    assert got["entries"] == 1 and len(received) == 1
+    entry = kirkby("show", received[0]["id"], "--json", env=env2).json()
+    assert [a["name"] for a in entry["attached"]] == ["arm.png", "referral.pdf"]
+    assert entry["body_map"][0]["explanation"] == "my uncle did it"
+    out = tmp_path / "back.pdf"
+    kirkby("attachment", "open", entry["attached"][1]["id"], "--out", out, env=env2)
+    assert out.read_bytes() == pdf()
+    assert kirkby("verify", env=env2, ok=None).code == 0
+
+
+def test_a_file_altered_in_the_bundle_stops_the_import(cpoms, new_school_keys, tmp_path, monkeypatch):  # noqa: F811
+    """The bundle is signed, so the alteration is made where the checksum is checked: the document
+    as decrypted (a sender that packed a file other than the one its entry describes)."""
+    from cpoms_kit.errors import InputError
+    from cpoms_kit.model import parse_entry
+    from cpoms_kit.store.repository import Store
+
+    home2, fpr9, pub9 = new_school_keys
+    _, bundle = _send(cpoms, tmp_path, pub9)
+    # Exit 2: the sender's key is not in this keyring to check the signature; the text is there.
+    doc = json.loads(subprocess.run(["gpg", "--batch", "--decrypt", str(bundle)], capture_output=True,
+                                    env={**os.environ, "GNUPGHOME": str(home2)}).stdout)
+    kirkby = receiving_school(tmp_path, home2, fpr9)
+    olds = [parse_entry(text) for text in doc["entries"]]
+    att = next(iter(doc["files"]))
+    doc["files"][att]["data"] = base64.b64encode(b"%PDF-1.7 something else entirely").decode()
+    folder = tmp_path / "scratch"
+    folder.mkdir()
+    monkeypatch.setenv("GNUPGHOME", str(home2))
+    store = Store(kirkby.repo)
+    with pytest.raises(InputError, match="does not match its checksum"):
+        transfer_files.unpack(store, olds, doc["files"], folder)
+    del doc["files"][att]
+    with pytest.raises(InputError, match="lacks the file"):
+        transfer_files.unpack(store, olds, doc["files"], folder)
+    assert not list(kirkby.repo.glob("attachments/*"))
