@@ -243,3 +243,21 @@ def test_reencrypt_takes_the_files_with_their_entries(cpoms, files, keyring):
     res = run_process(cpoms.repo, "attachment", "open", att["id"], "--out", str(cpoms.repo.parent / "dep.pdf"),
                       env={"GNUPGHOME": str(home)})
     assert res.code != 0 and not (cpoms.repo.parent / "dep.pdf").exists()
+
+
+def test_disposal_removes_the_files_with_their_entry_from_history(cpoms, files):
+    from test_retention import LATER
+
+    mine = cpoms.add("tj", ("P001",), "Safeguarding", "2026-11-27T09:00",
+                     'Samira said: "it hurts". Photo of the mark attached for the record.', "--attach", str(files / "bruise.png"))
+    shared = cpoms.add("tj", ("P001", "P002:witness"), "Safeguarding", "2026-11-27T09:30",
+                       "Both pupils were there; referral form attached for the record.", "--attach", str(files / "referral.pdf"))
+    gone = cpoms("show", mine, "--json").json()["attached"][0]["id"]
+    kept = cpoms("show", shared, "--json").json()["attached"][0]["id"]
+    rec = cpoms("retention", "dispose", "P001", "--by", "dsl1", "--json", env=LATER).json()
+    assert rec["removed_entries"] == [mine] and rec["kept_shared_entries"] == [shared]
+    assert git(cpoms.repo, "log", "--all", "--format=%H", "--", f"attachments/{gone}.gpg") == ""
+    assert not (cpoms.repo / f"attachments/{gone}.gpg").exists()
+    assert (cpoms.repo / f"attachments/{kept}.gpg").exists()
+    report = cpoms("verify", "--json", ok=None).json()
+    assert report["ok"], report["problems"]
