@@ -36,6 +36,24 @@ def pdf(size: int = 2000) -> bytes:
     return head + body + b"%%EOF\n"
 
 
+def text_pdf(text: str) -> bytes:
+    """A real one-page PDF whose text layer holds `text` (as a typed, not scanned, form has)."""
+    stream = f"BT /F1 12 Tf 72 712 Td ({text}) Tj ET".encode("latin-1")
+    objects = [b"<< /Type /Catalog /Pages 2 0 R >>", b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+               b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents 4 0 R "
+               b"/Resources << /Font << /F1 5 0 R >> >> >>",
+               b"<< /Length " + str(len(stream)).encode() + b" >>\nstream\n" + stream + b"\nendstream",
+               b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>"]
+    out, offsets = b"%PDF-1.4\n", []
+    for n, body in enumerate(objects, 1):
+        offsets.append(len(out))
+        out += f"{n} 0 obj\n".encode() + body + b"\nendobj\n"
+    xref = len(out)
+    out += f"xref\n0 {len(objects) + 1}\n0000000000 65535 f \n".encode()
+    out += b"".join(f"{o:010d} 00000 n \n".encode() for o in offsets)
+    return out + f"trailer\n<< /Size {len(objects) + 1} /Root 1 0 R >>\nstartxref\n{xref}\n%%EOF\n".encode()
+
+
 def photo_and_form(folder: Path, photo: str, form: str, size: tuple[int, int] = (8, 8)) -> tuple[Path, Path]:
     """A photograph (PNG of `size`) and a referral form (PDF) to attach, written in `folder`."""
     (folder / photo).write_bytes(png(*size))

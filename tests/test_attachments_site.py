@@ -9,7 +9,7 @@ import re
 
 import pytest
 
-from test_attachments import pdf, photo_and_form, png
+from test_attachments import pdf, photo_and_form, png, text_pdf
 
 MARKS = ["left upper arm:bruise:3cm:yellow-green:'fell off my bike'",
          "right cheek:mark:1cm:red:'my brother hit me with a toy'",
@@ -86,6 +86,13 @@ def test_the_photo_in_chromium_is_gone_after_lock_and_the_pdf_downloads(recorded
                 frame.locator("a[data-cpoms-file]", has_text="referral.pdf").click()
             assert open(got.value.path(), "rb").read() == pdf()
             assert got.value.suggested_filename == "referral.pdf"
+            # Viewed in place of the page, from memory; Back returns to the chronology.
+            frame.locator("a[data-cpoms-view]", has_text="referral.pdf").click()
+            viewed = page.locator("iframe#cpoms-frame")
+            sync_api.expect(viewed).to_have_attribute("src", re.compile(r"^blob:"))
+            sync_api.expect(viewed).to_have_attribute("title", "referral.pdf")
+            page.click("#cpoms-back")
+            sync_api.expect(frame.locator("figure.cpoms-image img")).to_have_attribute("src", re.compile(r"^blob:"))
             page.click("#cpoms-lock")
             page.wait_for_selector("#cpoms-frame", state="detached")
             assert page.evaluate(fetch, src) == -1  # revoked with the keys
@@ -110,13 +117,16 @@ def test_the_leak_scan_reads_a_text_files_words_and_the_marks(cpoms, tmp_path):
 
     note = tmp_path / "note.txt"
     note.write_text("The handwritten note Samira gave her teacher said her uncle visits on Thursdays\n")
+    form = tmp_path / "form.pdf"
+    form.write_bytes(text_pdf("Early Help form: father works nights at the depot in Kirkby"))
     cpoms("add", "--by", "tj", "--pupil", "P001", "--category", "Safeguarding", "--occurred", "2026-11-27T10:40",
-          "--body", BODY, "--attach", note, "--mark", MARKS[0])
+          "--body", BODY, "--attach", note, "--attach", form, "--mark", MARKS[0])
     site = collect(Store(cpoms.repo))
     with secure_tmpdir() as tmp:
         render(site, tmp)
     texts = " ".join(t for _, t in words(site))
     assert "uncle visits on Thursdays" in texts and "fell off my bike" in texts
+    assert "father works nights at the depot" in texts  # the PDF's text layer
 
 
 def test_a_mark_without_the_childs_words_or_size_is_warned_and_refused_with_strict(cpoms):

@@ -1,5 +1,5 @@
 """An entry's files and fields in the chronology. Each case's page shows its entries' photographs
-in the page and offers every other file to download; the files are decrypted into the case's own
+in the page, PDFs in the browser's own viewer, and offers every file to download; the files are decrypted into the case's own
 folder of the rendered site (tmpfs), so they are encrypted with the case's key inside the case's
 bundle like its pages, and the viewer turns them into Blob URLs that Lock revokes. A plugin's
 entry field (the body map) is drawn by its plugin's `html`, already escaped."""
@@ -19,6 +19,7 @@ if TYPE_CHECKING:
 # What every browser draws in an <img>: shown in the page. Anything else is offered to download.
 IMAGES = {"image/png": ".png", "image/jpeg": ".jpg", "image/gif": ".gif", "image/webp": ".webp", "image/bmp": ".bmp"}
 EXTENSIONS = {"application/pdf": ".pdf", "message/rfc822": ".eml", "text/plain": ".txt"}
+VIEWABLE = {"application/pdf"}  # shown by the browser's own PDF viewer, from memory, in place of the page
 FOLDER = "files"
 TEXTS = {"text/plain", "message/rfc822"}  # files whose words the leak scan looks for, as entry text
 SCANNED = 1_000_000  # characters of each: an email or a note, not a book
@@ -44,7 +45,8 @@ def files_html(e: Entry) -> str:
             items.append(f'<li><figure class="cpoms-image"><img src="{href(a)}" alt="Attached image: {name}">'
                          f"<figcaption>{name} ({_size(a.size)})</figcaption></figure></li>")
         else:
-            items.append(f'<li><a href="{href(a)}" download="{name}" data-cpoms-file>Download {name}</a> '
+            view = (f'<a href="{href(a)}" data-cpoms-view="{name}">View {name}</a> · ' if a.type in VIEWABLE else "")
+            items.append(f'<li>{view}<a href="{href(a)}" download="{name}" data-cpoms-file>Download {name}</a> '
                          f"<span class=\"cpoms-file-kind\">({kind}, {_size(a.size)})</span></li>")
     return f'<div class="cpoms-files"><p class="cpoms-files-title">Attached</p><ul>{"".join(items)}</ul></div>'
 
@@ -74,8 +76,26 @@ def place(view: "SiteView", site_dir: Path) -> int:
                 view.open_file(att, dest)
                 if att.type in TEXTS:
                     view.file_texts.append((e.id, dest.read_text("utf-8", errors="replace")[:SCANNED]))
+                elif att.type == "application/pdf":
+                    view.file_texts.append((e.id, pdf_text(dest)))
                 placed += 1
     return placed
+
+
+def pdf_text(path: Path) -> str:
+    """A PDF's text layer (what a scanned form has none of), for the leak scan: "" if unreadable."""
+    from pypdf import PdfReader
+    from pypdf.errors import PyPdfError
+
+    out: list[str] = []
+    try:
+        for page in PdfReader(path).pages:
+            out.append(page.extract_text() or "")
+            if sum(map(len, out)) >= SCANNED:
+                break
+    except (PyPdfError, ValueError, KeyError, TypeError, OSError):
+        return "\n".join(out)  # a damaged PDF: what could be read is still looked for
+    return "\n".join(out)[:SCANNED]
 
 
 def words(view: "SiteView") -> list[tuple[str, str]]:

@@ -367,7 +367,25 @@
     const path = sitePath(url);
     if (path === null) { flash("Links leaving these records are disabled (offline site)."); return; }
     if (a.hasAttribute("download")) { guarded(() => download(path, a.getAttribute("download"))); return; }
+    if (a.hasAttribute("data-cpoms-view")) { guarded(() => viewFile(path, a.getAttribute("data-cpoms-view"))); return; }
     guarded(() => show(path, url.hash, true));
+  }
+
+  // An attached PDF, in the browser's own viewer in place of the page (Back returns to it): from a
+  // Blob URL in memory, which Lock revokes as it removes the frame.
+  async function viewFile(path, name) {
+    const url = await blobUrl(path);
+    if (!url || !state) { flash("That file is not part of what this password opens."); return; }
+    if (state.current) state.history.push(state.current); // Back shows the page the file was opened from
+    back.disabled = state.history.length === 0;
+    titleEl.textContent = name;
+    const frame = document.createElement("iframe");
+    frame.id = "cpoms-frame";
+    frame.className = "cpoms-frame";
+    frame.setAttribute("title", name);
+    frame.setAttribute("referrerpolicy", "no-referrer");
+    frame.src = url;
+    view.replaceChildren(frame);
   }
 
   // An attached file, saved from memory: its Blob URL is one of state.blobs, which Lock revokes.
