@@ -72,3 +72,20 @@ def test_a_file_altered_in_the_bundle_stops_the_import(cpoms, new_school_keys, t
     with pytest.raises(InputError, match="lacks the file"):
         transfer_files.unpack(store, olds, doc["files"], folder)
     assert not list(kirkby.repo.glob("attachments/*"))
+
+
+def test_the_html_transfer_names_the_files_and_draws_the_body_map(cpoms, tmp_path, monkeypatch):
+    from cpoms_kit.lifecycle.transfer_html import contents
+    from cpoms_kit.site.transferfile import render
+    from cpoms_kit.store.repository import Store
+
+    photo, form = photo_and_form(tmp_path, "arm.png", "referral.pdf")
+    cpoms("add", "--by", "tj", "--pupil", "P001", "--category", "Safeguarding", "--occurred", "2026-11-20T10:00",
+          "--body", "Samira said her uncle hit her; the nurse photographed the bruise.", "--attach", photo,
+          "--attach", form, "--mark", "left upper arm:bruise:3cm:purple:'my uncle did it'")
+    store = Store(cpoms.repo)
+    doc, _ = contents(store, "P001", "Kirkby High", store.staff()["dsl1"], store.now(), "REF1")
+    page = render(doc)
+    assert "referral.pdf" in page and "arm.png" in page and "ask the sending school" in page
+    assert "<svg" in page and "my uncle did it" in page
+    assert png(8, 8)[12:30].hex() not in page  # names only: the files are not in the page

@@ -23,6 +23,7 @@ from typing import Any, Callable
 
 from cpoms_kit.errors import InputError
 from cpoms_kit.infra import layout
+from cpoms_kit.attachments.files import of as attached
 from cpoms_kit.lifecycle.transfer import _chronology, summary
 from cpoms_kit.model import Entry, check_id
 from cpoms_kit.store.repository import Store
@@ -50,6 +51,7 @@ def contents(store: Store, pupil_id: str, school: str, signer, now: datetime,
     if not chron:
         raise InputError(f"no entries you can read name {pupil_id}: there is no file to transfer")
     p, staff = roster[pupil_id], store.staff()
+    fields = store.hooks.entry_fields.items
     named = {s for e in chron for s in (e.recorded_by, e.about_staff, e.assigned_to) if s}
 
     def portable(e: Entry) -> dict[str, Any]:
@@ -57,7 +59,11 @@ def contents(store: Store, pupil_id: str, school: str, signer, now: datetime,
         return {"occurred_at": e.occurred_at.isoformat(), "recorded_at": e.recorded_at.isoformat(),
                 "recorded_by": e.recorded_by, "type": e.type, "action": e.action, "category": e.category,
                 "subcategories": list(e.subcategories), "high_priority": e.high_priority, "role": mine,
-                "other_roles": [r.role for r in e.pupils if r.id != pupil_id], "body": e.body}
+                "other_roles": [r.role for r in e.pupils if r.id != pupil_id], "body": e.body,
+                # What the page cannot carry is named: the files travel only in the kit's own bundle.
+                "files": [{"name": a.name, "type": a.type, "size": a.size} for a in attached(e)],
+                "fields_html": "".join(spec.html(e.extra[fid]) for fid, spec in fields.items()
+                                       if e.extra.get(fid) not in (None, [], ""))}
 
     doc = {
         "reference": reference, "sent_at": now.isoformat(timespec="seconds"), "from_school": store.config.school,

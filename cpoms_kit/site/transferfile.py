@@ -96,7 +96,7 @@ def render(doc: dict[str, Any]) -> str:
             f'{" · role: " + esc(e["role"]) if e["role"] and e["role"] != "subject" else ""}'
             f'{" · other pupils involved (not named): " + roles if roles else ""}</div>'
             '<div class="cpoms-body">' + "".join(f"<p>{esc(par)}</p>" for par in e["body"].split("\n\n") if par.strip())
-            + "</div></li>"
+            + "</div>" + e.get("fields_html", "") + _files(e.get("files") or []) + "</li>"
         )
     chronology = ('<section aria-labelledby="chronology"><h2 id="chronology">Chronology</h2>'
                   f'<ol class="cpoms-chronology">{"".join(items)}</ol></section>')
@@ -105,6 +105,14 @@ def render(doc: dict[str, Any]) -> str:
         f"<title>Child protection file: {esc(p['name'])}</title><style>{_css()}</style></head>"
         f'<body><main><h1>Child protection file: {esc(p["name"])}</h1>{first}{summary}{chronology}</main></body></html>'
     )
+
+
+def _files(files: list[dict[str, Any]]) -> str:
+    if not files:
+        return ""
+    named = "".join(f"<li>{esc(f['name'])} ({esc(f['type'])}, {max(1, round(int(f['size']) / 1000))} kB)</li>" for f in files)
+    return (f'<div class="cpoms-files"><p class="cpoms-files-title">{len(files)} attached file(s), not in this page: '
+            f"ask the sending school for them</p><ul>{named}</ul></div>")
 
 
 def _csp_with(hashes: list[str]) -> str:
