@@ -722,16 +722,24 @@ def test_a_failed_prefetch_raises_its_error_where_the_answer_is_wanted(cpoms, mo
     if not fast:
         monkeypatch.setenv("CPOMS_NO_FASTPATH", "1")
     where: list[str] = []
+    mine: list[object] = []  # this test's Store and Gpg: a thread another test left finishing is not counted
 
     def spy(cls, method):
         real = getattr(cls, method)
-        monkeypatch.setattr(cls, method, lambda *a: (where.append(threading.current_thread().name), real(*a))[1])
+
+        def called(*a):
+            if any(a[0] is obj for obj in mine):
+                where.append(threading.current_thread().name)
+            return real(*a)
+
+        monkeypatch.setattr(cls, method, called)
 
     spy(Store, "_read_pupils")
     spy(Gpg, "_list")
     roster = cpoms.repo / "pupils.yaml.gpg"
     roster.write_bytes(b"not an OpenPGP message")
     store = Store(cpoms.repo)
+    mine[:] = [store, store.gpg]
     store.prefetch(pupils=True)
     with pytest.raises(GpgError, match="cannot decrypt the pupil roster"):
         store.pupils()
@@ -745,6 +753,7 @@ def test_a_failed_prefetch_raises_its_error_where_the_answer_is_wanted(cpoms, mo
     (tmp_path / "not-a-folder").write_text("")
     monkeypatch.setenv("GNUPGHOME", str(tmp_path / "not-a-folder"))
     store = Store(cpoms.repo)
+    mine[:] = [store, store.gpg]
     store.prefetch(keys=True)
     with pytest.raises(CpomsError, match="is not a folder"):
         store.gpg.keys(secret=True)
