@@ -121,7 +121,7 @@ def test_transfer_end_to_end_with_receipt(cpoms, env, keyring, fprs, new_school_
 def test_unknown_sender_key_is_reported_unconfirmed(cpoms, env, new_school_keys, tmp_path):
     from cpoms_kit.infra.gpg import Gpg
     from cpoms_kit.store.repository import Store
-    from cpoms_kit.lifecycle.transfer import open_bundle
+    from cpoms_kit.lifecycle.transfer_in import open_bundle
 
     home2, fpr9, pub9 = new_school_keys
     cpoms.add()

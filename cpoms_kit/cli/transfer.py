@@ -99,7 +99,7 @@ def in_(store, bundle, as_pupil, sender_key, receipt_out, by, as_json):
     Example:
       cpoms transfer in file-from-old-school.gpg --by hcarter
     """
-    from cpoms_kit.lifecycle.transfer import receive
+    from cpoms_kit.lifecycle.transfer_in import receive
 
     entry, info = receive(store, bundle, by, as_pupil, sender_key, receipt_out)
     info["transfer_in"] = entry.id

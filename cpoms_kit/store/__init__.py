@@ -1,5 +1,6 @@
 """The records repository and what goes into it: `repository` (Store: rosters, entries, signed
-transactions), `cache` (the encrypted entry cache and bulk reads), `config` (cpoms.toml),
+transactions) with `transaction` (a change's files written, and put back if its commit fails),
+`cache` (the encrypted entry cache and bulk reads), `config` (cpoms.toml),
 `configedit` (a setting changed by command, as a signed commit) with `tomledit` (the line editor
 that keeps the file's comments) and `secretref` (secrets named by reference: env or OS keyring),
 `roster` (enrolling staff and pupils), `misimport` (reading an MIS export), `pupilsync` (the MIS

@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Iterator
 from cpoms_kit.errors import CpomsError
 from cpoms_kit.infra import gitbatch, gitrepo, interrupts
 from cpoms_kit.model import Staff
+from cpoms_kit.store.transaction import put, refuse_uncommitted, rollback
 
 if TYPE_CHECKING:
     from cpoms_kit.store.repository import Store
@@ -89,8 +90,8 @@ def _attempt(store: Store, signer: Staff, changes: list[Change]) -> list[Change]
     try:
         for change in changes:
             try:
-                store._refuse_uncommitted([change.rel])
-                backups[store.root / change.rel] = store._put(store.root / change.rel, change.data)
+                refuse_uncommitted(store.root, [change.rel])
+                backups[store.root / change.rel] = put(store.root / change.rel, change.data)
             except Exception as exc:  # noqa: BLE001 - this change fails; the others go on
                 change.error = _said(exc)
                 continue
@@ -100,7 +101,7 @@ def _attempt(store: Store, signer: Staff, changes: list[Change]) -> list[Change]
                                        signing_key=signer.fingerprint)
     except BaseException as exc:
         with interrupts.deferred():  # a second signal must not cut the rollback short
-            store._rollback([c.rel for c in written], backups)
+            rollback(store.root, [c.rel for c in written], backups)
         if isinstance(exc, OSError):
             raise _said(exc) from None
         raise
@@ -113,7 +114,7 @@ def _attempt(store: Store, signer: Staff, changes: list[Change]) -> list[Change]
     left = written[len(done) :]
     if left:
         with interrupts.deferred():
-            store._rollback([c.rel for c in left], backups)
+            rollback(store.root, [c.rel for c in left], backups)
         left[0].error = outcome.error
     return left[1:]
 

@@ -7,7 +7,6 @@ Every change is one commit, signed by the person making it, holding only ids and
 from __future__ import annotations
 
 import logging
-import os
 import threading
 from contextlib import contextmanager
 from functools import cached_property
@@ -25,6 +24,9 @@ from cpoms_kit.model import Entry, Pupil, Staff, load_yaml
 from cpoms_kit.store.cache import Reading, load_entries, parse_committed
 from cpoms_kit.store import pupilfiles
 from cpoms_kit.store.staffrows import parse_staff_roster, staff_rows
+from cpoms_kit.store.transaction import Transaction, put, refuse_uncommitted, rollback
+
+__all__ = ["Store", "Transaction"]  # Transaction is imported from here by most writers
 
 if TYPE_CHECKING:  # the plugin host is imported when plugins are first needed
     from cpoms_kit.pluginhost.contracts import Category, EntryType
@@ -42,21 +44,6 @@ GITATTRIBUTES = """\
 # (cpoms_kit.infra.textconv) runs gpg over a pipe, and git keeps no decrypted copy in its notes.
 *.gpg diff=gpg
 """
-
-
-class Transaction:
-    """Files to write in one commit. Nothing reaches the work tree until the commit is attempted,
-    and a failed commit restores every path to what it was."""
-
-    def __init__(self, signer: Staff | None = None) -> None:
-        # A Path is a file already written on this filesystem (an attachment's ciphertext, too big
-        # to hold): it is moved into place, not read.
-        self.files: dict[str, bytes | Path] = {}
-        # Who signs: given up front, or decided inside the block (enrolling the first DSL).
-        self.signer = signer
-
-    def write(self, relpath: str, data: bytes | Path) -> None:
-        self.files[relpath] = data
 
 
 def _check_plugin_settings(config: config_mod.Config, pm) -> None:
@@ -372,16 +359,16 @@ class Store:
                 return
             signer = tx.signer
             assert signer is not None, "a transaction needs a signer"
-            self._refuse_uncommitted(list(tx.files))
+            refuse_uncommitted(self.root, list(tx.files))
             backups: dict[Path, Path | None] = {}
             try:
                 for rel, data in tx.files.items():
-                    backups[self.root / rel] = self._put(self.root / rel, data)
+                    backups[self.root / rel] = put(self.root / rel, data)
                 gitrepo.commit(self.root, list(tx.files), message, author=signer.id,
                                email=signer.email or f"{signer.id}@cpoms.invalid", signing_key=signer.fingerprint)
             except BaseException as exc:
                 with interrupts.deferred():  # a second signal must not cut the rollback short
-                    self._rollback(list(tx.files), backups)
+                    rollback(self.root, list(tx.files), backups)
                 if isinstance(exc, OSError):
                     raise CpomsError(f"could not write the change ({exc.strerror or exc}); nothing was recorded") from None
                 raise
@@ -395,57 +382,3 @@ class Store:
 
             if self.push_after_commit:
                 pushing.after_commit(self)
-
-    def _refuse_uncommitted(self, rels: list[str]) -> None:
-        """A file about to be rewritten must be as committed: a hand edit (or a file a killed
-        command left) would otherwise be signed into history by whoever writes next."""
-        existing = [rel for rel in rels if (self.root / rel).exists()]
-        dirty = gitrepo.uncommitted(self.root, existing) if existing else []
-        if dirty:
-            raise CpomsError(f"{', '.join(dirty)} {'has' if len(dirty) == 1 else 'have'} changes that are not committed "
-                             f"(edited by hand, or left by a command that was stopped): restore with `git -C {self.root} "
-                             f"checkout HEAD -- {' '.join(dirty)}` or see `cpoms doctor`, then run this again")
-
-    @staticmethod
-    def _put(path: Path, data: bytes | Path) -> Path | None:
-        """Write `path` whole (a temporary file renamed over it); returns a hard link to what was
-        there before, so a rollback is a rename and needs no free space."""
-        path.parent.mkdir(parents=True, exist_ok=True)
-        backup = None
-        if path.exists():
-            backup = path.with_name(f".{path.name}.before")
-            backup.unlink(missing_ok=True)
-            os.link(path, backup)
-        tmp = path.with_name(f".{path.name}.tmp")
-        try:
-            if isinstance(data, Path):
-                os.replace(data, tmp)
-            else:
-                tmp.write_bytes(data)
-            os.replace(tmp, path)
-        except BaseException:
-            tmp.unlink(missing_ok=True)
-            if backup is not None:
-                backup.unlink(missing_ok=True)
-            raise
-        return backup
-
-    def _rollback(self, rels: list[str], backups: dict[Path, Path | None]) -> None:
-        # Files first: removing a new file frees space, and renames need none; the index after.
-        for rel in rels:
-            path = self.root / rel
-            path.with_name(f".{path.name}.tmp").unlink(missing_ok=True)
-            if path not in backups:
-                continue
-            backup = backups[path]
-            if backup is None:
-                path.unlink(missing_ok=True)
-            else:
-                os.replace(backup, path)
-        try:
-            gitrepo.run(self.root, "reset", "-q", "--", *rels)
-        except Exception as exc:  # noqa: BLE001 - say exactly what is left to do
-            staged = gitrepo.uncommitted(self.root, rels)
-            if staged:
-                raise CpomsError(f"the change failed and git could not be reset ({exc}); when there is space again run "
-                                 f"`git -C {self.root} reset -q -- {' '.join(staged)}` (or `cpoms doctor --fix`)") from None
