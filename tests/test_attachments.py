@@ -279,3 +279,16 @@ def test_disposal_removes_the_files_with_their_entry_from_history(cpoms, files):
     assert (cpoms.repo / f"attachments/{kept}.gpg").exists()
     report = cpoms("verify", "--json", ok=None).json()
     assert report["ok"], report["problems"]
+
+
+def test_verify_refuses_a_plaintext_file_under_attachments_and_one_added_alone(cpoms, keyring):
+    cpoms.add()
+    home, fprs = keyring
+    (cpoms.repo / "attachments").mkdir(exist_ok=True)
+    (cpoms.repo / "attachments" / "01M8ZH5AT0098K5GNHHR17JA1V.gpg").write_bytes(pdf())  # plaintext, by its name
+    git(cpoms.repo, "add", "-A")
+    git(cpoms.repo, "-c", f"user.signingkey={fprs['dsl1']}", "-c", "user.name=dsl1", "-c", "user.email=dsl1@school.test",
+        "commit", "-q", "-S", "-m", "add a file")
+    out = cpoms("verify", "--json", ok=None)
+    kinds = {p["kind"] for p in out.json()["problems"]}
+    assert out.code != 0 and {"not-openpgp", "attachment-alone"} <= kinds, kinds

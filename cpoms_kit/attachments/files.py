@@ -97,6 +97,14 @@ def prepare(store: Store, paths: list[Path], display_names: list[str] | None = N
     return out
 
 
+def scratch(store: Store) -> Path:
+    """Where a file's ciphertext is written before its commit moves it into place: inside .git, on
+    the repository's own filesystem (a rename, not a copy), never in the working folder."""
+    folder = layout.dot_git(store.root, "cpoms-attach")
+    folder.mkdir(mode=0o700, exist_ok=True)
+    return folder
+
+
 def described(entry: Entry, files: list[tuple[Attached, Path]]) -> Entry:
     """`entry` carrying these files' descriptions (before it is linted and encrypted)."""
     if not files:
@@ -109,17 +117,16 @@ def record(store: Store, entry: Entry, files: list[tuple[Attached, Path]]) -> En
     `described`). A file changed since it was checked is refused and nothing is committed."""
     if not files:
         return recording.record(store, entry)
-    scratch = store.root / ".git" / "cpoms-attach"
+    folder = scratch(store)
 
     def seal(tx: Transaction) -> None:
         to = recipients_for(entry, store.staff(), store.config)
         store.ensure_public_keys()
-        scratch.mkdir(mode=0o700, exist_ok=True)
         fprs = list(dict.fromkeys(s.fingerprint for s in to))
         for att, path in files:
             if sha256_of(path) != att.sha256:
                 raise InputError(f"{path} changed while it was being recorded; nothing was recorded")
-            sealed = scratch / f"{att.id}.gpg"
+            sealed = folder / f"{att.id}.gpg"
             streams.encrypt_file(path, sealed, fprs, store.gpg.homedir)
             tx.write(att.rel, sealed)
 
@@ -127,7 +134,7 @@ def record(store: Store, entry: Entry, files: list[tuple[Attached, Path]]) -> En
         return recording.record(store, entry, also=seal)
     finally:
         for att, _ in files:
-            (scratch / f"{att.id}.gpg").unlink(missing_ok=True)
+            (folder / f"{att.id}.gpg").unlink(missing_ok=True)
 
 
 # -- reading ------------------------------------------------------------------------------------

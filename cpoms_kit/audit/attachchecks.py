@@ -5,18 +5,28 @@ the entry's key ids, and decrypts to the SHA-256 the entry holds. A file swapped
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import subprocess
 from pathlib import Path
 from typing import Callable
 
 from cpoms_kit.attachments.files import of
+from cpoms_kit.audit import openpgp
 from cpoms_kit.audit.history import Commit
 from cpoms_kit.audit.rules import Problem
 from cpoms_kit.errors import GpgError
 from cpoms_kit.infra import gitrepo, layout
 from cpoms_kit.infra.gpg import streams
 from cpoms_kit.model import Entry
+
+
+@functools.lru_cache(maxsize=4096)
+def keyids(root: Path, blob: str) -> list[str] | None:
+    """The key ids an attachment's blob is encrypted to, from its first packets (None: not an
+    encrypted OpenPGP message)."""
+    ids = openpgp.recipient_keyids(gitrepo.blob_head(root, blob))
+    return list(ids) if ids is not None else None
 
 
 def files_at(root: Path, rev: str) -> dict[str, str]:
@@ -54,7 +64,7 @@ def check(root: Path, rev: str, commits: list[Commit], entries: dict[str, Entry]
             if mine and theirs and mine != theirs:
                 problems.append(Problem("attachment-not-with-entry", f"attachment {att.id} of entry {eid} was committed "
                                         f"in {mine[:12]}, not in the entry's own commit {theirs[:12]}", mine, path))
-            if sorted(recipients(blob) or []) != sorted(recipients(entry_blobs.get(eid, "")) or []):
+            if sorted(keyids(root, blob) or []) != sorted(recipients(entry_blobs.get(eid, "")) or []):
                 problems.append(Problem("attachment-recipients", f"attachment {att.id} of entry {eid} is not encrypted "
                                         "to exactly the entry's readers; run `cpoms reencrypt`", None, path))
             why = _digest_problem(root, blob, att.sha256, gpg_home)

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator
 
-from cpoms_kit.attachments.files import Attached, decrypt_into, wipe
+from cpoms_kit.attachments.files import Attached, decrypt_into, scratch, wipe
 from cpoms_kit.attachments.files import of as attached_files
 from cpoms_kit.infra import gitrepo, layout
 from cpoms_kit.infra.gpg import streams
@@ -199,8 +199,7 @@ def _files_sealed(store: Store, todo: list[tuple[Attached, list[Staff]]]) -> Ite
     (its checksum, kept in the entry, proves it); rel path -> the new ciphertext's file."""
     from cpoms_kit.infra.tmpfs import secure_tmpdir
 
-    scratch = store.root / ".git" / "cpoms-attach"
-    scratch.mkdir(mode=0o700, exist_ok=True)
+    folder = scratch(store)
     out: dict[str, Path] = {}
     try:
         with secure_tmpdir("cpoms-reencrypt-") as tmp:
@@ -208,7 +207,7 @@ def _files_sealed(store: Store, todo: list[tuple[Attached, list[Staff]]]) -> Ite
                 plain = tmp / att.id
                 with plain.open("wb") as fh:
                     decrypt_into(store, att, fh)
-                out[att.rel] = scratch / f"{att.id}.gpg"
+                out[att.rel] = folder / f"{att.id}.gpg"
                 streams.encrypt_file(plain, out[att.rel], list(dict.fromkeys(s.fingerprint for s in readers)),
                                      store.gpg.homedir)
                 wipe(plain)

@@ -205,7 +205,7 @@ class Verifier:
 
     def _wanted(self) -> set[str]:
         wanted: set[str] = set()
-        folders = ("keys/", "entries/", f"{layout.DISPOSALS}/", f"{layout.ATTACHMENTS}/")
+        folders = ("keys/", "entries/", f"{layout.DISPOSALS}/")
         for c in self.commits:
             for ch in c.changes:
                 if ch.status != "D" and (ch.path == "staff.yaml" or ch.path.startswith(folders)):
@@ -271,7 +271,10 @@ class Verifier:
     def check_commits(self) -> None:
         """Each commit by the rules, against the roster before it and the one it leaves."""
         openpgp_ok = {ch.new: self.recipients(ch.new) is not None for c in self.commits for ch in c.changes
-                      if ch.path.startswith(("entries/", f"{layout.ATTACHMENTS}/")) and ch.status != "D"}
+                      if ch.path.startswith("entries/") and ch.status != "D"}
+        # An attachment may be 25 MB: its header is read, never the whole blob.
+        openpgp_ok |= {ch.new: attachchecks.keyids(self.root, ch.new) is not None for c in self.commits
+                       for ch in c.changes if ch.path.startswith(f"{layout.ATTACHMENTS}/") and ch.status != "D"}
         # Each commit is judged by one of a dozen rosters: each is indexed by fingerprint once, not
         # once per commit. (They are kept in `rosters` and never changed, so their ids stay theirs.)
         indexed = {id(r): rules.by_fingerprint(r) for r in self.rosters.values()}

@@ -84,6 +84,20 @@ def start(root: Path, *args: str, **popen):
     return subprocess.Popen(["git", "-C", str(root), *args], **popen)
 
 
+def blob_head(root: Path, sha: str, size: int = 1 << 16) -> bytes:
+    """The first `size` bytes of a blob, without reading the rest (an attachment's OpenPGP header)."""
+    import subprocess
+
+    proc = start(root, "cat-file", "blob", sha, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+    assert proc.stdout is not None
+    try:
+        return proc.stdout.read(size)
+    finally:
+        proc.stdout.close()  # the rest is never read: git stops on the closed pipe
+        proc.kill()
+        proc.wait()
+
+
 def _verb(args: tuple[str, ...]) -> str:
     """The git command in `args`, past options such as `-c name=value`."""
     return next((a for a in args if not a.startswith("-") and "=" not in a), "git")

@@ -63,7 +63,7 @@ def carry(entry: Entry, prepared: list[tuple[Attached, Path]]) -> Entry:
 
 
 def sealer(store: Store, entries: list[Entry], prepared: dict[str, list[tuple[Attached, Path]]],
-           new_id: dict[str, str], scratch: Path) -> Callable[[Transaction], None]:
+           new_id: dict[str, str], folder: Path) -> Callable[[Transaction], None]:
     """Writes each received entry's files into the transaction, encrypted to its recipients here."""
     def seal(tx: Transaction) -> None:
         staff = store.staff()
@@ -72,7 +72,7 @@ def sealer(store: Store, entries: list[Entry], prepared: dict[str, list[tuple[At
             entry = by_id[new_id[old_id]]
             fprs = list(dict.fromkeys(s.fingerprint for s in recipients_for(entry, staff, store.config)))
             for att, path in files:
-                sealed = scratch / f"{att.id}.gpg"
+                sealed = folder / f"{att.id}.gpg"
                 streams.encrypt_file(path, sealed, fprs, store.gpg.homedir)
                 tx.write(att.rel, sealed)
     return seal

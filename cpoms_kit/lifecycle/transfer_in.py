@@ -13,6 +13,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from cpoms_kit.attachments import files as attachment_files
 from cpoms_kit.errors import GpgError, InputError
 from cpoms_kit.infra.tmpfs import secure_tmpdir
 from cpoms_kit.lifecycle import transfer_files
@@ -119,16 +120,15 @@ def receive(store: Store, bundle: Path, by: str, as_pupil: str | None, sender_ke
     now = store.now()
     olds = [parse_entry(text) for text in doc["entries"]]
     ids = {o.id: str(ULID.from_datetime(now)) for o in olds}
-    scratch = store.root / ".git" / "cpoms-attach"
+    scratch = attachment_files.scratch(store)
     with secure_tmpdir("cpoms-transfer-in-") as folder:
         files = transfer_files.unpack(store, olds, doc.get("files") or {}, folder)  # all checked before any write
-        scratch.mkdir(mode=0o700, exist_ok=True)
         try:
             return _record_received(store, doc, how, data, bundle, receipt_out, signer, pid, roster, enrol, olds, ids,
                                     files, scratch, now)
         finally:
-            for sealed in scratch.glob("*.gpg"):
-                sealed.unlink(missing_ok=True)
+            for att, _ in (pair for prepared in files.values() for pair in prepared):
+                (scratch / f"{att.id}.gpg").unlink(missing_ok=True)  # only ours: another command may be sealing
 
 
 def _record_received(store: Store, doc: dict[str, Any], how: str, data: bytes, bundle: Path, receipt_out: Path | None,
