@@ -292,3 +292,15 @@ def test_verify_refuses_a_plaintext_file_under_attachments_and_one_added_alone(c
     out = cpoms("verify", "--json", ok=None)
     kinds = {p["kind"] for p in out.json()["problems"]}
     assert out.code != 0 and {"not-openpgp", "attachment-alone"} <= kinds, kinds
+
+
+def test_git_log_p_never_decrypts_an_attachment_onto_the_screen(cpoms, files):
+    """The entry is shown decrypted (the diff driver); its file is "Binary files differ", from
+    .gitattributes and, for a repository made before, the clone's own .git/info/attributes."""
+    eid = cpoms.add("tj", ("P001",), "Safeguarding", "2026-11-27T09:00",
+                    'Samira said: "it hurts". Photo of the mark attached for the record.', "--attach", str(files / "bruise.png"))
+    (cpoms.repo / ".gitattributes").write_text("*.gpg diff=gpg\n")  # as a repository made before attachments
+    git(cpoms.repo, "update-index", "--assume-unchanged", ".gitattributes")
+    out = subprocess.run(["git", "-C", str(cpoms.repo), "log", "-p", "-1"], capture_output=True).stdout
+    assert b"IHDR" not in out and b"PNG" not in out
+    assert b"Binary files" in out and eid.encode() in out and b"Photo of the mark" in out

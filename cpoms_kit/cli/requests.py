@@ -113,7 +113,8 @@ def list_(store, show_all, as_json):
               help="Show a third party (pupil:ID or staff:ID) unredacted; needs --reason. Repeatable.")
 @click.option("--release", "release", multiple=True, metavar="ATT_ID",
               help="Put one attached file in the pack after you have reviewed it (files are withheld until "
-                   "then); needs --reason. Repeatable.")
+                   "then): its id as `cpoms attachment list` shows it, or the start of it; needs --reason. "
+                   "Repeatable.")
 @click.option("--reason", "reasons", multiple=True, metavar="TEXT",
               help="Why, one for each --unredact and then each --release, in the order given (e.g. consent given, "
                    "staff acting in a professional role, reviewed: nothing about others).")
@@ -142,6 +143,9 @@ def export(store, request_id, out_dir, to, unredact, release, reasons, withhold,
 
     if len(reasons) != len(unredact) + len(release):
         raise InputError("give one --reason for each --unredact and then each --release, in the same order")
+    if len(set(release)) != len(release):
+        # Each --release is paired with its own --reason: a repeat would silently drop one of them.
+        raise InputError("a file is given to --release twice; name each file once")
     held = {}
     for item in withhold:
         entry_id, sep, code = item.partition("=")

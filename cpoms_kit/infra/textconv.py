@@ -15,7 +15,7 @@ from __future__ import annotations
 import shlex
 from pathlib import Path
 
-from cpoms_kit.infra import gitrepo
+from cpoms_kit.infra import gitrepo, layout
 
 DRIVER = "gpg"  # `*.gpg diff=gpg` in .gitattributes
 PLACEHOLDER = "[encrypted: not decrypted here]"
@@ -23,15 +23,34 @@ COMMAND = f'gpg --batch --quiet --decrypt -- "$1" 2>/dev/null || printf \'%s\\n\
 SETTINGS = {"textconv": COMMAND, "cachetextconv": "false", "binary": "true"}
 
 
+# An entry's file (a photograph, a 20 MB PDF) is never decrypted onto the screen by `git log -p`:
+# "Binary files differ". Also in .gitattributes from `cpoms init` on; this clone-local copy
+# (.git/info/attributes) covers a repository made before.
+NO_DIFF = "attachments/*.gpg -diff"
+
+
 def installed(root: Path) -> bool:
     """True when this clone's .git/config holds this driver exactly (a clone has none; a repository
-    made before this driver holds one that aborts `git log -p`)."""
+    made before this driver holds one that aborts `git log -p`), and its attachments are kept off it."""
     done = gitrepo.call(root, "config", "--local", "--get-regexp", rf"^diff\.{DRIVER}\.", text=True)
     found = dict(line.split(" ", 1) for line in done.stdout.splitlines() if " " in line)
-    return all(found.get(f"diff.{DRIVER}.{key}") == value for key, value in SETTINGS.items())
+    if not all(found.get(f"diff.{DRIVER}.{key}") == value for key, value in SETTINGS.items()):
+        return False
+    path = _local_attributes(root)
+    return path.exists() and NO_DIFF in path.read_text(encoding="utf-8", errors="replace").splitlines()
+
+
+def _local_attributes(root: Path) -> Path:
+    return layout.dot_git(root, "info", "attributes")
 
 
 def install(root: Path) -> None:
-    """Write (or rewrite) the driver into this clone's .git/config: it is local, never committed."""
+    """Write (or rewrite) the driver into this clone's .git/config, and keep attachments off it in
+    .git/info/attributes: both local, never committed."""
     for key, value in SETTINGS.items():
         gitrepo.run(root, "config", "--local", f"diff.{DRIVER}.{key}", value)
+    path = _local_attributes(root)
+    lines = path.read_text(encoding="utf-8", errors="replace").splitlines() if path.exists() else []
+    if NO_DIFF not in lines:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text("\n".join([*lines, NO_DIFF]) + "\n", encoding="utf-8")

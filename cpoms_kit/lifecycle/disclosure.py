@@ -177,6 +177,26 @@ def chronology(entries: list[Entry], pupil: str) -> list[Entry]:
     return sorted(mine, key=EVENT_ORDER)
 
 
+def _release_ids(shown: list[Entry], release: dict[str, str]) -> dict[str, str]:
+    """`release` keyed by full attachment ids: a unique beginning of one, among the files of the
+    entries in the pack, is taken as `cpoms attachment open` takes it (the help's example is short)."""
+    from cpoms_kit.store.entryids import MIN_TYPED
+    from cpoms_kit.store.textcheck import check_line
+
+    ids = {a.id for e in shown for a in files.of(e)}
+    out: dict[str, str] = {}
+    for given, reason in release.items():
+        wanted = given.strip().upper()
+        hits = sorted(i for i in ids if i.startswith(wanted)) if len(wanted) >= MIN_TYPED else []
+        if len(hits) > 1:
+            raise InputError(f"--release {given} is the start of {len(hits)} attached files: give more of its id")
+        full = hits[0] if hits else given
+        if full in out:
+            raise InputError(f"--release {given}: that file is named twice")
+        out[full] = check_line(reason, f"--reason for --release {given}") if reason.strip() else reason
+    return out
+
+
 def build(store: Store, request: Entry, entries: list[Entry], by: str, to: str, now: datetime,
           unredact: dict[str, str], withhold: dict[str, str], release: dict[str, str] | None = None) -> Pack:
     pupil = request.pupil_ids[0]
@@ -188,8 +208,9 @@ def build(store: Store, request: Entry, entries: list[Entry], by: str, to: str, 
             raise InputError(f"--withhold {entry_id}: not an entry of {pupil}'s chronology")
         if code not in EXEMPTIONS:
             raise InputError(f"--withhold {entry_id}={code}: exemption must be one of {', '.join(EXEMPTIONS)}")
-    release = release or {}
-    files.releases([e for e in chron if e.id not in withhold], release)  # refused before anything is built
+    shown = [e for e in chron if e.id not in withhold]
+    release = _release_ids(shown, release or {})
+    files.releases(shown, release)  # refused before anything is built
     tz = store.config.timezone
     rows: list[str] = []
     redactions: list[dict[str, Any]] = []

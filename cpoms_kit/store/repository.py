@@ -43,6 +43,8 @@ GITATTRIBUTES = """\
 # Show decrypted diffs locally (`git log -p`) without ever storing plaintext: the diff driver
 # (cpoms_kit.infra.textconv) runs gpg over a pipe, and git keeps no decrypted copy in its notes.
 *.gpg diff=gpg
+# An entry's files are never decrypted onto the screen: `cpoms attachment open` shows one.
+attachments/*.gpg -diff
 """
 
 
