@@ -46,10 +46,11 @@ class Attached:
         return layout.attachment_file(self.id)
 
     def describe(self) -> str:
-        return f"{self.id}  {self.name}  ({self.type}, {_size(self.size)})"
+        return f"{self.id}  {self.name}  ({self.type}, {human_size(self.size)})"
 
 
-def _size(n: int) -> str:
+def human_size(n: int) -> str:
+    """"3 kB", "1.2 MB": never "0 kB" for a file that is there."""
     return f"{n / 1e6:.1f} MB" if n >= 100_000 else f"{max(1, round(n / 1000))} kB"
 
 
@@ -78,20 +79,21 @@ def limits(store: Store) -> Limits:
     return Limits.from_config(store.config.section("attachments"))
 
 
-def prepare(store: Store, paths: list[Path], display_names: list[str] | None = None) -> list[tuple[Attached, Path]]:
+def prepare(store: Store, paths: list[Path], display_names: list[str] | None = None,
+            what: str = "--attach") -> list[tuple[Attached, Path]]:
     """Each file checked (size, type by content) and described; InputError, nothing written, for
-    the first the school does not take."""
+    the first the school does not take, naming it as `what` and its name."""
     from ulid import ULID
 
     rules, out, seen = limits(store), [], set()
     for n, path in enumerate(paths):
         path = Path(path)
         name = (display_names[n] if display_names else path.name).strip() or "attachment"
-        size, mime = check_file(path, rules, None if not display_names else name)
+        size, mime = check_file(path, rules, None if not display_names else name, what)
         check_text(name, "an attachment's name")
         real = path.resolve()
         if real in seen:
-            raise InputError(f"--attach {path} is given twice")
+            raise InputError(f"{what} {path} is given twice")
         seen.add(real)
         out.append((Attached(str(ULID()), name, mime, size, sha256_of(path)), path))
     return out

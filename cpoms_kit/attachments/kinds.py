@@ -99,23 +99,23 @@ def _text_kind(head: bytes, name: str) -> str:
     return EMAIL if headers >= 2 else TEXT
 
 
-def check_file(path: Path, limits: Limits, shown: str | None = None) -> tuple[int, str]:
+def check_file(path: Path, limits: Limits, shown: str | None = None, what: str = "--attach") -> tuple[int, str]:
     """(size, MIME type) of a file the school takes; InputError (one line) otherwise, naming it as
     `shown` (an email's attachment by its own name, not the scratch file's)."""
     shown = shown or str(path)
     try:
         size = path.stat().st_size
         if not path.is_file():
-            raise InputError(f"--attach {shown}: not a file")
+            raise InputError(f"{what} {shown}: not a file")
         with path.open("rb") as fh:
             head = fh.read(SNIFF_BYTES)
     except FileNotFoundError:
-        raise InputError(f"--attach {shown}: no such file") from None
+        raise InputError(f"{what} {shown}: no such file") from None
     except OSError as exc:
-        raise InputError(f"--attach {shown}: cannot be read ({exc.strerror or exc})") from None
+        raise InputError(f"{what} {shown}: cannot be read ({exc.strerror or exc})") from None
     if size == 0:
-        raise InputError(f"--attach {shown}: the file is empty")
+        raise InputError(f"{what} {shown}: the file is empty")
     if size > limits.max_bytes:
-        raise InputError(f"--attach {shown}: {size / 1e6:.1f} MB is over the school's limit of "
+        raise InputError(f"{what} {shown}: {size / 1e6:.1f} MB is over the school's limit of "
                          f"{limits.max_bytes / 1e6:g} MB a file ([attachments] max_mb in cpoms.toml)")
     return size, sniff(head, Path(shown).name)

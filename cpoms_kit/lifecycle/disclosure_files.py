@@ -13,7 +13,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-from cpoms_kit.attachments.files import Attached, decrypt_into, of, wipe
+from cpoms_kit.attachments.files import Attached, decrypt_into, human_size, of, wipe
 from cpoms_kit.errors import InputError
 from cpoms_kit.model import Entry
 from cpoms_kit.store.repository import Store
@@ -44,7 +44,7 @@ def entry_files(e: Entry, request_id: str, release: dict[str, str], by: str, sta
     """The pack's lines for `e`'s files, and their log rows."""
     rows, log = [], []
     for att in of(e):
-        size = f"{att.size / 1000:.0f} kB" if att.size < 1_000_000 else f"{att.size / 1e6:.1f} MB"
+        size = human_size(att.size)
         if att.id in release:
             rows.append(f'<li>Attached file released: {html.escape(file_name(request_id, att))} '
                         f"({html.escape(att.type)}, {size}; SHA-256 {att.sha256})</li>")

@@ -54,7 +54,7 @@ def unpack(store: Store, olds: list[Entry], files: dict[str, Any], folder: Path)
             paths.append(path)
             names.append(att.name)
         if paths:
-            out[o.id] = prepare(store, paths, names)
+            out[o.id] = prepare(store, paths, names, what="the transferred file")
     return out
 
 

@@ -81,8 +81,10 @@ def _original(o: Entry, staff_there: dict[str, Any], from_school: str) -> dict[s
         sid = getattr(o, fld)
         if sid:
             original[fld] = staff_there.get(sid, {}).get("name", sid)
-    if o.extra:
-        original["extra"] = o.extra
+    # The sender's file ids mean nothing here: the files are this entry's own (`attached`), anew.
+    kept = {k: v for k, v in o.extra.items() if k != attachment_files.FIELD}
+    if kept:
+        original["extra"] = kept
     return original
 
 

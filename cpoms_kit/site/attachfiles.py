@@ -10,7 +10,7 @@ import html
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from cpoms_kit.attachments.files import Attached, of
+from cpoms_kit.attachments.files import Attached, human_size, of
 from cpoms_kit.model import Entry
 
 if TYPE_CHECKING:
@@ -30,10 +30,6 @@ def href(att: Attached) -> str:
     return f"{FOLDER}/{att.id}{IMAGES.get(att.type) or EXTENSIONS.get(att.type, '.bin')}"
 
 
-def _size(n: int) -> str:
-    return f"{n / 1e6:.1f} MB" if n >= 100_000 else f"{max(1, round(n / 1000))} kB"
-
-
 def files_html(e: Entry) -> str:
     atts = of(e)
     if not atts:
@@ -43,11 +39,11 @@ def files_html(e: Entry) -> str:
         name, kind = html.escape(a.name), html.escape(a.type)
         if a.type in IMAGES:
             items.append(f'<li><figure class="cpoms-image"><img src="{href(a)}" alt="Attached image: {name}">'
-                         f"<figcaption>{name} ({_size(a.size)})</figcaption></figure></li>")
+                         f"<figcaption>{name} ({human_size(a.size)})</figcaption></figure></li>")
         else:
             view = (f'<a href="{href(a)}" data-cpoms-view="{name}">View {name}</a> · ' if a.type in VIEWABLE else "")
             items.append(f'<li>{view}<a href="{href(a)}" download="{name}" data-cpoms-file>Download {name}</a> '
-                         f"<span class=\"cpoms-file-kind\">({kind}, {_size(a.size)})</span></li>")
+                         f"<span class=\"cpoms-file-kind\">({kind}, {human_size(a.size)})</span></li>")
     return f'<div class="cpoms-files"><p class="cpoms-files-title">Attached</p><ul>{"".join(items)}</ul></div>'
 
 

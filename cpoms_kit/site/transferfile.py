@@ -22,6 +22,7 @@ from typing import Any, Callable
 
 from cpoms_kit.errors import CpomsError
 from cpoms_kit.infra.tmpfs import secure_tmpdir
+from cpoms_kit.attachments.files import human_size
 from cpoms_kit.site import crypto, package
 from cpoms_kit.site.paths import shell_dir
 
@@ -110,7 +111,7 @@ def render(doc: dict[str, Any]) -> str:
 def _files(files: list[dict[str, Any]]) -> str:
     if not files:
         return ""
-    named = "".join(f"<li>{esc(f['name'])} ({esc(f['type'])}, {max(1, round(int(f['size']) / 1000))} kB)</li>" for f in files)
+    named = "".join(f"<li>{esc(f['name'])} ({esc(f['type'])}, {human_size(int(f['size']))})</li>" for f in files)
     return (f'<div class="cpoms-files"><p class="cpoms-files-title">{len(files)} attached file(s), not in this page: '
             f"ask the sending school for them</p><ul>{named}</ul></div>")
 
