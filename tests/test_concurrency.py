@@ -29,3 +29,48 @@ def test_eight_parallel_adds_give_eight_entries(cpoms, tmp_path, monkeypatch):
     assert git(cpoms.repo, "status", "--porcelain") == ""
     data = cpoms("verify", "--json").json()
     assert data["ok"], data["problems"]
+
+
+def test_a_lock_held_by_one_thread_holds_up_that_file_only(tmp_path):
+    """The intake's writer holds the writer lock for a whole batch; an alert thread queuing its
+    alert takes the outbox's lock meanwhile. Another thread asking for the held file waits for it;
+    the holding thread itself re-enters."""
+    import threading
+
+    from cpoms_kit.infra.fslock import exclusive
+
+    writer, outbox = tmp_path / "writer.lock", tmp_path / "outbox.lock"
+    held, release = threading.Event(), threading.Event()
+    order: list[str] = []
+
+    def hold() -> None:
+        with exclusive(writer):
+            with exclusive(writer):  # nested in the same thread: no wait for itself
+                held.set()
+                release.wait(10)
+                order.append("writer released")
+
+    t = threading.Thread(target=hold)
+    t.start()
+    assert held.wait(10)
+    done = threading.Event()
+
+    def other_file() -> None:
+        with exclusive(outbox):
+            done.set()
+
+    threading.Thread(target=other_file).start()
+    assert done.wait(5), "a lock on another file waited for the writer lock"
+
+    def same_file() -> None:
+        with exclusive(writer):
+            order.append("second writer")
+
+    second = threading.Thread(target=same_file)
+    second.start()
+    second.join(0.3)
+    assert second.is_alive() and order == []  # it waits for the holder
+    release.set()
+    t.join(10)
+    second.join(10)
+    assert order == ["writer released", "second writer"]

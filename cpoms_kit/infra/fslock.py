@@ -13,9 +13,17 @@ from typing import Iterator
 from cpoms_kit.errors import CpomsError
 
 # flock locks belong to an open file: a second open() of the same lock file in this process would
-# wait for ourselves. Nested holders in one process share the first holder's lock instead.
+# wait for ourselves. Nested holders in one thread share the first holder's lock instead; other
+# threads wait on that file's own in-process lock. One per file: a thread holding the writer lock
+# (the intake's writer, for a whole batch) must not hold up another queuing an alert.
 _held: dict[str, int] = {}
-_guard = threading.RLock()
+_guards: dict[str, threading.RLock] = {}
+_guards_lock = threading.Lock()
+
+
+def _guard(key: str) -> threading.RLock:
+    with _guards_lock:
+        return _guards.setdefault(key, threading.RLock())
 
 
 class Busy(CpomsError):
@@ -30,7 +38,7 @@ def exclusive(path: Path, wait: float | None = None) -> Iterator[None]:
     `wait`: at most this many seconds, then `Busy` (a read that would rather skip a step than queue
     behind a writer waiting on a passphrase); None waits as long as it takes."""
     key = os.path.realpath(path)
-    with _guard:
+    with _guard(key):
         if key in _held:
             _held[key] += 1
             try:
