@@ -304,3 +304,29 @@ def test_git_log_p_never_decrypts_an_attachment_onto_the_screen(cpoms, files):
     out = subprocess.run(["git", "-C", str(cpoms.repo), "log", "-p", "-1"], capture_output=True).stdout
     assert b"IHDR" not in out and b"PNG" not in out
     assert b"Binary files" in out and eid.encode() in out and b"Photo of the mark" in out
+
+
+@pytest.mark.parametrize(("head", "name", "mime"), [
+    (b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + b"\0" * 600, "Re referral.msg", "application/vnd.ms-outlook"),
+    (b"From: Jo <jo@county.gov.uk>\r\nTo: dsl@school.test\r\nSubject: Samira\r\n\r\nHello", "mail.txt", "message/rfc822"),
+    (b"Notes from the meeting with the school nurse, 24 November.\n", "notes", "text/plain"),
+    (png(), "photo.jpg", "image/png"),  # named .jpg, is a PNG: the content decides
+    (pdf(), "scan", "application/pdf"),
+])
+def test_a_file_is_what_its_content_says(head, name, mime):
+    from cpoms_kit.attachments.kinds import sniff
+
+    assert sniff(head, name) == mime
+
+
+@pytest.mark.parametrize("head", [
+    b"\xcf\xfa\xed\xfe" + b"\0" * 100,  # Mach-O
+    b"PK\x03\x04" + b"\0" * 100,  # a zip: could hold anything
+    b"\x7fELF\x02\x01\x01" + b"\0" * 100,
+])
+def test_programs_and_archives_are_refused_whatever_their_name(head):
+    from cpoms_kit.attachments.kinds import sniff
+    from cpoms_kit.errors import InputError
+
+    with pytest.raises(InputError):
+        sniff(head, "minutes.pdf")
