@@ -49,17 +49,27 @@ REGIONS: dict[str, tuple[str, int, int]] = {**{r: ("front", *xy) for r, xy in _F
 _ALIASES = {"face-left-cheek": "left-cheek", "face-right-cheek": "right-cheek", "head-face-left-cheek": "left-cheek",
             "head-face-right-cheek": "right-cheek", "stomach": "abdomen", "tummy": "abdomen", "bottom": "buttocks",
             "back": "upper-back", "neck": "neck-front", "head": "head-top", "face": "nose"}
-_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
+# A mark is typed on one line, so any control character (a newline too) is refused there; the child's
+# words read back from older entries may hold a newline or tab, which the chronology shows as a space.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+_CONTROL_READ = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 
 
-def _region(text: str) -> str:
+def _region(text: str, what: str = "--mark") -> str:
     key = re.sub(r"[\s_]+", "-", text.strip().lower())
     key = _ALIASES.get(key, key)
     if key in REGIONS:
         return key
     near = difflib.get_close_matches(key, list(REGIONS), n=3, cutoff=0.6)
     hint = f"; did you mean {', '.join(near)}?" if near else " (see `cpoms add --help`: regions like left-upper-arm)"
-    raise InputError(f"--mark: unknown body region {text.strip()!r}{hint}")
+    raise InputError(f"{what}: unknown body region {text.strip()!r}{hint}")
+
+
+def _kind(text: str, what: str = "--mark") -> str:
+    kind = text.strip().lower()
+    if kind not in KINDS:
+        raise InputError(f"{what}: kind {text.strip()!r} must be one of {', '.join(KINDS)}")
+    return kind
 
 
 def _size(text: str) -> float | None:
@@ -69,16 +79,24 @@ def _size(text: str) -> float | None:
     m = re.fullmatch(r"(\d+(?:\.\d+)?)(cm|mm)?", t)
     if not m:
         raise InputError(f"--mark: size {text.strip()!r} must be a length like 3cm, 2.5 cm or 30mm")
-    cm = float(m.group(1)) / (10 if m.group(2) == "mm" else 1)
+    return _cm(float(m.group(1)) / (10 if m.group(2) == "mm" else 1), text.strip(), "--mark")
+
+
+def _cm(cm: float, shown: str, what: str) -> float:
+    # Compared before float(): a 400-digit integer in front matter would overflow it. NaN fails too.
     if not 0 < cm <= MAX_CM:
-        raise InputError(f"--mark: size {text.strip()!r} must be more than 0 and at most {MAX_CM:g} cm")
-    return cm
+        raise InputError(f"{what}: size {shown!r} must be more than 0 and at most {MAX_CM:g} cm")
+    return float(cm)
 
 
 def _unquote(text: str) -> str:
     t = text.strip()
+    # Outer quotes go only when they are the only ones: in "Dad" said "stop" they are the child's
+    # own, and an apostrophe between letters (didn't) is no quotation mark.
     if len(t) >= 2 and t[0] == t[-1] and t[0] in "'\"":
-        t = t[1:-1].strip()
+        inner = t[1:-1]
+        if not re.search(rf"(?<!\w){t[0]}|{t[0]}(?!\w)", inner):
+            t = inner.strip()
     return t
 
 
@@ -91,30 +109,38 @@ def parse_mark(text: str) -> dict[str, Any]:
         raise InputError(f"--mark {text!r} needs at least REGION:KIND, e.g. \"left upper arm:bruise:3cm:yellow-green:"
                          "'fell off my bike'\"")
     parts += [""] * (5 - len(parts))
-    kind = parts[1].strip().lower()
-    if kind not in KINDS:
-        raise InputError(f"--mark: kind {parts[1].strip()!r} must be one of {', '.join(KINDS)}")
+    kind = _kind(parts[1])
     region = _region(parts[0])
     return {"region": region, "side": REGIONS[region][0], "kind": kind, "size_cm": _size(parts[2]),
             "colour": parts[3].strip(), "explanation": _unquote(parts[4])}
 
 
 def check_marks(value: Any) -> list[dict[str, Any]]:
-    """A `body_map` value read back (front matter, a template): checked as `--mark` checks."""
+    """A `body_map` value read back (front matter, a template): checked as `--mark` checks, field by
+    field, not rebuilt as a `--mark` text: a colon in the colour or quotes round the child's words
+    must come back as they were written."""
     if not isinstance(value, list):
         raise InputError("body_map must be a list of marks")
     out = []
     for n, mark in enumerate(value, 1):
+        what = f"body_map mark {n}"
         if not isinstance(mark, dict) or not isinstance(mark.get("region"), str) or not isinstance(mark.get("kind"), str):
-            raise InputError(f"body_map mark {n} needs a region and a kind")
+            raise InputError(f"{what} needs a region and a kind")
+        texts: dict[str, str] = {}
+        for key in ("region", "kind", "colour", "explanation"):
+            text = "" if mark.get(key) is None else mark[key]
+            if not isinstance(text, str):
+                raise InputError(f"{what}: {key} must be text")
+            texts[key] = text
+        if any(_CONTROL_READ.search(t) for t in texts.values()) or _CONTROL.search(texts["region"] + texts["kind"]):
+            raise InputError(f"{what} holds a control character")
         size = mark.get("size_cm")
-        words = [str(mark.get(k) or "") for k in ("colour", "explanation")]
-        if any(_CONTROL.search(w) for w in words):
-            raise InputError(f"body_map mark {n} holds a control character")
         if size is not None and (isinstance(size, bool) or not isinstance(size, (int, float))):
-            raise InputError(f"body_map mark {n}: size_cm must be a number")
-        parsed = parse_mark(f"{mark['region']}:{mark['kind']}:{'' if size is None else size}:{words[0]}:{words[1]}")
-        out.append(parsed)
+            raise InputError(f"{what}: size_cm must be a number of cm")
+        region = _region(texts["region"], what)
+        out.append({"region": region, "side": REGIONS[region][0], "kind": _kind(texts["kind"], what),
+                    "size_cm": None if size is None else _cm(size, f"{size}", what),
+                    "colour": texts["colour"].strip(), "explanation": texts["explanation"].strip()})
     return out
 
 
@@ -148,13 +174,23 @@ def _outline(cx: int) -> str:
     return f'<g fill="#ffffff" stroke="{STROKE}" stroke-width="2">{"".join(shapes)}</g>'
 
 
-def marks_svg(marks: list[dict[str, Any]], title: str = "Body map") -> str:
+# Where the 2nd, 3rd... mark on one region goes, from the region's point: fingertip bruising puts
+# several marks on one upper arm, and each number must stay readable.
+_NUDGE = ((13, -13), (-13, 13), (13, 13), (-13, -13), (0, -18), (0, 18), (18, 0), (-18, 0))
+
+
+def marks_svg(marks: list[dict[str, Any]], *, title: str = "Body map") -> str:
     centres = {"front": 105, "back": 315}
     lines = marks_text(marks)
     dots = []
+    seen: dict[str, int] = {}
     for n, mark in enumerate(marks, 1):
         side, x, y = REGIONS[mark["region"]]
-        px = centres[side] + x
+        k = seen[mark["region"]] = seen.get(mark["region"], -1) + 1
+        ring, i = divmod(k - 1, len(_NUDGE))
+        dx, dy = (0, 0) if k == 0 else _NUDGE[i]
+        # Kept inside the drawing (and above the labels) however many marks share a region.
+        px, y = min(max(centres[side] + x + dx * (ring + 1), 10), 410), min(max(y + dy * (ring + 1), 10), 390)
         dots.append(f'<g class="cpoms-mark"><circle cx="{px}" cy="{y}" r="9" fill="{MARK}"/>'
                     f'<text x="{px}" y="{y + 4}" text-anchor="middle" font-size="11" fill="#ffffff">{n}</text></g>')
     labels = "".join(f'<text x="{cx}" y="405" text-anchor="middle" font-size="14" fill="#1f1f1f">{side.title()}</text>'
