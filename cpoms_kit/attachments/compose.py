@@ -10,7 +10,6 @@ from dataclasses import replace
 from pathlib import Path
 
 from cpoms_kit.attachments import emails, files
-from cpoms_kit.attachments.files import Attached
 from cpoms_kit.errors import InputError
 from cpoms_kit.infra.tmpfs import secure_tmpdir
 from cpoms_kit.store.recording import Draft
@@ -44,7 +43,3 @@ def from_email(store: Store, draft: Draft, path: Path, stack: contextlib.ExitSta
     names.append(Path(path).name)
     occurred = draft.occurred or mail.sent
     return replace(draft, type=etype, body=mail.body(), occurred=occurred), paths, names
-
-
-def prepare(store: Store, paths: list[Path], names: list[str] | None = None) -> list[tuple[Attached, Path]]:
-    return files.prepare(store, paths, names)

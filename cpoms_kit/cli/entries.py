@@ -131,7 +131,7 @@ def _add(store, stack, by, etype, pupils, category, tags, follows, amends, actio
     if ACCEPTED_FIELD in extra:
         raise InputError(f"--meta {ACCEPTED_FIELD} is set by the recording-quality check, not by hand")
     entry = validate(store, draft)
-    prepared = compose.prepare(store, paths, names)
+    prepared = files.prepare(store, paths, names)
     entry = files.described(entry, prepared)
     report = lint_entry(store, entry)
     if strict and report.findings:
